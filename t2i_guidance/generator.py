@@ -1,0 +1,207 @@
+"""An adapter over any diffusers text-to-image pipeline that produces identified, reproducible candidates.
+
+Each candidate has its own seed and its own `torch.Generator`, so candidate k of a run can be
+regenerated alone, and the batch size used to produce it does not change its image.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+# Pipelines that live in this project rather than in diffusers: `_class_name` in model_index.json -> module.
+PROJECT_PIPELINES = {"WorldDiffusionPipeline": "t2i_guidance.world.pipeline"}
+
+
+@dataclass
+class GenerationSettings:
+    num_inference_steps: int
+    guidance_scale: float | None = None
+    height: int | None = None
+    width: int | None = None
+    negative_prompt: str | None = None
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"num_inference_steps": self.num_inference_steps}
+        for name in ("guidance_scale", "height", "width", "negative_prompt"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+
+@dataclass
+class Candidate:
+    id: str
+    index: int
+    seed: int
+    prompt: str
+    image: Image.Image
+    settings: dict
+    nfes: float  # denoiser evaluations spent on this candidate, measured (see NFECounter)
+    extra: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        data = asdict(self)
+        data.pop("image")
+        return data
+
+
+def candidate_id(index: int) -> str:
+    return f"c{index:03d}"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> torch.dtype:
+    # Half precision is what real pipelines are run in on GPUs; CPUs are only exact and fast in fp32.
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def denoiser_of(pipeline: Any) -> torch.nn.Module:
+    for name in ("unet", "transformer", "prior"):
+        module = getattr(pipeline, name, None)
+        if isinstance(module, torch.nn.Module):
+            return module
+    raise ValueError(f"{type(pipeline).__name__} has no unet or transformer to count evaluations of")
+
+
+class NFECounter:
+    """Counts denoiser evaluations by hooking the denoiser's forward.
+
+    One forward over R rows for a batch of B candidates costs each candidate R / B evaluations: with
+    classifier-free guidance the conditional and unconditional rows of a candidate are two evaluations
+    even when they share one batched call, which is how the search literature counts compute.
+    """
+
+    def __init__(self, denoiser: torch.nn.Module) -> None:
+        self.denoiser = denoiser
+        self.rows = 0
+        self.calls = 0
+
+    def _hook(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        sample = args[0] if args else next(
+            (kwargs[k] for k in ("sample", "hidden_states", "x") if k in kwargs), None
+        )
+        self.calls += 1
+        self.rows += int(sample.shape[0]) if isinstance(sample, torch.Tensor) else 1
+
+    def __enter__(self) -> NFECounter:
+        self._handle = self.denoiser.register_forward_pre_hook(self._hook, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+
+def load_pipeline(name_or_path: str, dtype: torch.dtype) -> Any:
+    """Load a pipeline by hub id or local folder; project pipelines are resolved by their class name."""
+    from diffusers import DiffusionPipeline
+
+    index = Path(name_or_path) / "model_index.json"
+    if index.is_file():
+        class_name = json.loads(index.read_text())["_class_name"]
+        if class_name in PROJECT_PIPELINES:
+            module = importlib.import_module(PROJECT_PIPELINES[class_name])
+            return getattr(module, class_name).from_pretrained(name_or_path, torch_dtype=dtype)
+    return DiffusionPipeline.from_pretrained(name_or_path, torch_dtype=dtype)
+
+
+class Generator:
+    """Produces candidates from a diffusers pipeline, batched, each reproducible from its seed."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        device: str | None = None,
+        cpu_offload: bool = False,
+    ) -> None:
+        self.device = device or default_device()
+        self.pipeline = pipeline
+        if cpu_offload and self.device.startswith("cuda"):
+            pipeline.enable_model_cpu_offload()
+        else:
+            pipeline.to(self.device)
+        pipeline.set_progress_bar_config(disable=True)
+        self.denoiser = denoiser_of(pipeline)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        cpu_offload: bool = False,
+    ) -> Generator:
+        device = device or default_device()
+        pipeline = load_pipeline(name_or_path, dtype or default_dtype(device))
+        return cls(pipeline, device=device, cpu_offload=cpu_offload)
+
+    def _torch_generator(self, seed: int) -> torch.Generator:
+        # Noise is drawn on the CPU so a seed gives the same image on any device that runs the pipeline.
+        return torch.Generator("cpu").manual_seed(seed)
+
+    def generate(
+        self,
+        prompt: str,
+        seeds: Sequence[int],
+        settings: GenerationSettings,
+        batch_size: int | None = None,
+        progress: bool = False,
+        first_index: int = 0,
+    ) -> list[Candidate]:
+        """One candidate per seed, in the order of `seeds`; `first_index` numbers them for ids."""
+        if not seeds:
+            return []
+        batch_size = batch_size or len(seeds)
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        candidates: list[Candidate] = []
+        batches = [list(seeds[i : i + batch_size]) for i in range(0, len(seeds), batch_size)]
+        bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
+        for batch in batches:
+            with NFECounter(self.denoiser) as counter, torch.inference_mode():
+                output = self.pipeline(
+                    prompt=prompt,
+                    num_images_per_prompt=len(batch),
+                    generator=[self._torch_generator(seed) for seed in batch],
+                    output_type="pil",
+                    **settings.pipeline_kwargs(),
+                )
+            images = output.images
+            if len(images) != len(batch):
+                raise RuntimeError(f"pipeline returned {len(images)} images for {len(batch)} seeds")
+            nfes = counter.rows / len(batch)
+            for seed, image in zip(batch, images, strict=True):
+                index = first_index + len(candidates)
+                candidates.append(
+                    Candidate(
+                        id=candidate_id(index),
+                        index=index,
+                        seed=seed,
+                        prompt=prompt,
+                        image=image,
+                        settings=asdict(settings),
+                        nfes=nfes,
+                    )
+                )
+            bar.update(len(batch))
+        bar.close()
+        return candidates
+
+
+def candidate_seeds(base_seed: int, n: int, first_index: int = 0) -> list[int]:
+    """Seed of candidate k is base_seed + k, so any candidate can be regenerated alone."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    return [base_seed + first_index + k for k in range(n)]

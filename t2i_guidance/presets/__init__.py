@@ -1,0 +1,43 @@
+"""Named presets: a generator, a scorer and settings, each described by one JSON file in this folder.
+
+A new preset is a new JSON file; no code changes. A relative `generator` path is taken relative to
+this folder, so presets that point at shipped weights work from any working directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PRESET_DIR = Path(__file__).parent
+DEFAULT_PRESET = "embedded"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    generator: str
+    scorer: str
+    num_inference_steps: int
+    guidance_scale: float | None = None
+    height: int | None = None
+    width: int | None = None
+    weights: str = "technical=1,aesthetic=1,alignment=1"
+    scorer_kwargs: dict = field(default_factory=dict)
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def load_preset(name: str) -> Preset:
+    path = PRESET_DIR / f"{name}.json"
+    if not path.is_file():
+        raise KeyError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    data = json.loads(path.read_text())
+    generator = data.pop("generator")
+    if generator.startswith("."):
+        generator = str((PRESET_DIR / generator).resolve())
+    return Preset(name=name, generator=generator, **data)

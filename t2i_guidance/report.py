@@ -1,0 +1,116 @@
+"""Writing a run to disk: images, result.json and an HTML contact sheet, each file atomically."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from t2i_guidance.result import ScoredCandidate, SearchResult
+
+RUN_MARKERS = ("result.json", "candidates")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def png_bytes(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def holds_run(out_dir: Path) -> bool:
+    return any((out_dir / marker).exists() for marker in RUN_MARKERS)
+
+
+def write_run(result: SearchResult, out_dir: Path) -> dict:
+    """Write every file of a run; result.json goes last, so its presence means the run is complete."""
+    out_dir = Path(out_dir)
+    image_paths = {}
+    for scored in result.candidates:
+        relative = f"candidates/{scored.id}.png"
+        atomic_write_bytes(out_dir / relative, png_bytes(scored.candidate.image))
+        image_paths[scored.id] = relative
+    best = result.best
+    if best is not None:
+        atomic_write_bytes(out_dir / "best.png", png_bytes(best.candidate.image))
+    data = result.to_dict(image_paths)
+    atomic_write_text(out_dir / "index.html", contact_sheet(result, image_paths))
+    atomic_write_text(out_dir / "result.json", json.dumps(data, indent=2))
+    return data
+
+
+def _score_cell(scored: ScoredCandidate, dimension: str) -> str:
+    result = scored.scores[dimension]
+    if result.ok:
+        spread = f" ± {result.std:.2f}" if result.std else ""
+        value = f"<b>{result.score:.2f}</b>{spread}"
+    else:
+        value = f'<span class="fail">{html.escape(result.status.value)}</span>'
+    detail = result.rationale or result.error or result.raw
+    text = html.escape(detail) if detail else "<i>no rationale</i>"
+    return f"<tr><th>{dimension}</th><td>{value}</td></tr><tr><td colspan=2><details><summary>why</summary><p>{text}</p></details></td></tr>"
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;background:#fafafa;color:#222}
+.grid{display:flex;flex-wrap:wrap;gap:1rem}
+.card{background:#fff;border:2px solid #ddd;border-radius:8px;padding:.6rem;width:220px}
+.card.best{border-color:#1a7f37;box-shadow:0 0 0 3px #1a7f3744}
+.card img{width:200px;height:200px;object-fit:contain;image-rendering:pixelated;background:#eee}
+.card table{width:100%;font-size:.85rem}.card th{text-align:left;font-weight:normal;color:#555}
+.fail{color:#b42318}.tag{font-size:.8rem;color:#555}.badge{color:#1a7f37;font-weight:bold}
+details p{font-size:.8rem;white-space:pre-wrap;margin:.3rem 0}
+"""
+
+
+def contact_sheet(result: SearchResult, image_paths: dict[str, str]) -> str:
+    best = result.best
+    cards = []
+    order = result.ranking + [c for c in result.candidates if c.rank is None]
+    for scored in order:
+        is_best = best is not None and scored.id == best.id
+        aggregate = f"{scored.aggregate:.3f}" if scored.aggregate is not None else "not ranked"
+        rows = "".join(_score_cell(scored, d) for d in scored.scores)
+        badge = '<span class="badge">★ best</span> ' if is_best else ""
+        cards.append(
+            f'<div class="card{" best" if is_best else ""}" id="{scored.id}">'
+            f'<img src="{html.escape(image_paths.get(scored.id, ""))}" alt="{scored.id}">'
+            f"<div>{badge}<b>{scored.id}</b> <span class=tag>seed {scored.candidate.seed}"
+            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs</span></div>"
+            f"<div>aggregate {aggregate}</div><table>{rows}</table></div>"
+        )
+    costs = result.costs
+    seconds = ", ".join(f"{k} {v:.2f}s" for k, v in costs.seconds.items())
+    weights = ", ".join(f"{k}={v:g}" for k, v in result.weights.items() if v)
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>t2i-guidance run</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(result.prompt)}</h1>"
+        f"<p>{html.escape(result.strategy)} · {len(result.candidates)} candidates · weights {weights}"
+        f" · best: <b>{best.id if best else 'none (no candidate could be scored)'}</b></p>"
+        f"<p class=tag>{costs.nfes:g} NFEs · {costs.scorer_requests} scorer requests"
+        f" ({costs.scorer_cache_hits} cached) · {costs.generated_tokens} generated tokens · {seconds}"
+        f" · peak RSS {costs.peak_rss_mb:.0f} MB</p>"
+        f'<div class="grid">{"".join(cards)}</div></body></html>'
+    )
