@@ -33,11 +33,15 @@ def available_presets() -> list[str]:
 
 
 def load_preset(name: str) -> Preset:
-    path = PRESET_DIR / f"{name}.json"
+    """A shipped preset by name, or a preset JSON file of the user's by path."""
+    path = Path(name) if name.endswith(".json") else PRESET_DIR / f"{name}.json"
     if not path.is_file():
-        raise KeyError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
-    data = json.loads(path.read_text())
-    generator = data.pop("generator")
-    if generator.startswith("."):
-        generator = str((PRESET_DIR / generator).resolve())
-    return Preset(name=name, generator=generator, **data)
+        raise KeyError(f"unknown preset {name!r}; available: {', '.join(available_presets())} or a .json file")
+    try:
+        data = json.loads(path.read_text())
+        generator = data.pop("generator")
+        if generator.startswith("."):
+            generator = str((path.parent / generator).resolve())
+        return Preset(name=path.stem, generator=generator, **data)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"preset {name!r} is not a valid preset file: {exc}") from None

@@ -1,0 +1,145 @@
+"""Best-of-N against the loop a user would write by hand, side by side in one run.
+
+The hand loop calls the pipeline once per seed and the scorer once per image; ours batches both. Both
+must pick the same candidate. Each N runs in a fresh process so peak memory is that N's own.
+
+    python benchmarks/perf_bestofn.py                      # embedded preset, N = 1, 4, 8, 16
+    python benchmarks/perf_bestofn.py --ns 8 --repeats 3   # one N, more repeats
+
+Prints, per N: wall seconds (hand loop, ours), the speed-up, the share of our time spent outside
+model calls, and peak RSS; writes benchmarks/results/perf_bestofn.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _worker(args: argparse.Namespace) -> dict:
+    import torch
+
+    from reward_model.interface import ImageItem
+    from t2i_guidance import scorers
+    from t2i_guidance.aggregate import aggregate, parse_weights
+    from t2i_guidance.best_of_n import BestOfN
+    from t2i_guidance.costs import peak_rss_mb
+    from t2i_guidance.generator import GenerationSettings, Generator
+    from t2i_guidance.presets import load_preset
+
+    torch.set_num_threads(args.threads)
+    preset = load_preset(args.preset)
+    weights = parse_weights(preset.weights)
+    dims = [d for d, w in weights.items() if w > 0]
+    settings = GenerationSettings(preset.num_inference_steps, preset.guidance_scale, preset.height, preset.width)
+    generator = Generator.from_pretrained(args.generator or preset.generator, device="cpu")
+    scorer_kwargs = dict(preset.scorer_kwargs)
+
+    # Time spent inside model calls, to find the share of ours that is overhead.
+    inside = {"seconds": 0.0}
+
+    def timed(fn):
+        def wrapper(*a, **k):
+            start = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                inside["seconds"] += time.perf_counter() - start
+
+        return wrapper
+
+    pipeline = generator.pipeline
+
+    seeds = [args.seed + k for k in range(args.n)]
+    hand_times, ours_times, overheads = [], [], []
+    for _ in range(args.repeats):
+        # A fresh scorer each time: no cache carries over between the two sides.
+        scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
+        start = time.perf_counter()
+        best, best_value = None, None
+        for k, seed in enumerate(seeds):
+            image = pipeline(
+                prompt=args.prompt,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                output_type="pil",
+                **settings.pipeline_kwargs(),
+            ).images[0]
+            row = scorer.score([ImageItem(f"c{k:03d}", image)], args.prompt, dims)[f"c{k:03d}"]
+            value = aggregate(row, weights)
+            if value is not None and (best_value is None or value > best_value):
+                best, best_value = f"c{k:03d}", value
+        hand_times.append(time.perf_counter() - start)
+
+        scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
+        scorer.score = timed(scorer.score)
+        generator.pipeline = timed(pipeline)  # the adapter only calls it; attributes stay on `pipeline`
+        inside["seconds"] = 0.0
+        start = time.perf_counter()
+        result = BestOfN(generator, scorer, weights=weights)(args.prompt, args.n, settings, seed=args.seed)
+        ours_times.append(time.perf_counter() - start)
+        generator.pipeline = pipeline
+        overheads.append(1 - inside["seconds"] / ours_times[-1])
+        ours_best = result.best.id if result.best else None
+        if ours_best != best:
+            raise SystemExit(f"N={args.n}: the two loops picked different candidates ({best} vs {ours_best})")
+    return {
+        "n": args.n,
+        "hand_seconds": min(hand_times),
+        "ours_seconds": min(ours_times),
+        "speedup": min(hand_times) / min(ours_times),
+        "overhead_share": min(overheads),
+        "peak_rss_mb": peak_rss_mb(),
+        "same_pick": True,
+        "best": best,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="embedded")
+    parser.add_argument("--generator", help="override the preset's generator")
+    parser.add_argument("--prompt", default="a red circle above a small blue square on a white background")
+    parser.add_argument("--ns", default="1,4,8,16")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args)))
+        return
+
+    rows = []
+    for n in (int(x) for x in args.ns.split(",")):
+        command = [sys.executable, __file__, "--worker", "--n", str(n), "--preset", args.preset,
+                   "--prompt", args.prompt, "--repeats", str(args.repeats), "--seed", str(args.seed),
+                   "--threads", str(args.threads)]
+        if args.generator:
+            command += ["--generator", args.generator]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"N={n} failed:\n{proc.stderr[-2000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        row = rows[-1]
+        print(
+            f"N={n:3d}  hand {row['hand_seconds']:7.2f}s  ours {row['ours_seconds']:7.2f}s  "
+            f"speed-up {row['speedup']:5.2f}x  overhead {100 * row['overhead_share']:4.1f}%  "
+            f"peak RSS {row['peak_rss_mb']:7.0f} MB  same pick: {row['same_pick']}",
+            flush=True,
+        )
+    by_n = {r["n"]: r for r in rows}
+    if 4 in by_n and 16 in by_n:
+        print(f"peak RSS ratio N=16 / N=4: {by_n[16]['peak_rss_mb'] / by_n[4]['peak_rss_mb']:.2f}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "perf_bestofn.json").write_text(json.dumps({"preset": args.preset, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
