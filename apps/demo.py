@@ -65,7 +65,6 @@ def generate(
 ) -> tuple[list[tuple[Image.Image, str]], Image.Image | None, str]:
     """One best-of-N run; returns the ranked gallery, the best image, and the score table."""
     from t2i_guidance.best_of_n import BestOfN
-    from t2i_guidance.generator import GenerationSettings
 
     try:
         prompt = check_prompt(prompt)
@@ -76,7 +75,7 @@ def generate(
     except (UsageError, ValueError) as exc:
         raise _user_error(str(exc)) from None
     preset, generator, scorer = _search_parts(preset_name)
-    settings = GenerationSettings(preset.num_inference_steps, preset.guidance_scale, preset.height, preset.width)
+    settings = preset.generation_settings()
     result = BestOfN(generator, scorer, weights=weights)(prompt, n, settings, seed=int(seed))
     order = result.ranking + [c for c in result.candidates if c.rank is None]
     gallery = [

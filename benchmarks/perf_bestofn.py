@@ -30,14 +30,14 @@ def _worker(args: argparse.Namespace) -> dict:
     from t2i_guidance.aggregate import aggregate, parse_weights
     from t2i_guidance.best_of_n import BestOfN
     from t2i_guidance.costs import peak_rss_mb
-    from t2i_guidance.generator import GenerationSettings, Generator
+    from t2i_guidance.generator import Generator
     from t2i_guidance.presets import load_preset
 
     torch.set_num_threads(args.threads)
     preset = load_preset(args.preset)
     weights = parse_weights(preset.weights)
     dims = [d for d, w in weights.items() if w > 0]
-    settings = GenerationSettings(preset.num_inference_steps, preset.guidance_scale, preset.height, preset.width)
+    settings = preset.generation_settings()
     generator = Generator.from_pretrained(args.generator or preset.generator, device="cpu")
     scorer_kwargs = dict(preset.scorer_kwargs)
 

@@ -81,17 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(exc))
 
     from t2i_guidance.best_of_n import BestOfN
-    from t2i_guidance.generator import GenerationSettings, Generator
+    from t2i_guidance.generator import Generator
     from t2i_guidance.report import write_run
 
     scorer_kwargs = dict(preset.scorer_kwargs) if scorer_name == preset.scorer else {}
     if args.scorer_model:
         scorer_kwargs["model"] = args.scorer_model
-    settings = GenerationSettings(
+    settings = preset.generation_settings(
         num_inference_steps=steps,
-        guidance_scale=args.guidance_scale if args.guidance_scale is not None else preset.guidance_scale,
-        height=args.height or preset.height,
-        width=args.width or preset.width,
+        guidance_scale=args.guidance_scale,
+        height=args.height,
+        width=args.width,
         negative_prompt=args.negative_prompt,
     )
     try:

@@ -7,6 +7,7 @@ regenerated alone, and the batch size used to produce it does not change its ima
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ class GenerationSettings:
     height: int | None = None
     width: int | None = None
     negative_prompt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # pipeline-specific, e.g. FLUX's true_cfg_scale
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"num_inference_steps": self.num_inference_steps}
@@ -35,7 +37,24 @@ class GenerationSettings:
             value = getattr(self, name)
             if value is not None:
                 kwargs[name] = value
-        return kwargs
+        return {**kwargs, **self.extra}
+
+
+def call_kwargs(pipeline: Any, settings: GenerationSettings) -> dict[str, Any]:
+    """The settings as this pipeline's __call__ takes them.
+
+    SANA and PixArt snap the requested size to their nearest trained aspect ratio and resize afterwards
+    ("resolution binning"); an explicit size is honoured exactly instead, so compute matches the request.
+    """
+    kwargs = settings.pipeline_kwargs()
+    parameters = inspect.signature(type(pipeline).__call__).parameters
+    if settings.height is not None and "use_resolution_binning" in parameters:
+        kwargs.setdefault("use_resolution_binning", False)
+    # Checked against named parameters: several pipelines swallow unknown **kwargs silently.
+    unknown = sorted(set(kwargs) - set(parameters))
+    if unknown:
+        raise ValueError(f"{type(pipeline).__name__} does not take {', '.join(unknown)}")
+    return kwargs
 
 
 @dataclass
@@ -113,8 +132,8 @@ def load_pipeline(name_or_path: str, dtype: torch.dtype) -> Any:
         class_name = json.loads(index.read_text())["_class_name"]
         if class_name in PROJECT_PIPELINES:
             module = importlib.import_module(PROJECT_PIPELINES[class_name])
-            return getattr(module, class_name).from_pretrained(name_or_path, torch_dtype=dtype)
-    return DiffusionPipeline.from_pretrained(name_or_path, torch_dtype=dtype)
+            return getattr(module, class_name).from_pretrained(name_or_path, dtype=dtype)
+    return DiffusionPipeline.from_pretrained(name_or_path, dtype=dtype)
 
 
 class Generator:
@@ -176,7 +195,7 @@ class Generator:
                     num_images_per_prompt=len(batch),
                     generator=[self._torch_generator(seed) for seed in batch],
                     output_type="pil",
-                    **settings.pipeline_kwargs(),
+                    **call_kwargs(self.pipeline, settings),
                 )
             images = output.images
             if len(images) != len(batch):

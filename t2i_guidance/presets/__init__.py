@@ -26,6 +26,22 @@ class Preset:
     width: int | None = None
     weights: str = "technical=1,aesthetic=1,alignment=1"
     scorer_kwargs: dict = field(default_factory=dict)
+    pipeline_kwargs: dict = field(default_factory=dict)  # family-specific, e.g. {"true_cfg_scale": 4.0}
+
+
+    def generation_settings(self, **overrides):
+        """The preset's GenerationSettings; keyword arguments that are not None override it."""
+        from t2i_guidance.generator import GenerationSettings
+
+        values = {
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            "height": self.height,
+            "width": self.width,
+            "extra": dict(self.pipeline_kwargs),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return GenerationSettings(**values)
 
 
 def available_presets() -> list[str]:
