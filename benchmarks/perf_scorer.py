@@ -1,0 +1,250 @@
+"""Scoring throughput: one batched generate call against one request at a time.
+
+    python benchmarks/perf_scorer.py                         # default model, batch 1, 8, 32
+    python benchmarks/perf_scorer.py --model PATH --images 32 --max-new-tokens 64 --modes reason,answer-only
+    python benchmarks/perf_scorer.py --agreement 16 --model PATH   # prob-weighted vs the mean of 16 samples
+
+Each (mode, batch size) runs in a fresh process, so its peak RSS is its own. Greedy decoding, technical
+dimension, one request per image, cache off. When the embedded scorer is not trained yet, an untrained
+model of the same architecture and image size stands in (speed depends on shapes, not on weights; an
+untrained model always writes max-new-tokens, a trained one stops at its answer). Prints a table and
+writes benchmarks/results/perf_scorer.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _images(count: int, seed: int = 0):
+    """Smooth random pictures (gradients plus shapes), 160x120, like the embedded world's renders."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        base = np.linspace(rng.integers(0, 255, 3), rng.integers(0, 255, 3), 160, dtype=np.float32)
+        image = Image.fromarray(np.broadcast_to(base, (120, 160, 3)).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        x, y = int(rng.integers(10, 100)), int(rng.integers(10, 60))
+        draw.ellipse((x, y, x + 40, y + 40), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+        images.append(image)
+    return images
+
+
+def _resolve_default(model: str) -> tuple[str, str]:
+    """(model to load, description); builds the untrained stand-in when the embedded weights are missing."""
+    from reward_model.presets import ModelNotFoundError, resolve_model
+
+    try:
+        return resolve_model(model).source, model
+    except ModelNotFoundError:
+        if model != "embedded":
+            raise
+    from reward_model.tiny_vlm import save_tiny_scorer
+
+    directory = Path(tempfile.gettempdir()) / "perf-scorer-standin"
+    if not (directory / "config.json").exists():
+        save_tiny_scorer(directory, seed=0)
+    return str(directory), "embedded architecture, untrained stand-in (weights not trained yet)"
+
+
+def _worker(args: argparse.Namespace) -> dict:
+    import torch
+
+    from reward_model.interface import ImageItem
+    from reward_model.scorer import OmniQualityScorer
+
+    torch.set_num_threads(args.threads)
+    scorer = OmniQualityScorer(
+        args.model,
+        decoding="greedy",
+        mode=args.mode,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens if args.mode != "answer-only" else None,
+        device=args.device,
+    )
+    items = [ImageItem(str(i), image) for i, image in enumerate(_images(args.images))]
+    scorer.score(items[: min(2, len(items))], None, ["technical"])  # warm-up: first-call allocations
+    timings, tokens = [], 0
+    for _ in range(args.repeats):
+        scorer.cache = type(scorer.cache)()  # measure generation, not the cache
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        table = scorer.score(items, None, ["technical"])
+        timings.append(time.perf_counter() - started)
+        tokens = sum(results["technical"].generated_tokens for results in table.values())
+    seconds = statistics.median(timings)
+    return {
+        "mode": args.mode,
+        "batch_size": args.batch_size,
+        "images": len(items),
+        "seconds": seconds,
+        "images_per_second": len(items) / seconds,
+        "generated_tokens": tokens,
+        "ok": sum(results["technical"].ok for results in table.values()),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+    }
+
+
+def _agreement(args: argparse.Namespace) -> dict:
+    """Per request: the probability-weighted score, the mean of K sampled scores (authors' settings) and
+    the answer-only score, so the three readings of the same model can be compared."""
+    import torch
+
+    from reward_model.interface import ImageItem
+    from reward_model.scorer import OmniQualityScorer
+
+    torch.set_num_threads(args.threads)
+    items = [ImageItem(str(i), image) for i, image in enumerate(_images(args.images, seed=1))]
+    scorers = {
+        "prob_weighted": OmniQualityScorer(
+            args.model, mode="prob-weighted", max_new_tokens=args.max_new_tokens
+        ),
+        "sample_mean": OmniQualityScorer(
+            args.model, samples=args.agreement, max_new_tokens=args.max_new_tokens, seed=0
+        ),
+        "answer_only": OmniQualityScorer(args.model, mode="answer-only", decoding="greedy"),
+    }
+    rows = []
+    for dimension in args.dimensions.split(","):
+        prompt = args.prompt if dimension == "alignment" else None
+        tables = {name: scorer.score(items, prompt, [dimension]) for name, scorer in scorers.items()}
+        for item in items:
+            row = {"dimension": dimension}
+            for name, table in tables.items():
+                row[name] = table[item.id][dimension].score
+                row[f"{name}_tokens"] = table[item.id][dimension].generated_tokens
+            row["sample_std"] = tables["sample_mean"][item.id][dimension].std
+            rows.append(row)
+    summary = {"k": args.agreement, "requests": len(rows)}
+    for other in ("sample_mean", "answer_only"):
+        summary[f"prob_weighted_vs_{other}"] = _compare(rows, "prob_weighted", other)
+    return {"summary": summary, "rows": rows}
+
+
+def _compare(rows: list[dict], a: str, b: str) -> dict:
+    pairs = [(row[a], row[b]) for row in rows if row[a] is not None and row[b] is not None]
+    result: dict = {"both_ok": len(pairs)}
+    if pairs:
+        diffs = [abs(x - y) for x, y in pairs]
+        result.update(mean_abs_diff=statistics.fmean(diffs), max_abs_diff=max(diffs))
+        if len(pairs) > 2 and len({x for x, _ in pairs}) > 1 and len({y for _, y in pairs}) > 1:
+            result["pearson"] = statistics.correlation(*zip(*pairs, strict=True))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument(
+        "--modes", default="reason", help="comma-separated: reason, answer-only, prob-weighted"
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared CPU")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--agreement", type=int, default=0, help="K samples; measure agreement instead")
+    parser.add_argument("--dimensions", default="technical", help="for --agreement")
+    parser.add_argument("--prompt", default="a red circle above a blue square", help="for --agreement")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="reason", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        print(json.dumps(_worker(args)))
+        return
+    args.model, description = _resolve_default(args.model)
+    if args.agreement:
+        result = _agreement(args)
+        print(json.dumps(result["summary"], indent=2))
+        _write("perf_scorer_agreement.json", {"model": description, **result})
+        return
+
+    runs = []
+    for mode in args.modes.split(","):
+        for batch in [int(b) for b in args.batches.split(",")]:
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--model",
+                args.model,
+                "--mode",
+                mode,
+                "--batch-size",
+                str(batch),
+                "--images",
+                str(args.images),
+                "--threads",
+                str(args.threads),
+                "--max-new-tokens",
+                str(args.max_new_tokens),
+                "--repeats",
+                str(args.repeats),
+            ]
+            if args.device:
+                command += ["--device", args.device]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"{mode} batch {batch}: {runs[-1]['images_per_second']:.2f} images/s", file=sys.stderr)
+    single = {run["mode"]: run["images_per_second"] for run in runs if run["batch_size"] == 1}
+    for run in runs:
+        base = single.get(run["mode"])
+        run["speedup_vs_batch_1"] = run["images_per_second"] / base if base else None
+    report = _markdown(runs, description, args)
+    print(report)
+    _write("perf_scorer.json", {"model": description, "command": _command(), "runs": runs})
+    (RESULTS / "perf_scorer.md").write_text(report + "\n")
+
+
+def _command() -> str:
+    return "python benchmarks/perf_scorer.py " + " ".join(sys.argv[1:])
+
+
+def _markdown(runs: list[dict], description: str, args: argparse.Namespace) -> str:
+    lines = [
+        f"Model: {description}. {args.images} images, technical, greedy, at most {args.max_new_tokens} new "
+        f"tokens (answer-only: 16), {args.threads} CPU threads. Command: `{_command()}`",
+        "",
+        "| mode | batch | images/s | speed-up vs batch 1 | seconds | tokens/image | ok | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        speedup = f"{run['speedup_vs_batch_1']:.2f}x" if run["speedup_vs_batch_1"] else "-"
+        lines.append(
+            f"| {run['mode']} | {run['batch_size']} | {run['images_per_second']:.2f} | {speedup} | "
+            f"{run['seconds']:.1f} | {run['generated_tokens'] / run['images']:.1f} | {run['ok']} | "
+            f"{run['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _write(name: str, data: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / name).write_text(json.dumps(data, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

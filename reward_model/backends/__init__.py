@@ -1,0 +1,83 @@
+"""Generation backends behind one small interface.
+
+A backend turns scoring requests (image, dimension, prompt, optional forced assistant prefix) into
+completions. It knows nothing about scores: parsing, sampling statistics and caching live in the scorer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+BACKENDS = ("auto", "transformers", "vllm")
+
+
+@dataclass(frozen=True)
+class Request:
+    image: Image.Image
+    dimension: str
+    prompt: str | None
+    prefix: str = ""  # assistant text forced before generation (answer-only mode)
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode. Defaults are the authors' inference settings."""
+
+    do_sample: bool = True
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    max_new_tokens: int = 4096
+    num_samples: int = 1
+    read_digit_probs: bool = False  # record the distribution over digits at every step
+    seed: int | None = None
+
+    def key(self) -> dict:
+        """The settings that change results (for cache keys); sampling knobs only matter when sampling."""
+        data = asdict(self)
+        data.pop("seed")
+        if not self.do_sample:
+            for name in ("temperature", "top_p", "top_k"):
+                data.pop(name)
+        return data
+
+
+@dataclass
+class Completion:
+    text: str  # generated text, the forced prefix not included
+    generated_tokens: int
+    token_texts: list[str] = field(default_factory=list)  # each generated token decoded alone
+    digit_probs: list[list[float]] = field(default_factory=list)  # per step, P(next token = "0".."9")
+
+
+@dataclass
+class RequestResult:
+    completions: list[Completion] = field(default_factory=list)
+    error: str | None = None  # the request could not be run at all
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]: ...
+
+
+def vllm_usable() -> bool:
+    """vLLM is installed and a GPU is present."""
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def choose_backend_name(requested: str) -> str:
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown backend {requested!r}; choose from {', '.join(BACKENDS)}")
+    if requested == "auto":
+        return "vllm" if vllm_usable() else "transformers"
+    return requested

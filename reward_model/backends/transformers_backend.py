@@ -1,0 +1,174 @@
+"""In-process generation with transformers: many (image, dimension) requests in one left-padded batch.
+
+bf16 on a GPU, fp32 on CPU. A batch that fails is retried one request at a time, so a single bad
+request is reported against itself and the others are still scored.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
+
+from reward_model.backends import Completion, Decoding, Request, RequestResult
+from reward_model.presets import ScorerModel
+from reward_model.prompts import chat_messages
+
+
+class DigitProbabilityRecorder(LogitsProcessor):
+    """Records P(next token = each digit) at every step, from the model's real logits; changes nothing."""
+
+    def __init__(self, digit_ids: list[int]) -> None:
+        self.digit_ids = torch.tensor(digit_ids)
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(scores.float(), dim=-1)
+        self.steps.append(probs[:, self.digit_ids.to(probs.device)].cpu())
+        return scores
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model: ScorerModel, device: str | None = None, batch_size: int = 16) -> None:
+        self.device = torch.device(device or default_device())
+        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.batch_size = max(1, batch_size)
+        self.processor = AutoProcessor.from_pretrained(model.source)
+        if model.min_pixels is not None and model.max_pixels is not None:
+            self.processor.image_processor.size = {
+                "shortest_edge": model.min_pixels,
+                "longest_edge": model.max_pixels,
+            }
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
+        self.model = AutoModelForImageTextToText.from_pretrained(model.source, dtype=self.dtype)
+        self.model.to(self.device).eval()
+        self.stop_ids = self._stop_ids()
+        self.pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
+        )
+        self.last_batch_seconds: list[float] = []
+
+    def render(self, request: Request) -> str:
+        """The exact text the model receives (image placeholder not yet expanded)."""
+        messages = chat_messages(request.dimension, request.prompt)
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text + request.prefix
+
+    def digit_token_ids(self) -> list[int]:
+        ids = []
+        for digit in "0123456789":
+            encoded = self.tokenizer.encode(digit, add_special_tokens=False)
+            if len(encoded) != 1:
+                raise ValueError(
+                    f"the tokenizer splits the digit {digit!r}: probability-weighted scores need "
+                    "digits as single tokens"
+                )
+            ids.append(encoded[0])
+        return ids
+
+    def generate(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]:
+        results: list[RequestResult | None] = [None] * len(requests)
+        # Similar sizes together keep left padding short.
+        order = sorted(range(len(requests)), key=lambda i: self._size_key(requests[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            try:
+                outputs = self._generate_batch([requests[i] for i in chunk], decoding)
+            except Exception:  # noqa: BLE001 - isolate the culprit by retrying alone
+                outputs = [self._generate_alone(requests[i], decoding) for i in chunk]
+            for index, output in zip(chunk, outputs, strict=True):
+                results[index] = output
+        return [result if result is not None else RequestResult(error="not run") for result in results]
+
+    def _generate_alone(self, request: Request, decoding: Decoding) -> RequestResult:
+        try:
+            return self._generate_batch([request], decoding)[0]
+        except Exception as error:  # noqa: BLE001 - reported against this request only
+            return RequestResult(error=f"generation failed: {type(error).__name__}: {error}")
+
+    def _size_key(self, request: Request) -> tuple[int, int]:
+        return (request.image.width * request.image.height, len(request.prompt or ""))
+
+    @torch.inference_mode()
+    def _generate_batch(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]:
+        started = time.perf_counter()
+        texts = [self.render(request) for request in requests]
+        images = [request.image for request in requests]
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
+        recorder = DigitProbabilityRecorder(self.digit_token_ids()) if decoding.read_digit_probs else None
+        if decoding.seed is not None:
+            torch.manual_seed(decoding.seed)
+        sampling = (
+            {
+                "do_sample": True,
+                "temperature": decoding.temperature,
+                "top_p": decoding.top_p,
+                "top_k": decoding.top_k,
+            }
+            if decoding.do_sample
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        generated = self.model.generate(
+            **inputs,
+            **sampling,
+            max_new_tokens=decoding.max_new_tokens,
+            num_return_sequences=decoding.num_samples,
+            repetition_penalty=1.0,  # the settings are explicit; ignore any default in the checkpoint
+            eos_token_id=self.stop_ids,
+            pad_token_id=self.pad_id,
+            logits_processor=LogitsProcessorList([recorder]) if recorder else None,
+        )
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()
+        digit_steps = torch.stack(recorder.steps, dim=1) if recorder and recorder.steps else None
+        results = []
+        for index in range(len(requests)):
+            completions = []
+            for row in range(index * decoding.num_samples, (index + 1) * decoding.num_samples):
+                completions.append(
+                    self._completion(
+                        new_tokens[row],
+                        digit_steps[row] if digit_steps is not None else None,
+                        decoding.read_digit_probs,
+                    )
+                )
+            results.append(RequestResult(completions=completions))
+        self.last_batch_seconds.append(time.perf_counter() - started)
+        return results
+
+    def _completion(
+        self, ids: torch.Tensor, digit_steps: torch.Tensor | None, keep_tokens: bool
+    ) -> Completion:
+        ids_list = ids.tolist()
+        length = len(ids_list)
+        for position, token in enumerate(ids_list):
+            if token in self.stop_ids:
+                length = position + 1  # the stop token was generated, so it counts
+                break
+        kept = ids_list[:length]
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        completion = Completion(text=text, generated_tokens=length)
+        if keep_tokens and digit_steps is not None:
+            completion.token_texts = [
+                self.tokenizer.decode([token], skip_special_tokens=True) for token in kept
+            ]
+            completion.digit_probs = digit_steps[:length].tolist()
+        return completion
+
+    def _stop_ids(self) -> list[int]:
+        configured = self.model.generation_config.eos_token_id
+        ids = list(configured) if isinstance(configured, list) else [] if configured is None else [configured]
+        for token in ("<|im_end|>", "<|endoftext|>"):
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id != self.tokenizer.unk_token_id and token_id not in ids:
+                ids.append(token_id)
+        if not ids:
+            raise ValueError("the model declares no end-of-sequence token")
+        return ids

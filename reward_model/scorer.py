@@ -1,0 +1,231 @@
+"""OmniQuality-R as a Scorer: three dimensions, reasoning kept, every request of a call batched together.
+
+Modes:
+- "reason": the model thinks, then answers; `samples` completions per request give mean and spread.
+- "prob-weighted": one greedy pass; at the answer the model's distribution over each digit of the score
+  is read from its logits and the expected score returned (deterministic, no sampling noise).
+- "answer-only": the assistant turn is pre-filled with an empty think block and "<answer>", so only the
+  number is generated: a handful of tokens instead of hundreds, for cheap pre-filtering. The model does
+  not reason first, so its scores differ from (and are usually less accurate than) the reasoned ones.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+
+from reward_model.backends import Decoding, Request, RequestResult, choose_backend_name
+from reward_model.backends.digits import read_expected_score
+from reward_model.cache import ScoreCache, cache_key
+from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, image_hash, validate_image
+from reward_model.interface import DimensionScore, ImageItem, ScoreStatus, ScoreTable, validate_dimensions
+from reward_model.parsing import parse_answer
+from reward_model.presets import resolve_model
+from reward_model.prompts import SCORE_MAX, SCORE_MIN
+
+MODES = ("reason", "prob-weighted", "answer-only")
+DECODINGS = ("sampled", "greedy")
+ANSWER_ONLY_PREFIX = "<think> </think><answer>"
+ANSWER_ONLY_TOKENS = 16
+
+
+class OmniQualityScorer:
+    """The reasoning reward model behind the Scorer interface.
+
+    model: "embedded", "omniquality-r" (the released weights by hub id), a hub id or a local directory.
+    backend: "auto" (vLLM when installed and a GPU is present, else transformers), "transformers", "vllm".
+    decoding: "sampled" (the authors' temperature 0.7, top-p 0.8, top-k 20) or "greedy".
+    samples: completions per request; the score is their mean, `std` their spread.
+    Failures (bad image, missing prompt, unreadable answer) come back per item, never as an exception.
+    """
+
+    name = "omniquality-r"
+
+    def __init__(
+        self,
+        model: str = "embedded",
+        backend: str = "auto",
+        decoding: str = "sampled",
+        samples: int = 1,
+        mode: str = "reason",
+        max_new_tokens: int | None = None,
+        batch_size: int = 16,
+        cache_dir: str | None = None,
+        device: str | None = None,
+        temperature: float = 0.7,
+        top_p: float = 0.8,
+        top_k: int = 20,
+        seed: int | None = None,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        if decoding not in DECODINGS:
+            raise ValueError(f"unknown decoding {decoding!r}; choose from {', '.join(DECODINGS)}")
+        if samples < 1:
+            raise ValueError("samples must be at least 1")
+        if mode == "prob-weighted":
+            if samples != 1:
+                raise ValueError("prob-weighted reads one greedy pass: samples must be 1")
+            decoding = "greedy"  # the expectation is read along the most likely answer
+        self.mode = mode
+        self.max_image_pixels = max_image_pixels
+        self.model_info = resolve_model(model)  # raises before anything heavy is loaded
+        budget = ANSWER_ONLY_TOKENS if mode == "answer-only" else self.model_info.max_new_tokens
+        self.decoding = Decoding(
+            do_sample=decoding == "sampled",
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens or budget,
+            num_samples=samples,
+            read_digit_probs=mode == "prob-weighted",
+            seed=seed,
+        )
+        self.backend_name = choose_backend_name(backend)
+        self.backend = self._build_backend(device, batch_size)
+        self.cache = ScoreCache(cache_dir)
+
+    def _build_backend(self, device: str | None, batch_size: int):
+        if self.backend_name == "vllm":
+            from reward_model.backends.vllm_backend import VLLMBackend
+
+            return VLLMBackend(self.model_info)
+        from reward_model.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(self.model_info, device=device, batch_size=batch_size)
+
+    def settings_key(self) -> dict:
+        return {"mode": self.mode, **self.decoding.key()}
+
+    def score(self, items: Sequence[ImageItem], prompt: str | None, dimensions: Sequence[str]) -> ScoreTable:
+        dimensions = validate_dimensions(dimensions)
+        ids = [item.id for item in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("image ids must be unique within a call")
+        table: ScoreTable = {item.id: {} for item in items}
+        pending: dict[str, list[tuple[str, str]]] = {}  # cache key -> [(image id, dimension)]
+        requests: dict[str, Request] = {}
+        for item in items:
+            try:
+                image = validate_image(item.image, self.max_image_pixels, label=item.id)
+            except ImageError as error:
+                for dimension in dimensions:
+                    table[item.id][dimension] = DimensionScore.failure(
+                        dimension, ScoreStatus.ERROR, str(error)
+                    )
+                continue
+            content = image_hash(image)
+            for dimension in dimensions:
+                if dimension == "alignment" and (prompt is None or not prompt.strip()):
+                    table[item.id][dimension] = DimensionScore.failure(
+                        dimension, ScoreStatus.ERROR, "alignment needs the generation prompt"
+                    )
+                    continue
+                key = cache_key(content, prompt, dimension, self.model_info.fingerprint, self.settings_key())
+                cached = self.cache.get(key)
+                if cached is not None:
+                    table[item.id][dimension] = cached
+                    continue
+                # Identical requests in one call (same picture twice) are generated once.
+                pending.setdefault(key, []).append((item.id, dimension))
+                prefix = ANSWER_ONLY_PREFIX if self.mode == "answer-only" else ""
+                requests.setdefault(key, Request(image, dimension, prompt, prefix))
+        keys = list(requests)
+        for key, outcome in zip(keys, self._generate([requests[key] for key in keys]), strict=True):
+            dimension = requests[key].dimension
+            result = self._to_score(dimension, outcome)
+            self.cache.put(key, result)
+            (first_id, _), *repeats = pending[key]
+            table[first_id][dimension] = result
+            for image_id, _ in repeats:  # the same picture again: its result cost nothing more
+                table[image_id][dimension] = replace(result, cached=True, generated_tokens=0)
+        return table
+
+    def _generate(self, requests: list[Request]) -> list[RequestResult]:
+        if not requests:
+            return []
+        try:
+            return self.backend.generate(requests, self.decoding)
+        except Exception as error:  # noqa: BLE001 - a crash is an error per request, not a lost call
+            message = f"backend {self.backend_name} failed: {type(error).__name__}: {error}"
+            return [RequestResult(error=message) for _ in requests]
+
+    def _to_score(self, dimension: str, outcome: RequestResult) -> DimensionScore:
+        if outcome.error is not None:
+            return DimensionScore.failure(dimension, ScoreStatus.ERROR, outcome.error)
+        prefix = ANSWER_ONLY_PREFIX if self.mode == "answer-only" else ""
+        completions = outcome.completions
+        tokens = sum(completion.generated_tokens for completion in completions)
+        texts = [prefix + completion.text for completion in completions]
+        parsed = [parse_answer(text) for text in texts]
+        if self.mode == "prob-weighted":
+            return self._prob_weighted(dimension, texts[0], parsed[0], completions[0], tokens)
+        values = [answer.score for answer in parsed if answer.score is not None]
+        raw = _join_samples(texts)
+        if not values:
+            return DimensionScore(
+                dimension, ScoreStatus.PARSE_FAILURE, raw=raw, error=parsed[0].error, generated_tokens=tokens
+            )
+        rationale = (
+            parsed[0].rationale
+            if len(parsed) == 1
+            else _join_samples([answer.rationale for answer in parsed], [answer.score for answer in parsed])
+        )
+        return DimensionScore(
+            dimension,
+            ScoreStatus.OK,
+            score=statistics.fmean(values),
+            rationale=rationale,
+            raw=raw,
+            std=statistics.pstdev(values) if len(values) > 1 else None,
+            samples=values,
+            generated_tokens=tokens,
+        )
+
+    def _prob_weighted(self, dimension, text, parsed, completion, tokens) -> DimensionScore:
+        if parsed.score is None:
+            return DimensionScore(
+                dimension,
+                ScoreStatus.PARSE_FAILURE,
+                raw=text,
+                error=parsed.error,
+                rationale=parsed.rationale,
+                generated_tokens=tokens,
+            )
+        reading = read_expected_score(completion)
+        failure = reading.error
+        if failure is None and not SCORE_MIN <= reading.expectation <= SCORE_MAX:
+            failure = f"expected score {reading.expectation:.3f} is outside {SCORE_MIN:g}..{SCORE_MAX:g}"
+        if failure is not None:
+            return DimensionScore(
+                dimension,
+                ScoreStatus.PARSE_FAILURE,
+                raw=text,
+                error=failure,
+                rationale=parsed.rationale,
+                generated_tokens=tokens,
+            )
+        return DimensionScore(
+            dimension,
+            ScoreStatus.OK,
+            score=reading.expectation,
+            rationale=parsed.rationale,
+            raw=text,
+            std=reading.std,
+            samples=[parsed.score],  # the greedy answer the expectation was read along
+            generated_tokens=tokens,
+        )
+
+
+def _join_samples(texts: list[str], scores: list[float | None] | None = None) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    parts = []
+    for index, text in enumerate(texts):
+        label = f"sample {index + 1}/{len(texts)}"
+        if scores is not None:
+            label += f": {scores[index]:.2f}" if scores[index] is not None else ": parse failure"
+        parts.append(f"[{label}] {text}")
+    return "\n\n".join(parts)

@@ -1,0 +1,78 @@
+"""The vLLM backend's request building, testable without vLLM or a GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from reward_model.backends import Decoding, Request, choose_backend_name
+from reward_model.backends.vllm_backend import (
+    TOP_LOGPROBS,
+    VLLMBackend,
+    build_prompts,
+    digit_probs_from_logprobs,
+    engine_kwargs,
+    sampling_kwargs,
+)
+from reward_model.presets import resolve_model
+from tests.scorer_fixtures import random_image
+
+
+def test_sampling_parameters():
+    sampled = sampling_kwargs(Decoding(num_samples=4, max_new_tokens=100, seed=3))
+    assert sampled == {
+        "n": 4,
+        "max_tokens": 100,
+        "repetition_penalty": 1.0,
+        "seed": 3,
+        "temperature": 0.7,
+        "top_p": 0.8,
+        "top_k": 20,
+    }
+    greedy = sampling_kwargs(Decoding(do_sample=False, read_digit_probs=True))
+    assert greedy["temperature"] == 0.0 and greedy["logprobs"] == TOP_LOGPROBS and greedy["n"] == 1
+
+
+def test_engine_arguments_use_the_authors_bounds():
+    kwargs = engine_kwargs(resolve_model("omniquality-r"), max_model_len=8192, gpu_memory_utilization=0.8)
+    assert kwargs["model"] == "yeeeeeyy/OmniQuality-R"
+    assert kwargs["limit_mm_per_prompt"] == {"image": 1, "video": 0}
+    assert kwargs["mm_processor_kwargs"] == {"min_pixels": 4 * 28 * 28, "max_pixels": 4000 * 28 * 28}
+
+
+def test_whole_batch_becomes_prompt_dicts_in_order():
+    requests = [Request(random_image(i), d, "a cat") for i, d in enumerate(["technical", "alignment"])]
+    prompts = build_prompts(requests, render=lambda r: f"<{r.dimension}>")
+    assert [p["prompt"] for p in prompts] == ["<technical>", "<alignment>"]
+    assert prompts[1]["multi_modal_data"]["image"] is requests[1].image
+
+
+def test_digit_probabilities_from_top_logprobs():
+    digit_ids = list(range(100, 110))
+    steps = [
+        {103: SimpleNamespace(logprob=math.log(0.6)), 102: SimpleNamespace(logprob=math.log(0.3)), 7: -0.1}
+    ]
+    rows = digit_probs_from_logprobs(steps, digit_ids)
+    assert (
+        rows[0][3] == pytest.approx(0.6)
+        and rows[0][2] == pytest.approx(0.3)
+        and sum(rows[0]) == pytest.approx(0.9)
+    )
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_missing_vllm_is_a_clear_error():
+    with pytest.raises(ImportError, match="pip install vllm"):
+        VLLMBackend(resolve_model("omniquality-r"))
+
+
+def test_auto_picks_vllm_only_with_vllm_and_a_gpu(monkeypatch):
+    monkeypatch.setattr("reward_model.backends.vllm_usable", lambda: True)
+    assert choose_backend_name("auto") == "vllm"
+    monkeypatch.setattr("reward_model.backends.vllm_usable", lambda: False)
+    assert choose_backend_name("auto") == "transformers" == choose_backend_name("transformers")
+    with pytest.raises(ValueError, match="unknown backend"):
+        choose_backend_name("onnx")
