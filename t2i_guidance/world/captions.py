@@ -1,0 +1,159 @@
+"""The caption grammar: several phrasings of one scene, and the parser that reads any of them back.
+
+The parser is what the alignment oracle uses to know what a prompt asks for. It accepts every phrasing
+the grammar produces (plus some slack in articles and punctuation) and raises PromptParseError otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, INVERSE_RELATION, SHAPES, SIZES, Scene, SceneObject
+
+RELATION_WORDS = {
+    "left_of": ("to the left of", "left of"),
+    "right_of": ("to the right of", "right of"),
+    "above": ("above", "over"),
+    "below": ("below", "under"),
+}
+POSITION_WORDS = {
+    "left": ("on the left", "at the left"),
+    "right": ("on the right", "at the right"),
+    "top": ("at the top", "near the top"),
+    "bottom": ("at the bottom", "near the bottom"),
+    "center": ("in the center", "in the middle"),
+}
+QUALITY_TAGS = {"blurry": ("blurry",), "noisy": ("noisy",), "clean": ("sharp", "clean", "sharp and clean")}
+SIZE_SYNONYMS = {"small": "small", "tiny": "small", "large": "large", "big": "large"}
+TAG_WORDS = ("blurry", "noisy", "sharp", "clean")
+
+
+class PromptParseError(ValueError):
+    """The prompt is not in the world's caption grammar."""
+
+
+@dataclass(frozen=True)
+class ObjectRequest:
+    colour: str
+    shape: str
+    size: str | None = None  # None when the prompt does not say
+
+    def phrase(self) -> str:
+        return " ".join(w for w in (self.size, self.colour, self.shape) if w)
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """What a prompt asks for: one object at a position, or two objects in a relation."""
+
+    objects: tuple[ObjectRequest, ...]
+    background: str | None = None
+    position: str | None = None
+    relation: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def _object_phrase(obj: SceneObject, rng: random.Random) -> str:
+    with_size = rng.random() < 0.5
+    size_word = rng.choice(("small", "tiny")) if obj.size == "small" else rng.choice(("large", "big"))
+    words = ([size_word] if with_size else []) + [obj.colour, obj.shape]
+    return _article(" ".join(words))
+
+
+def caption(scene: Scene, rng: random.Random, tag_probability: float = 0.7) -> str:
+    """One phrasing of the scene, chosen by `rng`; degraded scenes carry their quality tag most of the time."""
+    background = rng.choice((f"on a {scene.background} background", f"{scene.background} background"))
+    if scene.relation is None:
+        subject = _object_phrase(scene.objects[0], rng)
+        body = f"{subject} {rng.choice(POSITION_WORDS[scene.position])}"
+    else:
+        first, second, relation = scene.objects[0], scene.objects[1], scene.relation
+        if rng.random() < 0.5:  # "A above B" and "B below A" say the same
+            first, second, relation = second, first, INVERSE_RELATION[relation]
+        body = f"{_object_phrase(first, rng)} {rng.choice(RELATION_WORDS[relation])} {_object_phrase(second, rng)}"
+    if rng.random() < 0.2:
+        body = "a picture of " + body
+    if background.startswith("on") and rng.random() < 0.3:
+        text = f"{background}, {body}"
+    else:
+        text = f"{body} {background}" if background.startswith("on") else f"{body}, {background}"
+    tagged = scene.quality != "clean" or rng.random() < 0.5
+    if tagged and rng.random() < tag_probability:
+        text += ", " + rng.choice(QUALITY_TAGS[scene.quality])
+    return text
+
+
+def canonical_caption(scene: Scene) -> str:
+    """The fixed phrasing used for reports: sizes always named, no quality tag."""
+    objects = [_article(o.phrase(with_size=True)) for o in scene.objects]
+    if scene.relation is None:
+        body = f"{objects[0]} {POSITION_WORDS[scene.position][0]}"
+    else:
+        body = f"{objects[0]} {RELATION_WORDS[scene.relation][0]} {objects[1]}"
+    return f"{body} on a {scene.background} background"
+
+
+def vocabulary() -> list[str]:
+    """Every word the grammar can produce (the generator's word-level tokenizer is built from this)."""
+    words = {"a", "an", "of", "picture", "background", "on", ",", "and"}
+    for table in (RELATION_WORDS, POSITION_WORDS, QUALITY_TAGS):
+        for phrases in table.values():
+            for phrase in phrases:
+                words.update(phrase.split())
+    words.update(SHAPES, COLOURS, BACKGROUNDS, SIZES, SIZE_SYNONYMS)
+    return sorted(words)
+
+
+_OBJECT = re.compile(
+    r"\b(?:(small|tiny|large|big)\s+)?(" + "|".join(COLOURS) + r")\s+(" + "|".join(SHAPES) + r")s?\b"
+)
+
+
+def _find_phrase(text: str, table: dict[str, tuple[str, ...]]) -> list[tuple[int, str]]:
+    """(offset, key) for every phrase of `table` found in `text`, longest phrases first, no overlaps."""
+    found, taken = [], set()
+    candidates = sorted(((p, k) for k, ps in table.items() for p in ps), key=lambda pk: -len(pk[0]))
+    for phrase, key in candidates:
+        for match in re.finditer(r"\b" + re.escape(phrase) + r"\b", text):
+            span = set(range(*match.span()))
+            if not span & taken:
+                taken |= span
+                found.append((match.start(), key))
+    return sorted(found)
+
+
+def parse_prompt(prompt: str) -> PromptSpec:
+    """Read what the prompt asks for; raise PromptParseError if it is outside the grammar."""
+    text = " ".join(re.sub(r"[^a-z, ]", " ", prompt.lower()).split())
+    backgrounds = re.findall(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", text)
+    if len(set(backgrounds)) > 1:
+        raise PromptParseError(f"the prompt names several backgrounds: {prompt!r}")
+    text_wo_background = re.sub(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", " ", text)
+    matches = list(_OBJECT.finditer(text_wo_background))
+    if not matches:
+        raise PromptParseError(f"no object (colour + shape) found in {prompt!r}")
+    if len(matches) > 2:
+        raise PromptParseError(f"more than two objects in {prompt!r}")
+    objects = tuple(
+        ObjectRequest(m.group(2), m.group(3), SIZE_SYNONYMS[m.group(1)] if m.group(1) else None) for m in matches
+    )
+    tags = tuple(t for t in TAG_WORDS if re.search(r"\b" + t + r"\b", text))
+    background = backgrounds[0] if backgrounds else None
+    if len(objects) == 2:
+        between = text_wo_background[matches[0].end():matches[1].start()]
+        relations = _find_phrase(between, RELATION_WORDS)
+        if len(relations) != 1:
+            raise PromptParseError(f"expected one relation between the two objects in {prompt!r}")
+        if objects[0].colour == objects[1].colour:
+            raise PromptParseError(f"two objects of the same colour cannot be told apart: {prompt!r}")
+        return PromptSpec(objects, background, relation=relations[0][1], tags=tags)
+    positions = _find_phrase(text_wo_background, POSITION_WORDS)
+    if len(positions) > 1:
+        raise PromptParseError(f"several positions named in {prompt!r}")
+    return PromptSpec(objects, background, position=positions[0][1] if positions else None, tags=tags)

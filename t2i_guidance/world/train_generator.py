@@ -1,0 +1,174 @@
+"""Train the embedded world's text-to-image model on freshly rendered scenes; resumable.
+
+    python -m t2i_guidance.world.train_generator --out t2i_guidance/world/weights/generator --steps 6000
+
+Every step renders a new batch of training scenes (held-out scene contents are never drawn), so the model
+cannot memorise a fixed set. Checkpoints are written atomically every few minutes to --work-dir and a
+later run with the same --work-dir continues from the last one; the exported pipeline holds the EMA
+weights, and the loss curve is drawn to --loss-plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+from t2i_guidance.world.captions import caption
+from t2i_guidance.world.pipeline import IMAGE_SIZE, WorldDiffusionPipeline
+from t2i_guidance.world.render import render_scene
+from t2i_guidance.world.scene import sample_split_scene
+
+QUALITY_MIX = {"clean": 0.7, "blurry": 0.15, "noisy": 0.15}
+CAPTION_DROPOUT = 0.1  # empty captions teach the unconditional branch that guidance needs
+
+
+def training_batch(step: int, batch_size: int) -> tuple[torch.Tensor, list[str]]:
+    """Images in [-1, 1] and captions for one step; a function of the step alone, so resuming is exact."""
+    images, captions = [], []
+    for i in range(batch_size):
+        seed = step * batch_size + i
+        scene = sample_split_scene(seed, held_out=False, quality_mix=QUALITY_MIX)
+        rng = random.Random(seed)
+        text = "" if rng.random() < CAPTION_DROPOUT else caption(scene, rng)
+        images.append(np.asarray(render_scene(scene, IMAGE_SIZE, seed), dtype=np.float32))
+        captions.append(text)
+    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 127.5 - 1.0
+    return pixels, captions
+
+
+def save_atomically(state: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def draw_loss_curve(losses: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    window = 50
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) > window else losses
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(losses, alpha=0.25, lw=0.6, label="per step")
+    ax.plot(range(len(losses) - len(smooth), len(losses)), smooth, lw=1.5, label=f"mean of {window}")
+    ax.set(xlabel="step", ylabel="v-prediction MSE", yscale="log", title="World generator training loss")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def train(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint = work / "checkpoint.pt"
+    pipe = WorldDiffusionPipeline.from_config_untrained(seed=args.seed)
+    unet, text_encoder, scheduler = pipe.unet, pipe.text_encoder, pipe.scheduler
+    parameters = list(unet.parameters()) + list(text_encoder.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
+    ema = EMAModel(parameters, decay=args.ema_decay)
+    step, losses = 0, []
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        unet.load_state_dict(state["unet"])
+        text_encoder.load_state_dict(state["text_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema.load_state_dict(state["ema"])
+        step, losses = state["step"], state["losses"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed from step {step}")
+    if args.export_only:
+        if not checkpoint.exists():
+            raise SystemExit(f"error: no checkpoint in {work} to export")
+        args.steps = step
+
+    def save() -> None:
+        save_atomically(
+            {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
+             "optimizer": optimizer.state_dict(), "ema": ema.state_dict(), "step": step, "losses": losses,
+             "torch_rng": torch.get_rng_state()},
+            checkpoint,
+        )
+
+    unet.train()
+    text_encoder.train()
+    last_save = time.monotonic()
+    bar = tqdm(total=args.steps, initial=step, desc="train generator", unit="step")
+    while step < args.steps:
+        pixels, captions = training_batch(step, args.batch_size)
+        noise = torch.randn_like(pixels)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(pixels),))
+        noisy = scheduler.add_noise(pixels, noise, timesteps)
+        target = scheduler.get_velocity(pixels, noise, timesteps)
+        embeddings = pipe.encode_prompt(captions)
+        prediction = unet(noisy, timesteps, encoder_hidden_states=embeddings).sample
+        loss = F.mse_loss(prediction, target)
+        for group in optimizer.param_groups:  # linear warm-up, then cosine decay to 10 %
+            warm = min(1.0, (step + 1) / args.warmup)
+            progress = min(1.0, step / max(1, args.steps))
+            group["lr"] = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        ema.step(parameters)
+        step += 1
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if time.monotonic() - last_save > args.checkpoint_minutes * 60:
+            save()
+            last_save = time.monotonic()
+    bar.close()
+    save()
+    export(pipe, ema, parameters, Path(args.out), step, losses, args)
+    draw_loss_curve(losses, Path(args.loss_plot))
+
+
+def export(pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: list[float], args) -> None:
+    """Save the pipeline with EMA weights (what sampling should use) as safetensors."""
+    ema.copy_to(parameters)
+    pipe.unet.eval()
+    pipe.text_encoder.eval()
+    pipe.save_pretrained(out, safe_serialization=True)
+    summary = {"steps": step, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay,
+               "final_loss_mean_200": float(np.mean(losses[-200:])), "quality_mix": QUALITY_MIX,
+               "caption_dropout": CAPTION_DROPOUT}
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    print(f"exported to {out} after {step} steps")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="t2i_guidance/world/weights/generator")
+    parser.add_argument("--work-dir", default="runs/world_generator_training", help="checkpoints; resumes from here")
+    parser.add_argument("--loss-plot", default="benchmarks/results/world_generator_loss.png")
+    parser.add_argument("--steps", type=int, default=6000, help="total steps (a resumed run continues to this)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--ema-decay", type=float, default=0.995)
+    parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-only", action="store_true", help="export the last checkpoint without training")
+    train(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
