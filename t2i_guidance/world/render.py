@@ -40,11 +40,17 @@ def draw_objects(draw: ImageDraw.ImageDraw, objects: tuple[SceneObject, ...], si
             draw.polygon(polygon, fill=colour)
 
 
-def render_clean(scene: Scene, size: int = 32) -> Image.Image:
-    """The scene without degradation, drawn at SUPERSAMPLE times the size and reduced for smooth edges."""
+def render_clean(scene: Scene, size: int = 32, strays: tuple[tuple[str, float, float, float], ...] = ()) -> Image.Image:
+    """The scene without degradation, drawn at SUPERSAMPLE times the size and reduced for smooth edges.
+
+    `strays` are extra clutter dots (colour, cx, cy, radius as fractions), for poor compositions.
+    """
     big = size * SUPERSAMPLE
     image = Image.new("RGB", (big, big), BACKGROUNDS[scene.background])
-    draw_objects(ImageDraw.Draw(image), scene.objects, big)
+    draw = ImageDraw.Draw(image)
+    draw_objects(draw, scene.objects, big)
+    for colour, cx, cy, r in strays:
+        draw.ellipse([(cx - r) * big, (cy - r) * big, (cx + r) * big, (cy + r) * big], fill=COLOURS[colour])
     return image.resize((size, size), Image.Resampling.BOX)
 
 
