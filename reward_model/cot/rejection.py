@@ -1,0 +1,136 @@
+"""Rejection sampling: keep the teacher trajectories whose score lands close to the label.
+
+Output: one JSONL line per kept trajectory, with the record's fields plus `target` (the SFT target, plan
+removed), `trajectory` (the teacher's full text), `prediction`, `accepted` / `k` and `difficulty`
+(easy / hard by acceptance rate). A state file lists every processed record, so an interrupted run
+resumes where it stopped and the summary (acceptance rate per task) covers all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from reward_model.cot.teachers import Teacher, record_key, split_plan
+from reward_model.data.schema import read_records, resolve_image_path
+from reward_model.parsing import has_strict_format, parse_answer
+
+
+@dataclass
+class RejectionConfig:
+    k: int = 8  # trajectories per record
+    tolerance: float = 0.5  # accepted when |prediction - label| <= tolerance
+    keep: str = "best"  # "best" (closest accepted) or "all" accepted
+    easy_threshold: float = 0.5  # acceptance rate at or above which a record is "easy"
+    split: str | None = "train"  # only records of this split (None: all), so test images never leak into SFT
+
+    def __post_init__(self) -> None:
+        if self.keep not in ("best", "all"):
+            raise ValueError("keep must be 'best' or 'all'")
+        if self.k < 1 or self.tolerance < 0:
+            raise ValueError("k must be >= 1 and tolerance >= 0")
+
+
+def judge(trajectory: str, label: float, tolerance: float) -> float | None:
+    """The trajectory's absolute error when it is well formed and within tolerance, else None."""
+    if not has_strict_format(trajectory):
+        return None
+    score = parse_answer(trajectory).score
+    if score is None or abs(score - label) > tolerance:
+        return None
+    return abs(score - label)
+
+
+def _state_path(out_path: Path) -> Path:
+    return out_path.with_name(out_path.name + ".state.jsonl")
+
+
+def _load_state(out_path: Path) -> dict[str, dict]:
+    """Processed records; output lines of records missing from the state (a crash mid-write) are dropped."""
+    state_path = _state_path(out_path)
+    state = {}
+    if state_path.exists():
+        for line in state_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                state[entry["key"]] = entry
+    if out_path.exists():
+        lines = out_path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["key"] in state]
+        if len(kept) != len([line for line in lines if line.strip()]):
+            tmp = out_path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            tmp.replace(out_path)
+    return state
+
+
+def build_cot_dataset(
+    records_path: str | Path,
+    out_path: str | Path,
+    teacher: Teacher,
+    config: RejectionConfig,
+    progress: bool = True,
+) -> dict:
+    """Run the teacher over every record, keep accepted trajectories, return (and write) the summary."""
+    records_path, out_path = Path(records_path), Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    state = _load_state(out_path)
+    records = [r for r in read_records(records_path) if config.split is None or r.split == config.split]
+    with (
+        open(out_path, "a", encoding="utf-8") as out,
+        open(_state_path(out_path), "a", encoding="utf-8") as state_file,
+    ):
+        for record in tqdm(records, desc="rejection sampling", disable=not progress):
+            key = record_key(record)
+            if key in state:
+                continue
+            image_path = resolve_image_path(record, records_path).resolve()
+            trajectories = teacher.write(record, image_path, config.k)
+            judged = [(judge(t, record.label, config.tolerance), t) for t in trajectories]
+            accepted = sorted(((err, t) for err, t in judged if err is not None), key=lambda pair: pair[0])
+            rate = len(accepted) / config.k
+            difficulty = "easy" if rate >= config.easy_threshold else ("hard" if accepted else "unsolved")
+            kept = accepted[:1] if config.keep == "best" else accepted
+            for _, trajectory in kept:
+                line = asdict(record) | {
+                    "image": str(image_path),
+                    "key": key,
+                    "target": split_plan(trajectory)[1],
+                    "trajectory": trajectory,
+                    "prediction": parse_answer(trajectory).score,
+                    "accepted": len(accepted),
+                    "k": config.k,
+                    "difficulty": difficulty,
+                    "teacher": teacher.name,
+                }
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()  # output before state: a crash in between is repaired on resume
+            entry = {"key": key, "task": record.task, "accepted": len(accepted), "k": config.k,
+                     "difficulty": difficulty}
+            state_file.write(json.dumps(entry) + "\n")
+            state_file.flush()
+            state[key] = entry
+    summary = summarise(state.values())
+    summary_path = out_path.with_name(out_path.name + ".summary.json")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def summarise(entries) -> dict:
+    """Per task: records, trajectories accepted / written, records kept, easy / hard / unsolved counts."""
+    per_task: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    for entry in entries:
+        stats = per_task[entry["task"]]
+        stats["records"] += 1
+        stats["accepted"] += entry["accepted"]
+        stats["written"] += entry["k"]
+        stats["kept_records"] += entry["accepted"] > 0
+        stats[entry["difficulty"]] += 1
+    summary = {}
+    for task, stats in sorted(per_task.items()):
+        summary[task] = dict(stats) | {"acceptance_rate": stats["accepted"] / max(1, stats["written"])}
+    return summary

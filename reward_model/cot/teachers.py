@@ -1,0 +1,200 @@
+"""Teachers that write plan-then-reason trajectories for a labelled image.
+
+A trajectory is `<think>Plan: ...\n\n<reasoning></think><answer>x.xx</answer>`: a written plan, then
+perception-first reasoning (what is seen, then what is wrong), then the score. The plan is dropped from
+the SFT target later (see `split_plan`), so the student learns to follow it without writing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from reward_model.data.schema import IQARecord
+
+PLAN_PREFIX = "Plan:"
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+PLANS = {
+    "technical": "Plan: look at the objects, then check sharpness, noise and compression, then score.",
+    "aesthetic": "Plan: look at the objects, then judge balance, margins, colours and clutter, then score.",
+    "alignment": "Plan: look at the objects, then check each element of the prompt, then score.",
+}
+
+
+def verdict(score: float) -> str:
+    """A word for a 0..5 score, so the reasoning agrees with the number it ends on."""
+    if score < 1.25:
+        return "very poor"
+    if score < 2.5:
+        return "poor"
+    if score < 3.75:
+        return "fair"
+    if score < 4.5:
+        return "good"
+    return "excellent"
+
+
+def split_plan(trajectory: str) -> tuple[str, str]:
+    """(plan, trajectory without the plan). A trajectory without a plan is returned unchanged."""
+    match = _THINK.search(trajectory)
+    if not match:
+        return "", trajectory
+    body = match.group(1).strip()
+    if not body.startswith(PLAN_PREFIX):
+        return "", trajectory
+    plan, _, reasoning = body.partition("\n\n")
+    without = trajectory[: match.start()] + f"<think> {reasoning.strip()} </think>" + trajectory[match.end() :]
+    return plan.strip(), without
+
+
+class Teacher(Protocol):
+    """Writes `k` trajectories for one record (the image is at `image_path`)."""
+
+    name: str
+
+    def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]: ...
+
+
+@dataclass
+class RuleBasedTeacher:
+    """A teacher of the embedded world: it reads the record's ground-truth `facts` instead of the image.
+
+    Noise is controlled so that rejection sampling has something to reject: each issue / unmet element
+    is overlooked with probability `p_overlook` (the score then drifts up by `overlook_shift`, and the
+    reasoning does not mention it), and the score gets Gaussian noise of std `noise_std`.
+    """
+
+    noise_std: float = 0.5
+    p_overlook: float = 0.2
+    overlook_shift: float = 0.6
+    seed: int = 0
+    name: str = "rule-based"
+
+    def _rng(self, record: IQARecord, sample: int) -> random.Random:
+        key = f"{self.seed}|{record.image}|{record.task}|{record.prompt}|{sample}".encode()
+        return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+
+    def write_one(self, record: IQARecord, sample: int) -> str:
+        rng = self._rng(record, sample)
+        facts = record.facts or {}
+        seen = list(facts.get("seen", []))
+        problems = list(facts.get("issues", [])) + (
+            list(facts.get("unmet", [])) if record.task == "alignment" else []
+        )
+        noticed = [p for p in problems if rng.random() >= self.p_overlook]
+        missed = len(problems) - len(noticed)
+        score = record.label + missed * self.overlook_shift + rng.gauss(0.0, self.noise_std)
+        score = round(min(5.0, max(0.0, score)), 2)
+        sentences = [f"I see {s}." for s in seen] or ["I see no clear object."]
+        sentences += [f"{p[0].upper()}{p[1:]}." for p in noticed]
+        if not noticed:
+            sentences.append("I find no problem." if record.task != "alignment" else "Every element matches.")
+        sentences.append(f"Overall the {record.task} quality is {verdict(score)}.")
+        reasoning = " ".join(sentences)
+        return f"<think> {PLANS[record.task]}\n\n{reasoning} </think><answer> {score:.2f} </answer>"
+
+    def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
+        if not record.facts:
+            raise ValueError("the rule-based teacher needs record.facts (real datasets need a VLM teacher)")
+        return [self.write_one(record, sample) for sample in range(k)]
+
+
+TEACHER_INSTRUCTION = (
+    "\nFirst write a short plan starting with 'Plan:' and ending with a blank line, then describe what you "
+    "see in the image before judging it, then give the score."
+)
+
+
+@dataclass
+class TransformersTeacher:
+    """A real VLM teacher (e.g. Qwen2.5-VL-72B) through transformers, K sampled trajectories per image."""
+
+    model_path: str
+    temperature: float = 1.0
+    top_p: float = 0.9
+    max_new_tokens: int = 1024
+    name: str = "transformers"
+
+    def __post_init__(self) -> None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.processor = AutoProcessor.from_pretrained(self.model_path)
+        self.model = AutoModelForImageTextToText.from_pretrained(self.model_path, dtype="auto", device_map="auto")
+        self.model.eval()
+
+    def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
+        import torch
+        from PIL import Image
+
+        from reward_model.prompts import chat_messages
+
+        messages = chat_messages(record.task, record.prompt)
+        messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        with Image.open(image_path) as image:
+            inputs = self.processor(images=[image.convert("RGB")], text=[text], return_tensors="pt")
+        inputs = inputs.to(self.model.device)
+        with torch.no_grad():
+            output = self.model.generate(
+                **inputs,
+                do_sample=True,
+                temperature=self.temperature,
+                top_p=self.top_p,
+                max_new_tokens=self.max_new_tokens,
+                num_return_sequences=k,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+@dataclass
+class VLLMTeacher:
+    """A real VLM teacher served by vLLM in-process: K samples of one request share the prompt's prefill."""
+
+    model_path: str
+    temperature: float = 1.0
+    top_p: float = 0.9
+    max_new_tokens: int = 1024
+    tensor_parallel_size: int = 1
+    name: str = "vllm"
+
+    def __post_init__(self) -> None:
+        from transformers import AutoProcessor
+        from vllm import LLM
+
+        self.processor = AutoProcessor.from_pretrained(self.model_path)
+        self.llm = LLM(model=self.model_path, tensor_parallel_size=self.tensor_parallel_size,
+                       limit_mm_per_prompt={"image": 1})
+
+    def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
+        from PIL import Image
+        from vllm import SamplingParams
+
+        from reward_model.prompts import chat_messages
+
+        messages = chat_messages(record.task, record.prompt)
+        messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        with Image.open(image_path) as image:
+            request = {"prompt": text, "multi_modal_data": {"image": image.convert("RGB")}}
+        params = SamplingParams(n=k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens)
+        (result,) = self.llm.generate([request], params, use_tqdm=False)
+        return [output.text for output in result.outputs]
+
+
+def build_teacher(name: str, **options: object) -> Teacher:
+    teachers = {"rule-based": RuleBasedTeacher, "transformers": TransformersTeacher, "vllm": VLLMTeacher}
+    if name not in teachers:
+        raise ValueError(f"unknown teacher {name!r}; choose from {sorted(teachers)}")
+    return teachers[name](**options)
+
+
+def record_key(record: IQARecord) -> str:
+    """A stable id for a record (its image, task and prompt), used for resuming."""
+    raw = f"{record.source}|{record.image}|{record.task}|{record.prompt}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]

@@ -1,0 +1,196 @@
+"""GRPO with the paper's two stabilisers on top of TRL's GRPOTrainer.
+
+- STD filtering: a prompt whose group of accuracy rewards has std <= `std_filter_threshold` carries no
+  learning signal (all its advantages are ~0), so its rows are removed from the micro-batches before the
+  forward pass: they cost neither forward nor backward. The fraction of dropped groups is logged as
+  `std_filter/frac_groups_dropped`. TRL only logs `frac_reward_zero_std`.
+- Entropy gating: only the top `top_entropy_quantile` (rho = 0.2 in stage 2) highest-entropy tokens carry
+  the clipped policy loss. TRL ranks tokens against ONE threshold over the whole batch; the authors rank
+  each response's tokens against its own (k = ceil(rho * valid tokens)). `entropy_gating` picks the rule:
+  "per_response" (default, the paper's) or "batch" (TRL's).
+
+In a multi-process run every rank must run the same number of forward passes (DDP all-reduce, ZeRO-3
+parameter gathering), so a rank whose micro-batch kept fewer rows than the others is padded with dropped
+rows whose completion mask is zeroed: they contribute nothing to the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import nanstd, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
+
+from reward_model.data.schema import read_records, resolve_image_path
+from reward_model.prompts import chat_messages
+
+# Loss types that average per sequence: padding rows would dilute them, so the loss is rescaled.
+_PER_SEQUENCE_LOSSES = ("grpo", "sapo", "luspo", "dr_grpo")
+
+
+@dataclass
+class OmniGRPOConfig(GRPOConfig):
+    std_filter: bool = field(default=False, metadata={"help": "Drop groups whose accuracy-reward std is tiny."})
+    std_filter_threshold: float = field(default=0.001, metadata={"help": "Groups with std <= this are dropped."})
+    std_filter_reward: str = field(default="accuracy", metadata={"help": "Reward function whose std is tested."})
+    entropy_gating: str = field(
+        default="per_response",
+        metadata={"help": "'per_response' (the paper's: top rho of each response) or 'batch' (TRL's)."},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.entropy_gating not in ("per_response", "batch"):
+            raise ValueError("entropy_gating must be 'per_response' or 'batch'")
+
+
+def std_filter_keep(group_rewards: torch.Tensor, num_generations: int, threshold: float) -> torch.Tensor:
+    """Per-row keep mask: False for every row of a group whose reward std is <= threshold."""
+    groups = group_rewards.view(-1, num_generations)
+    keep_group = nanstd(groups, dim=1) > threshold
+    return keep_group.repeat_interleave(num_generations)
+
+
+def per_response_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: float) -> torch.Tensor:
+    """True on exactly k = ceil(rho * n_valid) highest-entropy valid tokens of each row."""
+    valid = mask.bool()
+    # The small epsilon keeps ceil(0.2 * 15) at 3 despite 0.2 * 15 = 3.0000000000000004 in floating point.
+    k = torch.ceil(valid.sum(dim=-1).double() * rho - 1e-9).long().clamp(min=0)
+    gate = torch.zeros_like(valid)
+    k_max = int(k.max().item()) if k.numel() else 0
+    if k_max == 0:
+        return gate
+    scores = entropies.detach().float().masked_fill(~valid, float("-inf"))
+    top = torch.topk(scores, k_max, dim=-1).indices  # one top-k for the batch, then each row keeps its own k
+    wanted = torch.arange(k_max, device=scores.device).unsqueeze(0) < k.unsqueeze(-1)
+    gate.scatter_(-1, top, wanted)
+    return gate & valid
+
+
+def batch_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: float) -> torch.Tensor:
+    """TRL's rule on one process: one entropy threshold (the 1 - rho quantile) over all valid tokens."""
+    values = entropies[mask.bool()].float()
+    if values.numel() == 0:
+        return torch.zeros_like(mask, dtype=torch.bool)
+    threshold = torch.quantile(values, 1.0 - rho)
+    return (entropies >= threshold) & mask.bool()
+
+
+def select_rows(batch: dict, rows: list[int]) -> dict:
+    """The micro-batch restricted to `rows` (pixel values are split per sample, indexed, re-joined)."""
+    size = len(batch["advantages"])
+    split = split_pixel_values_by_grid(batch)
+    index = torch.tensor(rows, dtype=torch.long, device=batch["advantages"].device)
+    selected = {}
+    for key, value in split.items():
+        if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == size:
+            selected[key] = value[index]
+        elif isinstance(value, list) and len(value) == size:
+            selected[key] = [value[i] for i in rows]
+        else:
+            selected[key] = value
+    return unsplit_pixel_values_by_grid(selected)
+
+
+class OmniGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer plus STD filtering (rows skipped before the forward) and per-response gating."""
+
+    args: OmniGRPOConfig
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.args.std_filter and self.args.std_filter_reward not in self.reward_func_names:
+            raise ValueError(
+                f"std_filter_reward {self.args.std_filter_reward!r} is not among the rewards {self.reward_func_names}"
+            )
+        self._last_rewards_per_func: torch.Tensor | None = None
+
+    # --- STD filtering -------------------------------------------------------------------------------
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards_per_func = rewards  # gathered over all processes, groups contiguous
+        return rewards
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if not (self.args.std_filter and self.model.training):
+            return output
+        column = self.reward_func_names.index(self.args.std_filter_reward)
+        keep = std_filter_keep(
+            self._last_rewards_per_func[:, column], self.num_generations, self.args.std_filter_threshold
+        )
+        groups = keep.view(-1, self.num_generations)[:, 0]
+        self._metrics["train"]["std_filter/frac_groups_dropped"].append(1.0 - groups.float().mean().item())
+        local = len(output["advantages"])
+        start = self.accelerator.process_index * local
+        output["std_keep"] = keep[start : start + local].to(output["advantages"].device)
+        # Losses normalised by the token count of the batch must count only the tokens that are trained.
+        kept_tokens = (output["completion_mask"] * output["std_keep"].unsqueeze(1)).sum()
+        output["num_items_in_batch"] = self.accelerator.gather(kept_tokens).sum()
+        return output
+
+    def _prepare_inputs(self, generation_batch):
+        inputs = super()._prepare_inputs(generation_batch)
+        return self._apply_std_filter(inputs) if "std_keep" in inputs else inputs
+
+    def _apply_std_filter(self, inputs: dict) -> dict:
+        """The micro-batch without the rows of dropped groups (padded in multi-process runs)."""
+        inputs = dict(inputs)  # the buffered batch is reused across iterations: never mutate it
+        keep = inputs.pop("std_keep")
+        rows = keep.nonzero().flatten().tolist()
+        real = len(rows)
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.gather(torch.tensor([real], device=keep.device))
+            target = max(1, int(counts.max().item()))
+            padding = (~keep).nonzero().flatten().tolist()[: target - real]
+            rows = rows + padding
+            self._metrics["train"]["std_filter/padding_rows"].append(float(len(padding)))
+        if not rows:
+            return {"advantages": inputs["advantages"][:0], "std_real_rows": 0}
+        if len(rows) < len(keep):
+            inputs = select_rows(inputs, rows)
+        if len(rows) > real:  # padding rows: present for the collectives, silent in the loss
+            mask = inputs["completion_mask"].clone()
+            mask[real:] = 0
+            inputs["completion_mask"] = mask
+        inputs["std_real_rows"] = real
+        return inputs
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        real = inputs.pop("std_real_rows", None)
+        skipped = real == 0 and inputs["advantages"].numel() == 0
+        if real is not None:
+            self._metrics["train"]["std_filter/frac_microbatches_skipped"].append(float(skipped))
+        if skipped:  # every group of this micro-batch was dropped (single process): no forward, no backward
+            return torch.zeros((), device=self.accelerator.device, requires_grad=True)
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        rows = len(inputs["advantages"])
+        if real and real < rows and self.loss_type in _PER_SEQUENCE_LOSSES:
+            loss = loss * (rows / real)  # padding rows add zeros to a per-sequence mean: undo the dilution
+        return loss
+
+    # --- entropy gating ------------------------------------------------------------------------------
+    def get_high_entropy_mask(self, entropies: torch.Tensor, mask: torch.Tensor, threshold: float) -> torch.Tensor:
+        if self.args.entropy_gating == "batch":
+            return super().get_high_entropy_mask(entropies, mask, threshold)
+        return per_response_entropy_mask(entropies, mask, self.top_entropy_quantile)
+
+
+def build_grpo_dataset(jsonl_path: str | Path, split: str | None = "train", limit: int | None = None):
+    """A TRL dataset: conversational `prompt` (image placeholder first), `image`, `label`, `task`."""
+    from datasets import Dataset
+    from PIL import Image
+
+    rows = []
+    for record in read_records(jsonl_path):
+        if split is not None and record.split != split:
+            continue
+        with Image.open(resolve_image_path(record, jsonl_path)) as image:
+            picture = image.convert("RGB")
+        rows.append({"prompt": chat_messages(record.task, record.prompt), "image": picture,
+                     "label": record.label, "task": record.task})
+    if not rows:
+        raise ValueError(f"no records with split {split!r} in {jsonl_path}")
+    return Dataset.from_list(rows[:limit])

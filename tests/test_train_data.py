@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from reward_model.data.adapters import ADAPTERS, EXPECTED_FILES, convert, main
+from reward_model.data.schema import read_records
+
+FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
+
+
+def records(name):
+    return list(ADAPTERS[name](FIXTURES / name))
+
+
+def test_every_adapter_has_a_fixture_and_documents_its_files():
+    assert set(ADAPTERS) == set(EXPECTED_FILES)
+    for name in ADAPTERS:
+        found = records(name)
+        assert found, name
+        assert all(0.0 <= r.label <= 5.0 and r.source == name for r in found)
+        assert all(Path(r.image).is_absolute() for r in found)
+
+
+def test_koniq_rescales_mos_and_keeps_the_official_split():
+    found = records("koniq10k")
+    assert [r.label for r in found] == pytest.approx([2.5, 2.6125, 3.3375, 1.8375])  # (MOS - 1) / 4 * 5
+    assert [r.split for r in found] == ["train", "test", "val", "train"]
+    assert found[0].image.endswith("1024x768/10004473376.jpg") and found[0].task == "technical"
+
+
+def test_spaq_reads_the_spreadsheet():
+    found = records("spaq")
+    assert [r.label for r in found] == pytest.approx([42.65 / 20, 76.2 / 20])
+    assert found[0].image.endswith("TestImage/00001.jpg")
+
+
+def test_kadid_splits_by_reference_image():
+    found = records("kadid10k")
+    assert found[0].label == pytest.approx((4.57 - 1) / 4 * 5)
+    assert found[0].split == found[1].split  # same reference I01
+
+
+def test_ava_uses_the_mean_vote():
+    first = records("ava")[0]
+    counts = [0, 1, 5, 17, 38, 36, 15, 6, 5, 1]
+    mean = sum((i + 1) * c for i, c in enumerate(counts)) / sum(counts)
+    assert first.label == pytest.approx((mean - 1) / 9 * 5, abs=1e-4)
+    assert first.task == "aesthetic" and first.image.endswith("images/953619.jpg")
+
+
+def test_agiqa_gives_a_technical_and_an_alignment_record_per_image():
+    found = records("agiqa3k")
+    assert [r.task for r in found] == ["technical", "alignment"] * 2
+    assert found[1].prompt == "statue of a man" and found[1].label == pytest.approx(1.2361)
+    assert found[3].prompt == "a cat sitting on a red chair, oil painting"
+
+
+def test_evalmuse_averages_annotators_and_keeps_train_and_test():
+    found = records("evalmuse")
+    assert [r.split for r in found] == ["train", "train", "test"]
+    assert found[0].label == pytest.approx((13 / 3 - 1) / 4 * 5, abs=1e-4)
+    assert all(r.task == "alignment" and r.prompt for r in found)
+
+
+def test_livec_and_tid2013():
+    livec = records("livec")
+    assert [Path(r.image).name for r in livec] == ["t1.bmp", "10.JPG", "100.bmp"]
+    assert livec[0].label == pytest.approx(63.9 / 20)
+    tid = records("tid2013")
+    assert tid[0].label == pytest.approx(5.51429 / 9 * 5, abs=1e-4)
+
+
+def test_convert_writes_jsonl_and_filters_splits(tmp_path):
+    out = tmp_path / "koniq.jsonl"
+    assert convert("koniq10k", FIXTURES / "koniq10k", out, splits=("train",)) == 2
+    assert [r.split for r in read_records(out)] == ["train", "train"]
+
+
+def test_cli_reports_missing_files_in_one_line(tmp_path, capsys):
+    assert main(["koniq10k", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "koniq10k_distributions_sets.csv" in err

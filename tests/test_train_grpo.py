@@ -1,0 +1,149 @@
+import random
+
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from reward_model.grpo import (
+    OmniGRPOConfig,
+    OmniGRPOTrainer,
+    batch_entropy_mask,
+    build_grpo_dataset,
+    per_response_entropy_mask,
+    std_filter_keep,
+)
+from tests.train_support import make_data, make_tiny_model
+
+
+def test_std_filter_drops_exactly_the_zero_variance_groups():
+    rewards = torch.tensor([
+        0.3, 0.3, 0.3, 0.3,          # constant -> dropped
+        0.1, 0.9, 0.5, 0.2,          # varied -> kept
+        0.0, 0.0, 0.0, 0.0,          # all failed -> dropped
+        0.5, 0.5005, 0.5, 0.5,       # std 0.00025 <= 0.001 -> dropped
+        0.5, 0.504, 0.5, 0.5,        # std 0.002 > 0.001 -> kept
+    ])
+    keep = std_filter_keep(rewards, num_generations=4, threshold=0.001)
+    assert keep.tolist() == [False] * 4 + [True] * 4 + [False] * 8 + [True] * 4
+
+
+def test_per_response_gating_keeps_the_top_rho_of_each_response():
+    entropies = torch.tensor([[0.1, 0.9, 0.5, 0.7, 0.3, 0.2, 0.8, 0.4, 0.6, 1.0],
+                              [2.0, 0.1, 0.2, 9.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    mask = torch.ones_like(entropies)
+    mask[1, 3:] = 0  # a 3-token response: the high padding entropy must never be picked
+    gate = per_response_entropy_mask(entropies, mask, rho=0.2)
+    assert gate[0].nonzero().flatten().tolist() == [1, 9]  # ceil(0.2 * 10) = 2 highest
+    assert gate[1].nonzero().flatten().tolist() == [0]  # ceil(0.2 * 3) = 1
+    fifteen = torch.rand(1, 15)
+    assert per_response_entropy_mask(fifteen, torch.ones(1, 15), 0.2).sum() == 3  # not 4 by rounding
+
+
+def test_per_response_and_batch_rules_differ_when_entropy_levels_differ():
+    torch.manual_seed(0)
+    confident = torch.rand(1, 20) * 0.1  # a response with low entropy everywhere
+    unsure = 2.0 + torch.rand(1, 20)
+    entropies, mask = torch.cat([confident, unsure]), torch.ones(2, 20)
+    per_response = per_response_entropy_mask(entropies, mask, 0.2)
+    batch = batch_entropy_mask(entropies, mask, 0.2)
+    assert per_response.sum(-1).tolist() == [4, 4]
+    assert batch[0].sum() == 0 and batch[1].sum() == 8  # one threshold: only the unsure response counts
+    assert not torch.equal(per_response, batch)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grpo")
+    model_dir = make_tiny_model(root / "model")
+    data = make_data(root / "data", n=12)
+    return root, model_dir, data
+
+
+def make_trainer(assets, rewards, **overrides):
+    root, model_dir, data = assets
+    settings = dict(output_dir=str(root / "out"), use_cpu=True, bf16=False, report_to="none", save_strategy="no",
+                    per_device_train_batch_size=8, num_generations=4, max_completion_length=8, max_steps=2,
+                    logging_steps=1, loss_type="grpo", learning_rate=1e-2, weight_decay=0.0, seed=0)
+    settings.update(overrides)
+    dataset = build_grpo_dataset(data["train"], split="train", limit=2)
+    return OmniGRPOTrainer(model=AutoModelForImageTextToText.from_pretrained(model_dir),
+                           processing_class=AutoProcessor.from_pretrained(model_dir), reward_funcs=rewards,
+                           args=OmniGRPOConfig(**settings), train_dataset=dataset)
+
+
+def test_gradient_flows_only_through_gated_tokens(assets):
+    def probe(completions, **_):
+        return [1.0] * len(completions)
+
+    trainer = make_trainer(assets, [probe], top_entropy_quantile=0.2)
+    for rule in ("per_response", "batch"):
+        trainer.args.entropy_gating = rule
+        entropies = torch.cat([torch.rand(1, 10) * 0.1, 1.0 + torch.rand(1, 10)])
+        completion_mask = torch.ones(2, 10, dtype=torch.long)
+        completion_mask[0, 8:] = 0
+        logps = (-torch.rand(2, 10)).requires_grad_()
+        trainer._get_per_token_logps_and_entropies = lambda *a, **k: (logps, entropies, None)  # noqa: B023
+        inputs = {"prompt_ids": torch.ones(2, 3, dtype=torch.long), "prompt_mask": torch.ones(2, 3, dtype=torch.long),
+                  "completion_ids": torch.ones(2, 10, dtype=torch.long), "completion_mask": completion_mask,
+                  "advantages": torch.tensor([1.0, -1.0]), "num_items_in_batch": torch.tensor(18.0)}
+        trainer._compute_loss(trainer.model, inputs).backward()
+        expected = (per_response_entropy_mask if rule == "per_response" else batch_entropy_mask)(
+            entropies, completion_mask, 0.2)
+        assert torch.equal(logps.grad != 0, expected), rule
+    assert expected[0].sum() == 0  # the batch rule starves the confident response; per-response does not
+
+
+class SpyTrainer(OmniGRPOTrainer):
+    def _compute_loss(self, model, inputs):
+        self.seen_advantages.append(inputs["advantages"].clone())
+        return super()._compute_loss(model, inputs)
+
+
+def test_dropped_groups_never_reach_the_forward_pass(assets):
+    rng = random.Random(0)
+
+    def probe(completions, label, **_):  # varied for the high-label prompt, constant for the other
+        return [rng.random() if y >= 4.0 else 1.0 for y in label]
+
+    root, model_dir, data = assets
+    labels = [row["label"] for row in build_grpo_dataset(data["train"], split="train", limit=2)]
+    assert min(labels) < 4.0 <= max(labels)
+    trainer = make_trainer(assets, [probe], std_filter=True, std_filter_reward="probe")
+    trainer.__class__ = SpyTrainer
+    trainer.seen_advantages = []
+    trainer.train()
+    assert [len(a) for a in trainer.seen_advantages] == [4, 4]  # 8 rollouts per step, one group kept
+    assert all(bool((a != 0).all()) for a in trainer.seen_advantages)
+    dropped = [e["std_filter/frac_groups_dropped"] for e in trainer.state.log_history if "reward" in e]
+    assert dropped == [0.5, 0.5]
+
+
+def test_a_fully_dropped_batch_costs_no_forward_and_changes_no_weight(assets):
+    def flat(completions, **_):
+        return [0.25] * len(completions)
+
+    trainer = make_trainer(assets, [flat], std_filter=True, std_filter_reward="flat")
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.__class__ = SpyTrainer
+    trainer.seen_advantages = []
+    trainer.train()
+    assert trainer.seen_advantages == []
+    assert all(torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
+    assert [e["std_filter/frac_groups_dropped"] for e in trainer.state.log_history if "reward" in e] == [1.0, 1.0]
+
+
+def test_grpo_trains_saves_and_reloads(assets, tmp_path):
+    rng = random.Random(1)
+
+    def noisy(completions, **_):
+        return [rng.random() for _ in completions]
+
+    trainer = make_trainer(assets, [noisy], std_filter=True, std_filter_reward="noisy", top_entropy_quantile=0.2)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)]
+    assert changed  # the policy moved
+    trainer.save_model(str(tmp_path / "saved"))
+    reloaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "saved")
+    name = changed[0]
+    assert torch.equal(dict(reloaded.named_parameters())[name], dict(trainer.model.named_parameters())[name])
