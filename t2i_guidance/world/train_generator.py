@@ -92,6 +92,15 @@ def train(args: argparse.Namespace) -> None:
         step, losses = state["step"], state["losses"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from step {step}")
+    elif args.init_from:
+        # Continue from exported weights (e.g. the shipped ones) when the checkpoint is gone; the
+        # optimizer state starts fresh, the EMA starts at the exported (EMA) weights.
+        shipped = WorldDiffusionPipeline.from_pretrained(args.init_from)
+        unet.load_state_dict(shipped.unet.state_dict())
+        text_encoder.load_state_dict(shipped.text_encoder.state_dict())
+        ema = EMAModel(parameters, decay=args.ema_decay)
+        step = json.loads((Path(args.init_from) / "training.json").read_text())["steps"]
+        print(f"initialised from {args.init_from} at step {step}")
     if args.export_only:
         if not checkpoint.exists():
             raise SystemExit(f"error: no checkpoint in {work} to export")
@@ -137,7 +146,8 @@ def train(args: argparse.Namespace) -> None:
     bar.close()
     save()
     export(pipe, ema, parameters, Path(args.out), step, losses, args)
-    draw_loss_curve(losses, Path(args.loss_plot))
+    if losses:
+        draw_loss_curve(losses, Path(args.loss_plot))
 
 
 def export(pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: list[float], args) -> None:
@@ -147,7 +157,7 @@ def export(pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: 
     pipe.text_encoder.eval()
     pipe.save_pretrained(out, safe_serialization=True)
     summary = {"steps": step, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay,
-               "final_loss_mean_200": float(np.mean(losses[-200:])), "quality_mix": QUALITY_MIX,
+               "final_loss_mean_200": float(np.mean(losses[-200:])) if losses else None, "quality_mix": QUALITY_MIX,
                "caption_dropout": CAPTION_DROPOUT}
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     print(f"exported to {out} after {step} steps")
@@ -166,6 +176,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", help="exported pipeline to continue from when --work-dir has no checkpoint")
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoint without training")
     train(parser.parse_args())
 
