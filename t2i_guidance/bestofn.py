@@ -95,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         negative_prompt=args.negative_prompt,
     )
     try:
+        scorer = scorers.build_scorer(scorer_name, **scorer_kwargs)
+    except Exception as exc:
+        fail(f"could not load scorer {scorer_name!r}: {type(exc).__name__}: {exc}", code=1)
+
+    try:
         generator = Generator.from_pretrained(
             generator_location,
             device=args.device,
@@ -103,10 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except Exception as exc:  # missing weights, no network, out of memory: say which, do not guess
         fail(f"could not load generator {generator_location!r}: {type(exc).__name__}: {exc}", code=1)
-    try:
-        scorer = scorers.build_scorer(scorer_name, **scorer_kwargs)
-    except Exception as exc:
-        fail(f"could not load scorer {scorer_name!r}: {type(exc).__name__}: {exc}", code=1)
 
     search = BestOfN(generator, scorer, weights=weights, batch_size=args.batch_size)
     result = search(prompt, n, settings, seed=args.seed, progress=not args.quiet)
