@@ -185,6 +185,8 @@ def build_grpo_dataset(jsonl_path: str | Path, split: str | None = "train", limi
 
     rows = []
     for record in read_records(jsonl_path):
+        if limit is not None and len(rows) >= limit:  # stop reading: a large split is not decoded for nothing
+            break
         if split is not None and record.split != split:
             continue
         with Image.open(resolve_image_path(record, jsonl_path)) as image:
@@ -193,4 +195,4 @@ def build_grpo_dataset(jsonl_path: str | Path, split: str | None = "train", limi
                      "label": record.label, "task": record.task})
     if not rows:
         raise ValueError(f"no records with split {split!r} in {jsonl_path}")
-    return Dataset.from_list(rows[:limit])
+    return Dataset.from_list(rows)

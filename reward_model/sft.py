@@ -30,6 +30,8 @@ def build_sft_dataset(cot_jsonl: str | Path, limit: int | None = None):
     rows = []
     with open(cot_jsonl, encoding="utf-8") as handle:
         for line in handle:
+            if limit is not None and len(rows) >= limit:
+                break
             if not line.strip():
                 continue
             entry = json.loads(line)
@@ -45,7 +47,7 @@ def build_sft_dataset(cot_jsonl: str | Path, limit: int | None = None):
             })
     if not rows:
         raise ValueError(f"{cot_jsonl} holds no accepted trajectories")
-    return Dataset.from_list(rows[:limit])
+    return Dataset.from_list(rows)
 
 
 def lora_config(options: dict | None):
