@@ -26,7 +26,9 @@ import torch  # noqa: E402
 from reward_model.evaluate import evaluate_model  # noqa: E402
 from reward_model.train import run_cot, run_grpo_stage, run_sft_stage  # noqa: E402
 
-COMMON = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": "no", "seed": 0}
+# Gradient checkpointing (on by default in TRL) only slows a model this small.
+COMMON = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": "no", "seed": 0,
+          "gradient_checkpointing": False}
 
 
 def prepare_data(out: Path, world: bool, n: int, seed: int) -> dict[str, str]:
@@ -42,10 +44,10 @@ def prepare_data(out: Path, world: bool, n: int, seed: int) -> dict[str, str]:
     return {"train": str(data / "train.jsonl"), "test": str(data / "test.jsonl")}
 
 
-def evaluate(name: str, model: Path, data: dict, out: Path, results: dict, max_new_tokens: int) -> None:
+def evaluate(name: str, model: Path, data: dict, out: Path, results: dict, args: argparse.Namespace) -> None:
     start = time.time()
-    table = evaluate_model(model, data["test"], out / f"eval_{name}", split="test", max_new_tokens=max_new_tokens,
-                           batch_size=32)
+    table = evaluate_model(model, data["test"], out / f"eval_{name}", split="test", limit=args.eval_limit,
+                           max_new_tokens=args.max_new_tokens, batch_size=32)
     overall = [row for row in table if row["source"] == "all"]
     results["evaluations"][name] = {"model": str(model), "seconds": round(time.time() - start, 1),
                                     "per_task": overall}
@@ -53,6 +55,64 @@ def evaluate(name: str, model: Path, data: dict, out: Path, results: dict, max_n
         print(f"[{name}] {row['task']}: n={row['n']} parse_failures={row['parse_failures']} "
               f"SRCC={row['srcc']} PLCC={row['plcc']}", flush=True)
     (out / "learning_proof.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def srcc_change(out: Path, before: str, after: str, rounds: int = 2000, seed: int = 0) -> list[dict]:
+    """Per task: SRCC of `after` minus SRCC of `before` on the same test records, with a 95 % paired
+    bootstrap interval. A record either model failed to score is left out of that task's pairs."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    def load(name: str) -> list[dict]:
+        path = out / f"eval_{name}" / "predictions.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    first, second = load(before), load(after)
+    if [r["image"] for r in first] != [r["image"] for r in second]:
+        raise ValueError(f"eval_{before} and eval_{after} scored different records")
+    rng = np.random.default_rng(seed)
+    changes = []
+    for task in sorted({r["task"] for r in first}):
+        pairs = [(a["label"], a["score"], b["score"]) for a, b in zip(first, second, strict=True)
+                 if a["task"] == task and a["score"] is not None and b["score"] is not None]
+        if len(pairs) < 3:
+            changes.append({"task": task, "n": len(pairs), "change": None, "ci95": None})
+            continue
+        labels, x, y = (np.array(column) for column in zip(*pairs, strict=True))
+
+        def delta(idx, labels=labels, x=x, y=y) -> float:
+            return spearmanr(labels[idx], y[idx]).statistic - spearmanr(labels[idx], x[idx]).statistic
+
+        samples = [delta(rng.integers(0, len(labels), len(labels))) for _ in range(rounds)]
+        samples = [v for v in samples if np.isfinite(v)]  # a resample of constant scores has no SRCC
+        changes.append({"task": task, "n": len(pairs), "change": float(delta(np.arange(len(labels)))),
+                        "ci95": [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))]})
+    return changes
+
+
+def write_tables(out: Path, results: dict) -> str:
+    cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["| model | task | n | parse failures | SRCC | PLCC |", "|---|---|---|---|---|---|"]
+    for name, entry in results["evaluations"].items():
+        for row in entry["per_task"]:
+            lines.append(f"| {name} | {row['task']} | {row['n']} | {row['parse_failures']} | {cell(row['srcc'])} | "
+                         f"{cell(row['plcc'])} |")
+    names = list(results["evaluations"])
+    comparisons = [(a, b) for a, b in [("sft", "grpo_stage1"), ("sft", "grpo_stage2"), ("grpo_stage1", "grpo_stage2")]
+                   if a in names and b in names]
+    if comparisons:
+        lines += ["", "| SRCC change | task | pairs | change | 95 % paired bootstrap |", "|---|---|---|---|---|"]
+        results["srcc_changes"] = {}
+        for before, after in comparisons:
+            changes = srcc_change(out, before, after)
+            results["srcc_changes"][f"{before}->{after}"] = changes
+            for c in changes:
+                interval = "n/a" if c["ci95"] is None else f"{c['ci95'][0]:+.3f} .. {c['ci95'][1]:+.3f}"
+                change = "n/a" if c["change"] is None else f"{c['change']:+.3f}"
+                lines.append(f"| {before} -> {after} | {c['task']} | {c['n']} | {change} | {interval} |")
+    (out / "learning_proof.md").write_text("\n".join(lines) + "\n")
+    (out / "learning_proof.json").write_text(json.dumps(results, indent=2) + "\n")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,9 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-sft", action="store_true", help="keep OUT/sft from an earlier run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--keep", choices=("all", "best"), default="all", help="trajectories kept per record")
+    parser.add_argument("--sft-lr", type=float, default=1e-3)
+    parser.add_argument("--sft-limit", type=int, default=None,
+                        help="CoT rows SFT may use (CoT is the costly data; GRPO still sees every labelled record)")
+    parser.add_argument("--eval-limit", type=int, default=None, help="test records scored per evaluation")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the tables of an earlier run in OUT")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
+    if args.report_only:
+        print(write_tables(out, json.loads((out / "learning_proof.json").read_text())))
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(out, args.world, args.n, args.seed)
     results = {"settings": vars(args), "evaluations": {}, "timings": {}}
@@ -91,14 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         results["evaluations"] = {k: earlier["evaluations"][k] for k in ("untrained", "sft")}
         results["cot_summary"], results["timings"] = earlier.get("cot_summary"), earlier.get("timings", {})
     else:
-        evaluate("untrained", base, data, out, results, args.max_new_tokens)
+        evaluate("untrained", base, data, out, results, args)
 
     config = {
         "model": str(base), "data": data,
         "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed},
-                "k": 8, "tolerance": args.tolerance, "keep": "all", "out": str(out / "cot" / "train.jsonl")},
-        "sft": {"out": str(out / "sft"), "args": COMMON | {
-            "learning_rate": 1e-3, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
+                "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
+        "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": COMMON | {
+            "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
             "lr_scheduler_type": "cosine", "warmup_steps": 10, "logging_steps": 20, "max_length": 512}},
     }
     if not reuse:
@@ -106,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         results["cot_summary"] = run_cot(config)
         run_sft_stage(config)
         results["timings"]["cot+sft"] = round(time.time() - timed, 1)
-        evaluate("sft", out / "sft", data, out, results, args.max_new_tokens)
+        evaluate("sft", out / "sft", data, out, results, args)
 
     grpo_args = COMMON | {"beta": 0.001, "num_generations": 8, "temperature": 1.0,
                           "per_device_train_batch_size": args.grpo_batch, "max_completion_length": args.max_new_tokens,
@@ -126,16 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         results[f"{name}_reward_curve"] = [
             {"step": e["step"], "reward": e["reward"], "accuracy": e.get("rewards/accuracy/mean"),
              "frac_groups_dropped": e.get("std_filter/frac_groups_dropped")} for e in history]
-        evaluate(name, Path(stage["out"]), data, out, results, args.max_new_tokens)
+        evaluate(name, Path(stage["out"]), data, out, results, args)
 
-    lines = ["| model | task | n | parse failures | SRCC | PLCC |", "|---|---|---|---|---|---|"]
-    for name, entry in results["evaluations"].items():
-        for row in entry["per_task"]:
-            cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-            lines.append(f"| {name} | {row['task']} | {row['n']} | {row['parse_failures']} | {cell(row['srcc'])} | "
-                         f"{cell(row['plcc'])} |")
-    (out / "learning_proof.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(write_tables(out, results))
     return 0
 
 
