@@ -1,0 +1,41 @@
+"""Shipping a trained tiny scorer as the `embedded` preset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from reward_model.export_embedded import export_embedded
+from reward_model.presets import resolve_model
+from tests.train_support import make_tiny_model
+
+
+def visual_grid(processor, side: int) -> list[int]:
+    out = processor.image_processor(images=[Image.new("RGB", (side, side), (90, 20, 200))], return_tensors="pt")
+    return out["image_grid_thw"][0].tolist()
+
+
+def test_export_pins_the_trained_image_size_and_resolves_as_the_embedded_preset(tmp_path, monkeypatch):
+    from transformers import AutoProcessor
+
+    source = make_tiny_model(tmp_path / "trained")
+    before = AutoProcessor.from_pretrained(source)
+    assert visual_grid(before, 32) != [1, 8, 8]  # the saved bounds alone shrink a 32 px picture
+    target = tmp_path / "weights" / "tiny-omniquality-r"
+    export_embedded(source, target, side=112, provenance={"training": {"steps": 3}})
+
+    after = AutoProcessor.from_pretrained(target)
+    assert visual_grid(after, 32) == [1, 8, 8]  # the generator's 32 px pictures reach 112 px, 16 tokens
+    assert visual_grid(after, 112) == [1, 8, 8]
+    assert json.loads((target / "provenance.json").read_text())["training"] == {"steps": 3}
+    assert not (tmp_path / "weights" / "tiny-omniquality-r.partial").exists()
+
+    monkeypatch.setattr("reward_model.presets.EMBEDDED_DIR", target)
+    assert resolve_model("embedded").source == str(target.resolve())
+
+
+def test_export_refuses_a_folder_without_a_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        export_embedded(tmp_path, tmp_path / "out")
