@@ -41,6 +41,10 @@ def _worker(args: argparse.Namespace) -> dict:
     settings = preset.generation_settings()
     generator = Generator.from_pretrained(args.generator or preset.generator, device="cpu")
     scorer_kwargs = dict(preset.scorer_kwargs)
+    if preset.scorer == "omniquality-r":
+        # Sampled answers depend on what else is in the batch, so one-at-a-time and batched scoring would
+        # read different samples and may pick differently; greedy decoding makes the picks comparable.
+        scorer_kwargs["decoding"] = "greedy"
 
     # Time spent inside model calls, to find the share of ours that is overhead.
     inside = {"seconds": 0.0}
@@ -142,7 +146,9 @@ def main() -> None:
     if 4 in by_n and 16 in by_n:
         print(f"peak RSS ratio N=16 / N=4: {by_n[16]['peak_rss_mb'] / by_n[4]['peak_rss_mb']:.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perf_bestofn.json").write_text(json.dumps({"preset": args.preset, "rows": rows}, indent=2))
+    (RESULTS / "perf_bestofn.json").write_text(
+        json.dumps({"preset": args.preset, "threads": args.threads, "repeats": args.repeats, "rows": rows}, indent=2)
+    )
 
 
 if __name__ == "__main__":

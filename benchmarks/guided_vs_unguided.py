@@ -1,0 +1,173 @@
+"""Does guidance help? Best-of-N picks by a scorer, judged by the embedded world's oracles.
+
+    python benchmarks/guided_vs_unguided.py --preset embedded --prompts 100 --n 8
+    python benchmarks/guided_vs_unguided.py --preset embedded --scorer-model runs/lpA/grpo_stage2 --prompts 20
+
+Prompts are the canonical captions of held-out scenes (contents the generator never saw rendered). For
+each one the preset's BestOfN makes N candidates and its scorer picks one; then the world's pixel
+oracles (ground truth, never seen by the scorer) judge every candidate. Per dimension and for the
+preset's weighted total:
+  - unguided: the mean oracle score over the N candidates, i.e. the expected score of one sample;
+  - guided:   the oracle score of the scorer's pick;
+  - ceiling:  the oracle score of the oracle's own best-of-N pick;
+  - gain = guided - unguided, with a 95 % paired bootstrap interval over prompts;
+  - agreement: Spearman's rho between scorer and oracle over each prompt's candidates (mean over prompts).
+A prompt whose candidates all failed to score has no pick; it is counted, not filled.
+Writes benchmarks/results/guided_vs_unguided.{json,md} (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from world_generator_report import held_out_scenes, paired_bootstrap  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    """Rank correlation, or None when either side is constant (no ranking to compare)."""
+    from scipy.stats import spearmanr
+
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+    from tqdm.auto import tqdm
+
+    from reward_model.interface import ImageItem
+    from t2i_guidance import scorers
+    from t2i_guidance.aggregate import active_dimensions, aggregate, parse_weights
+    from t2i_guidance.best_of_n import BestOfN
+    from t2i_guidance.generator import Generator
+    from t2i_guidance.presets import load_preset
+    from t2i_guidance.world.captions import canonical_caption
+
+    torch.set_num_threads(args.threads)
+    preset = load_preset(args.preset)
+    weights = parse_weights(args.weights or preset.weights)
+    dims = active_dimensions(weights)
+    scorer_kwargs = dict(preset.scorer_kwargs)
+    if args.scorer_model:
+        scorer_kwargs["model"] = args.scorer_model
+    scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
+    generator = Generator.from_pretrained(preset.generator, device="cpu")
+    search = BestOfN(generator, scorer, weights=weights)
+    oracle = scorers.build_scorer("oracle")
+    settings = preset.generation_settings()
+
+    rows, no_pick, failures = [], 0, 0
+    start = time.perf_counter()
+    for index, scene in enumerate(tqdm(held_out_scenes(args.prompts), desc="prompts", unit="prompt")):
+        prompt = canonical_caption(scene)
+        result = search(prompt, args.n, settings, seed=10_000 * index)
+        candidates = result.candidates
+        failures += sum(not s.ok for c in candidates for s in c.scores.values())
+        truth = oracle.score([ImageItem(c.id, c.candidate.image) for c in candidates], prompt, dims)
+        for c in candidates:
+            for d in dims:
+                if not truth[c.id][d].ok:  # the oracle is the yardstick: if it cannot judge, stop
+                    raise RuntimeError(f"oracle failed on {prompt!r} / {c.id} / {d}: {truth[c.id][d].error}")
+        oracle_values = {d: [truth[c.id][d].score for c in candidates] for d in dims}
+        oracle_total = [aggregate(truth[c.id], weights) for c in candidates]
+        best = result.best
+        if best is None:
+            no_pick += 1
+            continue
+        pick = next(k for k, c in enumerate(candidates) if c.id == best.id)
+        ranked = [(k, c.aggregate) for k, c in enumerate(candidates) if c.aggregate is not None]
+        row = {"prompt": prompt, "pick": pick, "oracle_pick": int(np.argmax(oracle_total)),
+               "agreement": spearman([t for _, t in ranked], [oracle_total[k] for k, _ in ranked])}
+        for name, values in [*oracle_values.items(), ("total", oracle_total)]:
+            row[name] = {"unguided": float(np.mean(values)), "guided": float(values[pick]),
+                         "ceiling": float(max(values))}
+        rows.append(row)
+    seconds = time.perf_counter() - start
+
+    summary = {}
+    for name in [*dims, "total"]:
+        gain = np.array([r[name]["guided"] - r[name]["unguided"] for r in rows])
+        low, high = paired_bootstrap(gain) if len(gain) else (None, None)
+        summary[name] = {
+            "unguided": float(np.mean([r[name]["unguided"] for r in rows])) if rows else None,
+            "guided": float(np.mean([r[name]["guided"] for r in rows])) if rows else None,
+            "ceiling": float(np.mean([r[name]["ceiling"] for r in rows])) if rows else None,
+            "gain": float(gain.mean()) if len(gain) else None,
+            "gain_95ci": [low, high],
+        }
+    agreements = [r["agreement"] for r in rows if r["agreement"] is not None]
+    return {
+        "command": "python benchmarks/guided_vs_unguided.py " + " ".join(sys.argv[1:]),
+        "preset": preset.name, "scorer": preset.scorer, "scorer_kwargs": scorer_kwargs,
+        "weights": weights, "prompts": args.prompts, "n": args.n, "threads": args.threads,
+        "prompts_without_pick": no_pick, "scorer_failures": failures,
+        "scorer_failure_rate": failures / max(1, args.prompts * args.n * len(dims)),
+        "agreement_spearman_mean": float(np.mean(agreements)) if agreements else None,
+        "agreement_prompts": len(agreements),
+        "seconds_per_prompt": seconds / max(1, args.prompts),
+        "summary": summary, "per_prompt": rows,
+    }
+
+
+def markdown(report: dict) -> str:
+    cell = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = [
+        f"# Guided vs unguided: preset `{report['preset']}`, best-of-{report['n']}, {report['prompts']} held-out "
+        "prompts, judged by the world's oracles",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        "| dimension | unguided (one sample) | guided (scorer's pick) | ceiling (oracle's pick) | gain | 95 % CI |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in report["summary"].items():
+        low, high = s["gain_95ci"]
+        lines.append(f"| {name} | {cell(s['unguided'])} | {cell(s['guided'])} | {cell(s['ceiling'])} | "
+                     f"{cell(s['gain'])} | {cell(low)} .. {cell(high)} |")
+    lines += [
+        "",
+        f"Scorer-oracle agreement (Spearman over each prompt's candidates, mean of "
+        f"{report['agreement_prompts']} prompts): {cell(report['agreement_spearman_mean'])}. "
+        f"Scorer failures: {report['scorer_failures']} ({100 * report['scorer_failure_rate']:.1f} % of scores); "
+        f"prompts without a pick: {report['prompts_without_pick']}. "
+        f"{report['seconds_per_prompt']:.1f} s per prompt with {report['threads']} threads.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="embedded")
+    parser.add_argument("--scorer-model", help="scorer weights to use instead of the preset's (a local folder)")
+    parser.add_argument("--weights", help="e.g. technical=1,aesthetic=1,alignment=2 (preset default otherwise)")
+    parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "guided_vs_unguided"), help="path stem for .json and .md")
+    args = parser.parse_args(argv)
+    if args.prompts < 1 or args.n < 2:
+        parser.error("--prompts must be >= 1 and --n >= 2")
+    report = run(args)
+    stem = Path(args.out)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
