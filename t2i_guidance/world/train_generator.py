@@ -118,31 +118,36 @@ def train(args: argparse.Namespace) -> None:
     text_encoder.train()
     last_save = time.monotonic()
     bar = tqdm(total=args.steps, initial=step, desc="train generator", unit="step")
-    while step < args.steps:
-        pixels, captions = training_batch(step, args.batch_size)
-        noise = torch.randn_like(pixels)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(pixels),))
-        noisy = scheduler.add_noise(pixels, noise, timesteps)
-        target = scheduler.get_velocity(pixels, noise, timesteps)
-        embeddings = pipe.encode_prompt(captions)
-        prediction = unet(noisy, timesteps, encoder_hidden_states=embeddings).sample
-        loss = F.mse_loss(prediction, target)
-        for group in optimizer.param_groups:  # linear warm-up, then cosine decay to 10 %
-            warm = min(1.0, (step + 1) / args.warmup)
-            progress = min(1.0, step / max(1, args.steps))
-            group["lr"] = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        ema.step(parameters)
-        step += 1
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if time.monotonic() - last_save > args.checkpoint_minutes * 60:
-            save()
-            last_save = time.monotonic()
+    try:
+        while step < args.steps:
+            pixels, captions = training_batch(step, args.batch_size)
+            noise = torch.randn_like(pixels)
+            timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(pixels),))
+            noisy = scheduler.add_noise(pixels, noise, timesteps)
+            target = scheduler.get_velocity(pixels, noise, timesteps)
+            embeddings = pipe.encode_prompt(captions)
+            prediction = unet(noisy, timesteps, encoder_hidden_states=embeddings).sample
+            loss = F.mse_loss(prediction, target)
+            for group in optimizer.param_groups:  # linear warm-up, then cosine decay to 10 %
+                warm = min(1.0, (step + 1) / args.warmup)
+                progress = min(1.0, step / max(1, args.steps))
+                group["lr"] = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            ema.step(parameters)
+            step += 1
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if time.monotonic() - last_save > args.checkpoint_minutes * 60:
+                save()
+                last_save = time.monotonic()
+    except KeyboardInterrupt:  # Ctrl-C keeps everything up to the last finished step
+        bar.close()
+        save()
+        raise SystemExit(f"interrupted: checkpoint at step {step} saved in {work}; rerun the same command to resume") from None
     bar.close()
     save()
     export(pipe, ema, parameters, Path(args.out), step, losses, args)
@@ -163,7 +168,7 @@ def export(pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: 
     print(f"exported to {out} after {step} steps")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="t2i_guidance/world/weights/generator")
     parser.add_argument("--work-dir", default="runs/world_generator_training", help="checkpoints; resumes from here")
@@ -178,7 +183,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-from", help="exported pipeline to continue from when --work-dir has no checkpoint")
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoint without training")
-    train(parser.parse_args())
+    train(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
