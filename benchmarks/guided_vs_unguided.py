@@ -32,16 +32,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from world_generator_report import held_out_scenes, paired_bootstrap  # noqa: E402
 
+from reward_model.evaluate import srcc  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results"
-
-
-def spearman(a: list[float], b: list[float]) -> float | None:
-    """Rank correlation, or None when either side is constant (no ranking to compare)."""
-    from scipy.stats import spearmanr
-
-    if len(set(a)) < 2 or len(set(b)) < 2:
-        return None
-    return float(spearmanr(a, b).statistic)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -90,7 +83,7 @@ def run(args: argparse.Namespace) -> dict:
         pick = next(k for k, c in enumerate(candidates) if c.id == best.id)
         ranked = [(k, c.aggregate) for k, c in enumerate(candidates) if c.aggregate is not None]
         row = {"prompt": prompt, "pick": pick, "oracle_pick": int(np.argmax(oracle_total)),
-               "agreement": spearman([t for _, t in ranked], [oracle_total[k] for k, _ in ranked])}
+               "agreement": srcc([t for _, t in ranked], [oracle_total[k] for k, _ in ranked])}
         for name, values in [*oracle_values.items(), ("total", oracle_total)]:
             row[name] = {"unguided": float(np.mean(values)), "guided": float(values[pick]),
                          "ceiling": float(max(values))}

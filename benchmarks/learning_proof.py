@@ -61,7 +61,8 @@ def srcc_change(out: Path, before: str, after: str, rounds: int = 2000, seed: in
     """Per task: SRCC of `after` minus SRCC of `before` on the same test records, with a 95 % paired
     bootstrap interval. A record either model failed to score is left out of that task's pairs."""
     import numpy as np
-    from scipy.stats import spearmanr
+
+    from reward_model.evaluate import srcc
 
     def load(name: str) -> list[dict]:
         path = out / f"eval_{name}" / "predictions.jsonl"
@@ -80,12 +81,13 @@ def srcc_change(out: Path, before: str, after: str, rounds: int = 2000, seed: in
             continue
         labels, x, y = (np.array(column) for column in zip(*pairs, strict=True))
 
-        def delta(idx, labels=labels, x=x, y=y) -> float:
-            return spearmanr(labels[idx], y[idx]).statistic - spearmanr(labels[idx], x[idx]).statistic
+        def delta(idx, labels=labels, x=x, y=y) -> float | None:
+            after, before = srcc(y[idx], labels[idx]), srcc(x[idx], labels[idx])
+            return None if after is None or before is None else after - before
 
         samples = [delta(rng.integers(0, len(labels), len(labels))) for _ in range(rounds)]
-        samples = [v for v in samples if np.isfinite(v)]  # a resample of constant scores has no SRCC
-        changes.append({"task": task, "n": len(pairs), "change": float(delta(np.arange(len(labels)))),
+        samples = [v for v in samples if v is not None]  # a resample of constant scores has no SRCC
+        changes.append({"task": task, "n": len(pairs), "change": delta(np.arange(len(labels))),
                         "ci95": [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))]})
     return changes
 

@@ -110,6 +110,15 @@ TEACHER_INSTRUCTION = (
 )
 
 
+def teacher_prompt(processor, record: IQARecord) -> str:
+    """The scoring prompt with the plan-then-reason instruction, through the teacher's chat template."""
+    from reward_model.prompts import chat_messages
+
+    messages = chat_messages(record.task, record.prompt)
+    messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
 @dataclass
 class TransformersTeacher:
     """A real VLM teacher (e.g. Qwen2.5-VL-72B) through transformers, K sampled trajectories per image."""
@@ -131,11 +140,7 @@ class TransformersTeacher:
         import torch
         from PIL import Image
 
-        from reward_model.prompts import chat_messages
-
-        messages = chat_messages(record.task, record.prompt)
-        messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        text = teacher_prompt(self.processor, record)
         with Image.open(image_path) as image:
             inputs = self.processor(images=[image.convert("RGB")], text=[text], return_tensors="pt")
         inputs = inputs.to(self.model.device)
@@ -175,11 +180,7 @@ class VLLMTeacher:
         from PIL import Image
         from vllm import SamplingParams
 
-        from reward_model.prompts import chat_messages
-
-        messages = chat_messages(record.task, record.prompt)
-        messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        text = teacher_prompt(self.processor, record)
         with Image.open(image_path) as image:
             request = {"prompt": text, "multi_modal_data": {"image": image.convert("RGB")}}
         params = SamplingParams(n=k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens)
