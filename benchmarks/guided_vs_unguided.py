@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> dict:
     settings = preset.generation_settings()
 
     rows, no_pick, failures = [], 0, 0
+    pairs: dict[str, list[tuple[float, float]]] = {d: [] for d in dims}  # (scorer, oracle) per candidate
     start = time.perf_counter()
     for index, scene in enumerate(tqdm(held_out_scenes(args.prompts), desc="prompts", unit="prompt")):
         prompt = canonical_caption(scene)
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> dict:
                 if not truth[c.id][d].ok:  # the oracle is the yardstick: if it cannot judge, stop
                     raise RuntimeError(f"oracle failed on {prompt!r} / {c.id} / {d}: {truth[c.id][d].error}")
         oracle_values = {d: [truth[c.id][d].score for c in candidates] for d in dims}
+        for c in candidates:
+            pairs_of = [(d, c.scores[d]) for d in dims if d in c.scores and c.scores[d].ok]
+            for d, mine in pairs_of:
+                pairs[d].append((mine.score, truth[c.id][d].score))
         oracle_total = [aggregate(truth[c.id], weights) for c in candidates]
         best = result.best
         if best is None:
@@ -110,6 +115,9 @@ def run(args: argparse.Namespace) -> dict:
         "scorer_failure_rate": failures / max(1, args.prompts * args.n * len(dims)),
         "agreement_spearman_mean": float(np.mean(agreements)) if agreements else None,
         "agreement_prompts": len(agreements),
+        # Pooled over every scored candidate of every prompt: the scorer's SRCC on the generator's pictures.
+        "srcc_per_dimension": {d: {"n": len(p), "srcc": srcc([a for a, _ in p], [b for _, b in p])}
+                               for d, p in pairs.items()},
         "seconds_per_prompt": seconds / max(1, args.prompts),
         "summary": summary, "per_prompt": rows,
     }
@@ -137,6 +145,10 @@ def markdown(report: dict) -> str:
         f"Scorer failures: {report['scorer_failures']} ({100 * report['scorer_failure_rate']:.1f} % of scores); "
         f"prompts without a pick: {report['prompts_without_pick']}. "
         f"{report['seconds_per_prompt']:.1f} s per prompt with {report['threads']} threads.",
+        "",
+        "SRCC of the scorer against the oracle over all scored candidates (the generator's own pictures): "
+        + ", ".join(f"{d} {cell(v['srcc'])} (n={v['n']})" for d, v in report.get("srcc_per_dimension", {}).items())
+        + ".",
     ]
     return "\n".join(lines) + "\n"
 

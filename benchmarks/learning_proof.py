@@ -31,8 +31,8 @@ COMMON = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": 
           "gradient_checkpointing": False}
 
 
-def prepare_data(out: Path, world: bool, n: int, seed: int) -> dict[str, str]:
-    data = out / "data"
+def prepare_data(out: Path, world: bool, n: int, seed: int, prepared: str | None = None) -> dict[str, str]:
+    data = Path(prepared) if prepared else out / "data"
     if not (data / "train.jsonl").exists():
         if world:  # reward_model never imports t2i_guidance: the world is called as a program
             subprocess.run([sys.executable, "-m", "t2i_guidance.world.iqa_export", "--out", str(data),
@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="CoT rows SFT may use (CoT is the costly data; GRPO still sees every labelled record)")
     parser.add_argument("--eval-limit", type=int, default=None, help="test records scored per evaluation")
     parser.add_argument("--report-only", action="store_true", help="rewrite the tables of an earlier run in OUT")
+    parser.add_argument("--data", help="a prepared data folder with train.jsonl / test.jsonl (e.g. "
+                        "t2i_guidance.world.scorer_data) instead of exporting one")
+    parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
+                        "a randomly initialised tiny model")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -147,12 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         print(write_tables(out, json.loads((out / "learning_proof.json").read_text())))
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(out, args.world, args.n, args.seed)
+    data = prepare_data(out, args.world, args.n, args.seed, args.data)
     results = {"settings": vars(args), "evaluations": {}, "timings": {}}
 
     from reward_model.tiny_vlm import save_tiny_scorer
 
-    base = out / "base"
+    base = Path(args.base) if args.base else out / "base"
+    if args.base and not (base / "config.json").exists():
+        parser.error(f"--base {args.base} is not a saved model folder (no config.json)")
     if not (base / "config.json").exists():
         save_tiny_scorer(base, seed=args.seed, hidden_size=128, num_layers=3, vision_depth=3)
     previous = out / "learning_proof.json"

@@ -105,6 +105,15 @@ def _tokenizer_corpus() -> list[str]:
             lines.append(f"<think> I see a {colour} {shape} on the left. The colour matches. </think>")
             lines.append(f"<answer> {(i * 37 + j * 11) % 500 / 100:.2f} </answer>")
     lines.extend(" ".join(words[k : k + 12]) for k in range(0, len(words), 6))
+    # The world's description forms (t2i_guidance/world/describe.py), so they tokenize compactly.
+    lines += [
+        "I see a large red circle at the top. I see a white background. I see 2 small stray blobs.",
+        "Blur level 2, noise level 0, compression level 1.",
+        "The prompt asks for a red circle above a small blue square on a gray background.",
+        "4 of 6 elements are met. Every element matches. I find no problem.",
+        "Describe the picture: every object with its size, colour, shape and position, the background, "
+        "and any damage. What does the prompt ask for, and what do you see?",
+    ]
     # Repetition weights the frequent phrases so they become single tokens.
     return lines * 4
 

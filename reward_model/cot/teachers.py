@@ -64,6 +64,10 @@ class Teacher(Protocol):
 class RuleBasedTeacher:
     """A teacher of the embedded world: it reads the record's ground-truth `facts` instead of the image.
 
+    Optional facts make the reasoning checkable: "asks" (what the prompt asks for, restated first in
+    alignment), "levels" (a measured degradation sentence for technical) and "elements" (how many prompt
+    elements there are: alignment then ends on "N of M elements are met.").
+
     Noise is controlled so that rejection sampling has something to reject: each issue / unmet element
     is overlooked with probability `p_overlook` (the score then drifts up by `overlook_shift`, and the
     reasoning does not mention it), and the score gets Gaussian noise of std `noise_std`.
@@ -90,10 +94,18 @@ class RuleBasedTeacher:
         missed = len(problems) - len(noticed)
         score = record.label + missed * self.overlook_shift + rng.gauss(0.0, self.noise_std)
         score = round(min(5.0, max(0.0, score)), 2)
-        sentences = [f"I see {s}." for s in seen] or ["I see no clear object."]
+        asks = facts.get("asks") if record.task == "alignment" else None
+        sentences = [f"The prompt asks for {asks}."] if asks else []
+        sentences += [f"I see {s}." for s in seen] or ["I see no clear object."]
+        if record.task == "technical" and facts.get("levels"):
+            sentences.append(facts["levels"])  # measured perception: never overlooked
         sentences += [f"{p[0].upper()}{p[1:]}." for p in noticed]
         if not noticed:
             sentences.append("I find no problem." if record.task != "alignment" else "Every element matches.")
+        if record.task == "alignment" and facts.get("elements"):
+            total = int(facts["elements"])  # counted from what the reasoning noticed, so the two agree
+            sentences.append(f"{total - len([p for p in noticed if p in facts.get('unmet', [])])} of {total} "
+                             "elements are met.")
         sentences.append(f"Overall the {record.task} quality is {verdict(score)}.")
         reasoning = " ".join(sentences)
         return f"<think> {PLANS[record.task]}\n\n{reasoning} </think><answer> {score:.2f} </answer>"
