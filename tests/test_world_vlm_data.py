@@ -120,3 +120,10 @@ def test_scorer_records_carry_oracle_labels_and_checkable_facts(tmp_path):
     generated = [r for r in records if r.source == "world-generator"]
     assert {r.task for r in generated} == {"technical", "aesthetic", "alignment"} and len(generated) == 6
     assert all(r.split == "train" for r in generated)
+
+
+def test_objects_are_described_in_reading_order_not_by_size():
+    scene = Scene((SceneObject("square", "blue", "large", 0.5, 0.72), SceneObject("circle", "red", "small", 0.3, 0.25)),
+                  "black", relation="below")
+    facts = picture_facts(render_clean(scene, 32))
+    assert facts.seen[:2] == ["a small red circle at the top", "a large blue square at the bottom"]

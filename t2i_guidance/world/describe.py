@@ -4,7 +4,7 @@ One vocabulary for three users: the world base VLM learns to say them (dense des
 restatements), the rule-based CoT teacher builds the scorer's rationales from them, and the faithfulness
 benchmark parses them back and checks them against the oracles. Forms:
 
-    I see a large red circle at the top.          (one per object, largest first)
+    I see a large red circle at the top.          (one per object, in reading order)
     I see a white background.
     I see 2 small stray blobs.                    (only when there are some)
     Blur level 2, noise level 0, compression level 1.
@@ -14,7 +14,7 @@ benchmark parses them back and checks them against the oracles. Forms:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -32,9 +32,24 @@ from t2i_guidance.world.oracles import (
 LEVEL_NAMES = (("blur", "Blur"), ("noise", "noise"), ("jpeg", "compression"))
 
 
+READING_GRID = 4  # the scorer's 4 x 4 grid of visual tokens
+
+
+def reading_order(seen: Observation) -> Observation:
+    """Objects in reading order of the grid cell their centre falls in (top row first, then left to right).
+
+    A small language model describes a picture more truly when it can scan the visual tokens in order
+    than when it must first compare the sizes of all objects (the oracle's own order is largest first).
+    """
+    def cell(obj) -> tuple[int, int, float]:
+        row = min(READING_GRID - 1, int(obj.cy * READING_GRID))
+        return row, min(READING_GRID - 1, int(obj.cx * READING_GRID)), obj.cx
+    return replace(seen, objects=tuple(sorted(seen.objects, key=cell)))
+
+
 def seen_phrases(seen: Observation) -> list[str]:
-    """What the oracle sees, as noun phrases: objects (largest first), the background, stray blobs."""
-    return seen.describe()
+    """What the oracle sees, as noun phrases: objects in reading order, the background, stray blobs."""
+    return reading_order(seen).describe()
 
 
 def levels_sentence(levels: dict[str, float]) -> str:

@@ -47,7 +47,7 @@ GRID = 4  # 112 px -> 8 x 8 patches of 14 -> 4 x 4 merged tokens
 DESCRIBE = "Describe the picture."
 RESTATE = 'What does the prompt "{}" ask for?'
 BOTH = 'Prompt: "{}". What does it ask for, and what do you see?'
-TASK_WEIGHTS = {"describe": 0.55, "restate": 0.2, "both": 0.25}
+TASK_WEIGHTS = {"describe": 0.5, "restate": 0.25, "both": 0.25}
 BASE_SIZES = {"hidden_size": 128, "num_layers": 4, "vision_depth": 4, "num_heads": 4}
 
 # "row" / "col": each token names its own place, so position is in the token's content, where the
