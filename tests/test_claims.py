@@ -64,6 +64,16 @@ def test_older_form_without_size_and_synonyms(single):
     assert claims == [("object", False), ("object", True)]
 
 
+def test_absence_claims(single):
+    seen, _ = single
+    claims, _ = _truth(
+        "No blue object is visible. No red object is visible. No red square is visible. "
+        "No small red object is visible. No large red circle is visible. No purple thing is visible.",
+        seen,
+    )
+    assert claims == [("absent", True), ("absent", False), ("absent", True), ("absent", True), ("absent", False)]
+
+
 def test_background_strays_and_empty(single):
     seen, _ = single
     claims, _ = _truth(

@@ -3,7 +3,8 @@
 Sentences are sorted into three bins, none dropped:
 - claims, each checked and marked true or false:
   - perception: "I see a <size> <colour> <shape> <position>." (size and position may be missing, the
-    older form), "I see a <bg> background.", "I see N small stray blob(s).", "I see no clear object.",
+    older form), "No <size> <colour> <shape or object> is visible." (absent), "I see a <bg> background.",
+    "I see N small stray blob(s).", "I see no clear object.",
     and "Blur level B, noise level N, compression level J." (one claim per kind);
   - prompt: "The prompt asks for <phrase>." (a restatement: the whole request) and the clause
     "... the prompt asks for <X> but ..." of an unmet element (X must be part of the request);
@@ -31,7 +32,7 @@ from t2i_guidance.world.captions import (
 from t2i_guidance.world.oracles import Observation, SeenObject, position_phrase
 from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, INVERSE_RELATION, SHAPES
 
-PERCEPTION_KINDS = ("object", "background", "strays", "no_object", "degradation")
+PERCEPTION_KINDS = ("object", "absent", "background", "strays", "no_object", "degradation")
 PROMPT_KINDS = ("restatement", "asked")
 DEGRADATION_TOLERANCE = 1.0  # a claimed level within 1 of the measured one is true
 
@@ -43,6 +44,10 @@ _OBJECT = re.compile(
     rf"^i see (?:a|an) (?:(?P<size>{_ALT(SIZE_SYNONYMS)}) )?(?P<colour>{_ALT(COLOURS)}) "
     rf"(?P<shape>{_ALT(SHAPES)})(?: (?P<position>{_ALT(_POSITION_KEY)}))?$"
 )
+_ABSENT = re.compile(
+    rf"^no (?:(?P<size>{_ALT(SIZE_SYNONYMS)}) )?(?P<colour>{_ALT(COLOURS)}) "
+    rf"(?:(?P<shape>{_ALT(SHAPES)})|object) is visible$"
+)
 _BACKGROUND = re.compile(rf"^i see (?:a|an) (?P<background>{_ALT(BACKGROUNDS)}) background$")
 _STRAYS = re.compile(rf"^i see (?P<count>\d+|{_ALT(_NUMBER_WORDS)}) small stray blobs?$")
 _NO_OBJECT = re.compile(r"^i see no (?:clear )?objects?$")
@@ -53,7 +58,7 @@ _DEGRADATION = re.compile(
 _RESTATEMENT = re.compile(r"^the prompt asks for (?P<phrase>.+)$")
 _ASKED = re.compile(r"\bthe prompt asks for (?P<phrase>.+?) but\b")
 _BACKGROUND_ONLY = re.compile(rf"^(?:a|an|the) (?P<background>{_ALT(BACKGROUNDS)}) background$")
-_CLAIM_LIKE = re.compile(r"^i see\b|\bprompt asks for\b|\blevel \d")
+_CLAIM_LIKE = re.compile(r"^i see\b|\bprompt asks for\b|\blevel \d|^no .* is visible$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -124,6 +129,13 @@ def _perception(text: str, seen: Observation, levels: dict[str, float] | None) -
         size = SIZE_SYNONYMS[match["size"]] if match["size"] else None
         position = _POSITION_KEY[match["position"]] if match["position"] else None
         return [check_object(match["colour"], match["shape"], size, position, seen)]
+    if match := _ABSENT.match(text):
+        size = SIZE_SYNONYMS[match["size"]] if match["size"] else None
+        present = any(
+            o.colour == match["colour"] and match["shape"] in (None, o.shape) and size in (None, o.size)
+            for o in seen.objects
+        )
+        return [Claim("absent", "", not present)]
     if match := _BACKGROUND.match(text):
         return [Claim("background", "", match["background"] == seen.background)]
     if match := _STRAYS.match(text):
