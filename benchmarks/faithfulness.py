@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> dict:
     from t2i_guidance.world.oracles import degradation_levels, observe
 
     torch.set_num_threads(args.threads)
-    scorer = OmniQualityScorer(model=args.model, backend="transformers", decoding="sampled",
-                               seed=args.seed, batch_size=16)
+    scorer = OmniQualityScorer(model=args.model, backend="transformers", decoding="sampled", seed=args.seed,
+                               batch_size=16, max_new_tokens=args.max_new_tokens)
     items = pictures(args)
     rows = []
     for index, item in enumerate(tqdm(items, desc="pictures", unit="picture")):
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     examples = {d: [r for r in rows if r["dimension"] == d][:EXAMPLES] for d in DIMENSIONS}
     return {
-        "command": command_line("faithfulness.py"), "model": str(Path(args.model).resolve()),
+        "command": args.command, "model": str(Path(args.model).resolve()),
         "pictures": {"generator": args.prompts, "render": args.renders}, "decoding": "sampled",
         "seed": args.seed, "threads": args.threads, "summary": summary, "by_source": by_source,
         "examples": examples, "rows": rows,
@@ -220,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_arguments(parser)
     parser.add_argument("--prompts", type=int, default=24, help="held-out prompts, one generator picture each")
+    parser.add_argument("--max-new-tokens", type=int, help="room for the reasoning (default: the model's)")
     parser.add_argument("--renders", type=int, default=24, help="damaged renders of other held-out scenes")
     args = parser.parse_args(argv)
+    args.command = command_line("faithfulness.py", argv)
     error = check_common_arguments(args, "faithfulness")
     if error is None and (args.prompts < 0 or args.renders < 0 or args.prompts + args.renders < 1):
         error = "--prompts and --renders must be >= 0, and together at least 1"

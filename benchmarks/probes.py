@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> dict:
                                  "majority": first["majority"], "fit": first["fit"], "test": first["test"],
                                  "classes": first["classes"]}
     progress.close()
-    return {"command": command_line("probes.py"), "model": str(Path(args.model).resolve()),
+    return {"command": args.command, "model": str(Path(args.model).resolve()),
             "pictures": {"single": args.single, "pairs": args.pairs, "generated": args.generated},
             "fixed_alignment_prompt": FIXED_PROMPT, "test_fraction": TEST_FRACTION, "seed": args.seed,
             "threads": args.threads, "table": table}
@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator-steps", type=int, default=20, help="denoising steps per generated picture")
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
+    args.command = command_line("probes.py", argv)
     error = check_common_arguments(args, "probes")
     if error is None and min(args.single, args.pairs, args.generated) < 0:
         error = "--single, --pairs and --generated must be >= 0"

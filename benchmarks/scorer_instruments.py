@@ -50,8 +50,9 @@ def check_common_arguments(args: argparse.Namespace, name: str) -> str | None:
     return None
 
 
-def command_line(script: str) -> str:
-    return f"python benchmarks/{script} " + " ".join(sys.argv[1:])
+def command_line(script: str, argv: list[str] | None = None) -> str:
+    """How to rerun: the script and its arguments as given (`argv`, else the process's own)."""
+    return f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
 
 
 def write_report(report: dict, stem: str, markdown: Callable[[dict], str]) -> None:

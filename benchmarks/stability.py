@@ -115,11 +115,12 @@ def run(args: argparse.Namespace) -> dict:
     items = pictures(args.images, args.seed)
     prompts = [prompt for _, prompt in items]
     shown = [variants(image) for image, _ in items]
-    report: dict = {"command": command_line("stability.py"), "model": str(Path(args.model).resolve()),
+    report: dict = {"command": args.command, "model": str(Path(args.model).resolve()),
                     "images": args.images, "threads": args.threads, "runs": RUNS, "decodings": {}}
     progress = tqdm(total=len(DECODINGS) * (len(VARIANTS) + 3), desc="passes", unit="pass")
     for name, options in DECODINGS.items():
-        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, **options)
+        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16,
+                                   max_new_tokens=args.max_new_tokens, **options)
         scored = {}
         for variant in ("png", *VARIANTS):
             scored[variant] = score_all(scorer, [v[variant] for v in shown], prompts)
@@ -148,12 +149,14 @@ def spread_over_runs(args, options: dict, images: list[Image.Image], prompts: li
     from reward_model.scorer import OmniQualityScorer
 
     if options.get("mode") == "prob-weighted" or options.get("seed") is not None:
-        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, **options)
+        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16,
+                                   max_new_tokens=args.max_new_tokens, **options)
         runs = [score_all(scorer, images, prompts) for _ in range(RUNS)]
         values = [[[run[i][d].score for run in runs if run[i][d].ok] for i in range(len(images))]
                   for d in DIMENSIONS]
     else:
         scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, samples=RUNS,
+                                   max_new_tokens=args.max_new_tokens,
                                    **options)  # 8 independent draws per request
         results = score_all(scorer, images, prompts)
         values = [[results[i][d].samples if results[i][d].ok else [] for i in range(len(images))]
@@ -201,8 +204,10 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_arguments(parser)
+    parser.add_argument("--max-new-tokens", type=int, help="room for the reasoning (default: the model's)")
     parser.add_argument("--images", type=int, default=24)
     args = parser.parse_args(argv)
+    args.command = command_line("stability.py", argv)
     error = check_common_arguments(args, "stability")
     if error is None and args.images < 2:
         error = "--images must be at least 2"
