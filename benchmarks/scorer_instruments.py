@@ -75,13 +75,14 @@ def held_out_prompts(count: int, start: int = 900_000) -> list[str]:
 def generate(prompts: list[str], seed: int, batch: int = 16, steps: int | None = None) -> list[Image.Image]:
     """One world-generator picture per prompt, each from its own seed (seed + index)."""
     import torch
+    from tqdm.auto import tqdm
 
     from t2i_guidance.world.pipeline import DEFAULT_STEPS, WorldDiffusionPipeline
 
     pipeline = WorldDiffusionPipeline.from_pretrained(str(GENERATOR_DIR))
     pipeline.set_progress_bar_config(disable=True)
     images: list[Image.Image] = []
-    for start in range(0, len(prompts), batch):
+    for start in tqdm(range(0, len(prompts), batch), desc="generating", unit="batch"):
         chunk = prompts[start : start + batch]
         generators = [torch.Generator().manual_seed(seed + start + k) for k in range(len(chunk))]
         images += pipeline(chunk, generator=generators, num_inference_steps=steps or DEFAULT_STEPS).images
