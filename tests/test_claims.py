@@ -142,13 +142,15 @@ def test_prompt_sentences_in_a_rationale(pair):
         "The prompt asks for a small blue triangle but it is large. "
         "The prompt asks for a white background but it is black. "
         "The prompt asks for a yellow triangle but the yellow object is a circle. "
+        "The prompt asks for a red square but no red object is visible (seen instead: a small yellow triangle "
+        "at the bottom). "
         "The prompt asks for purple things. "
         "Every element matches. Overall the alignment quality is excellent.",
         pair, prompt=prompt,
     )
     assert claims == [
         ("object", True), ("object", True), ("restatement", True), ("restatement", False),
-        ("asked", False), ("asked", True), ("asked", True),
+        ("asked", False), ("asked", True), ("asked", True), ("asked", False), ("object", False),
     ]
     assert check.unparsed == ["The prompt asks for purple things."]
     assert check.other == ["Every element matches.", "Overall the alignment quality is excellent."]

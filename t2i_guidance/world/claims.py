@@ -4,7 +4,7 @@ Sentences are sorted into three bins, none dropped:
 - claims, each checked and marked true or false:
   - perception: "I see a <size> <colour> <shape> <position>." (size and position may be missing, the
     older form), "No <size> <colour> <shape or object> is visible." (absent), "I see a <bg> background.",
-    "I see N small stray blob(s).", "I see no clear object.",
+    "I see N small stray blob(s).", "I see no clear object.", "(seen instead: <object>)",
     and "Blur level B, noise level N, compression level J." (one claim per kind);
   - prompt: "The prompt asks for <phrase>." (a restatement: the whole request) and the clause
     "... the prompt asks for <X> but ..." of an unmet element (X must be part of the request);
@@ -57,6 +57,7 @@ _DEGRADATION = re.compile(
 )
 _RESTATEMENT = re.compile(r"^the prompt asks for (?P<phrase>.+)$")
 _ASKED = re.compile(r"\bthe prompt asks for (?P<phrase>.+?) but\b")
+_SEEN_INSTEAD = re.compile(r"\(seen instead: (?P<object>[^)]+)\)")
 _BACKGROUND_ONLY = re.compile(rf"^(?:a|an|the) (?P<background>{_ALT(BACKGROUNDS)}) background$")
 _CLAIM_LIKE = re.compile(r"^i see\b|\bprompt asks for\b|\blevel \d|^no .* is visible$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -211,12 +212,16 @@ def _read_phrase(phrase: str) -> PromptSpec | None:
         return None
 
 
-def _prompt_claims(text: str, wanted: PromptSpec | None) -> list[Claim] | None:
+def _prompt_claims(text: str, wanted: PromptSpec | None, seen: Observation) -> list[Claim] | None:
     if match := _ASKED.search(text):
         claimed = _read_phrase(match["phrase"])
         if claimed is None:
             return None
-        return [Claim("asked", "", wanted is not None and part_is_asked(claimed, wanted))]
+        found = [Claim("asked", "", wanted is not None and part_is_asked(claimed, wanted))]
+        # "... but no red object is visible (seen instead: a small purple triangle on the right)"
+        if (instead := _SEEN_INSTEAD.search(text)) and (obj := _OBJECT.match("i see " + instead["object"])):
+            found += _perception(obj.string, seen, None) or []
+        return found
     if match := _RESTATEMENT.match(text):
         claimed = _read_phrase(match["phrase"])
         if claimed is None or not claimed.objects:
@@ -243,7 +248,7 @@ def check_rationale(
     claims, unparsed, other = [], [], []
     for sentence in sentences(rationale):
         text = _normal(sentence)
-        found = _perception(text, seen, levels) or _prompt_claims(text, wanted)
+        found = _perception(text, seen, levels) or _prompt_claims(text, wanted, seen)
         if found:
             claims.extend(Claim(c.kind, sentence, c.true, c.attributes, c.subject) for c in found)
         elif _CLAIM_LIKE.search(text):
