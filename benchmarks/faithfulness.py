@@ -32,6 +32,7 @@ from scorer_instruments import (  # noqa: E402
     add_common_arguments,
     check_common_arguments,
     command_line,
+    model_name,
     fmt,
     generate,
     held_out_prompts,
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     examples = {d: [r for r in rows if r["dimension"] == d][:EXAMPLES] for d in DIMENSIONS}
     return {
-        "command": args.command, "model": str(Path(args.model).resolve()),
+        "command": args.command, "model": model_name(args.model),
         "pictures": {"generator": args.prompts, "render": args.renders}, "decoding": "sampled",
         "seed": args.seed, "threads": args.threads, "summary": summary, "by_source": by_source,
         "examples": examples, "rows": rows,

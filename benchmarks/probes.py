@@ -41,6 +41,7 @@ from scorer_instruments import (  # noqa: E402
     add_common_arguments,
     check_common_arguments,
     command_line,
+    model_name,
     fmt,
     generate,
     write_report,
@@ -246,7 +247,7 @@ def run(args: argparse.Namespace) -> dict:
                                  "majority": first["majority"], "fit": first["fit"], "test": first["test"],
                                  "classes": first["classes"]}
     progress.close()
-    return {"command": args.command, "model": str(Path(args.model).resolve()),
+    return {"command": args.command, "model": model_name(args.model),
             "pictures": {"single": args.single, "pairs": args.pairs, "generated": args.generated},
             "fixed_alignment_prompt": FIXED_PROMPT, "test_fraction": TEST_FRACTION, "seed": args.seed,
             "threads": args.threads, "table": table}

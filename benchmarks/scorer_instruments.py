@@ -50,6 +50,12 @@ def check_common_arguments(args: argparse.Namespace, name: str) -> str | None:
     return None
 
 
+def model_name(model: str) -> str:
+    """The model folder as reports show it: relative to the repository when inside it."""
+    path = Path(model).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def command_line(script: str, argv: list[str] | None = None) -> str:
     """How to rerun: the script and its arguments as given (`argv`, else the process's own)."""
     return f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -36,6 +36,7 @@ from scorer_instruments import (  # noqa: E402
     add_common_arguments,
     check_common_arguments,
     command_line,
+    model_name,
     fmt,
     generate,
     held_out_prompts,
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
     items = pictures(args.images, args.seed)
     prompts = [prompt for _, prompt in items]
     shown = [variants(image) for image, _ in items]
-    report: dict = {"command": args.command, "model": str(Path(args.model).resolve()),
+    report: dict = {"command": args.command, "model": model_name(args.model),
                     "images": args.images, "threads": args.threads, "runs": RUNS, "decodings": {}}
     progress = tqdm(total=len(DECODINGS) * (len(VARIANTS) + 3), desc="passes", unit="pass")
     for name, options in DECODINGS.items():
