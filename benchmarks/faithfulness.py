@@ -32,10 +32,10 @@ from scorer_instruments import (  # noqa: E402
     add_common_arguments,
     check_common_arguments,
     command_line,
-    model_name,
     fmt,
     generate,
     held_out_prompts,
+    model_name,
     write_report,
 )
 

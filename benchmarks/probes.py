@@ -41,9 +41,9 @@ from scorer_instruments import (  # noqa: E402
     add_common_arguments,
     check_common_arguments,
     command_line,
-    model_name,
     fmt,
     generate,
+    model_name,
     write_report,
 )
 
