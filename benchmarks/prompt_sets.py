@@ -2,9 +2,14 @@
 
 - `world-geneval`: GenEval's six tasks in the embedded world (`benchmarks/world_geneval.py`), judged
   correct or not by the world's oracles.
-- `file:PATH`: a set of the user's — JSONL (`prompt`, optional `id`, `task`), TSV with a `Prompt` column
-  and optional `Category` (PartiPrompts' layout), or plain text with one prompt per line (DrawBench-style
-  lists). Such sets have no correctness judge; the runner's judges score them.
+- `file:PATH`: a set of the user's — JSONL (`prompt`, optional `id`, `task`; GenEval's own
+  `evaluation_metadata.jsonl`, whose `tag` becomes the task), TSV with a `Prompt` column and optional
+  `Category` (PartiPrompts' layout), CSV with a `Prompts` or `Prompt` column and optional `Category`
+  (DrawBench's layout), or plain text with one prompt per line. Such sets have no correctness judge here
+  (GenEval's needs its COCO detector); the runner's judges score them.
+
+No registry package ships GenEval's metadata, DrawBench or PartiPrompts with a licence (checked: hpsv2 1.2.0,
+image-reward 1.5, t2v-metrics 3.0 on PyPI), so none is bundled: bring the file and use `file:PATH`.
 """
 
 from __future__ import annotations
@@ -74,9 +79,14 @@ def load_prompt_file(path: str | Path, name: str | None = None) -> PromptSet:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    elif path.suffix == ".tsv":
-        rows = [{"prompt": r["Prompt"], "task": r.get("Category") or "all"}
-                for r in csv.DictReader(text.splitlines(), delimiter="\t")]
+        rows = [{**r, "task": r.get("task", r.get("tag", "all"))} for r in rows]  # GenEval calls it `tag`
+    elif path.suffix in (".tsv", ".csv"):
+        rows = []
+        for r in csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ","):
+            prompt = r.get("Prompt") or r.get("Prompts")
+            if prompt is None:
+                raise ValueError(f"{path} has no Prompt or Prompts column")
+            rows.append({"prompt": prompt, "task": r.get("Category") or "all"})
     else:
         rows = [{"prompt": line.strip()} for line in text.splitlines() if line.strip()]
     records = [{"id": str(r.get("id", f"p{i:05d}")), "task": r.get("task", "all"), **r} for i, r in enumerate(rows)]

@@ -131,3 +131,20 @@ def test_iqa_bad_input_is_one_error_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--records", "/nonexistent.jsonl", "--out", "/tmp/x"])
     assert exit_info.value.code == 2 and capsys.readouterr().err.startswith("error:")
+
+
+def test_prompt_files_in_the_public_sets_layouts(tmp_path):
+    from benchmarks.prompt_sets import load_prompt_set
+
+    (tmp_path / "parti.tsv").write_text("Prompt\tCategory\tChallenge\nA cat\tAnimals\tBasic\nA dog\tAnimals\tBasic\n")
+    (tmp_path / "draw.csv").write_text("Prompts,Category\nA red cube,Colors\n")
+    (tmp_path / "geneval.jsonl").write_text(json.dumps(
+        {"tag": "counting", "include": [{"class": "dog", "count": 2}], "prompt": "a photo of two dogs"}) + "\n")
+    (tmp_path / "dup.txt").write_text("a cat\na cat\n")
+    parti = load_prompt_set(f"file:{tmp_path / 'parti.tsv'}")
+    assert [r["prompt"] for r in parti.records] == ["A cat", "A dog"] and parti.tasks == ["Animals"]
+    assert load_prompt_set(f"file:{tmp_path / 'draw.csv'}").records[0]["task"] == "Colors"
+    geneval = load_prompt_set(f"file:{tmp_path / 'geneval.jsonl'}")
+    assert geneval.records[0]["task"] == "counting" and geneval.correctness is None
+    with pytest.raises(ValueError, match="repeats the prompt"):
+        load_prompt_set(f"file:{tmp_path / 'dup.txt'}")
