@@ -15,6 +15,7 @@ appended to OUT/predictions.jsonl as they finish (a rerun resumes); OUT/metrics.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def run(args) -> Path:
     rows = score_records(scorer, records, jsonl, out)
     table = correlation_table(rows)
     text = [f"# Scorer correlation: `{args.scorer}` {kwargs or ''} on {jsonl} ({len(records)} records, split "
-            f"{args.split})", "", f"Command: `python -m benchmarks.iqa {' '.join(args.argv)}`", "",
+            f"{args.split})", "", f"Command: `python -m benchmarks.iqa {shlex.join(args.argv)}`", "",
             format_table(table), "## Beside the peers (technical quality; their numbers as published)", "",
             *peers_lines(table), ""]
     (out / "metrics.json").write_text(json.dumps(table, indent=2) + "\n")

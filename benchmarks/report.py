@@ -4,6 +4,7 @@
 
 - A GenEval-shaped table per strategy (per-task accuracy, overall = mean of task accuracies, with a 95 %
   bootstrap interval over prompts, resampled within each task) when the prompt set has a correctness judge.
+  A strategy that lacks a task of the run (unfinished) has no overall score.
 - Per judge and dimension, and for correctness: guided minus its unguided pair (same prompt, image index
   and first seed), the paired bootstrap 95 % interval over prompts, and the win rate.
 - Quality against compute (NFEs and scorer tokens per image), one point per strategy.
@@ -75,7 +76,9 @@ def strategy_label(strategy: str, rows: list[dict]) -> str:
 
 
 def compute_table(rows: list[dict]) -> list[dict]:
-    """Per strategy: costs per image, and GenEval accuracies where a correctness judge decided."""
+    """Per strategy: costs per image, and GenEval accuracies where a correctness judge decided. A strategy
+    missing a task of the run (an unfinished run) gets no overall score."""
+    all_tasks = set(task_order(rows))
     by_strategy: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_strategy[row["strategy"]].append(row)
@@ -97,7 +100,8 @@ def compute_table(rows: list[dict]) -> list[dict]:
             groups = per_prompt([(r["task"], r["prompt_id"], float(r["correct"])) for r in judged])
             entry["tasks"] = {t: float(np.mean(v)) for t, v in groups.items()}
             entry["prompts"] = {t: len(v) for t, v in groups.items()}
-            entry["overall"] = bootstrap_interval(groups, mean_of_group_means)
+            complete = set(groups) == all_tasks
+            entry["overall"] = bootstrap_interval(groups, mean_of_group_means) if complete else None
         table.append(entry)
     return table
 
@@ -129,7 +133,8 @@ def paired_differences(rows: list[dict]) -> list[dict]:
                     if verdict["status"] == "ok" and other and other["status"] == "ok":
                         metrics[(judge, dim)].append((row, verdict["score"] - other["score"]))
         for (judge, metric), items in metrics.items():
-            groups = per_prompt([(r["task"], r["prompt_id"], d) for r, d in items])
+            # Prompts resampled across tasks: a few prompts per task would understate the spread.
+            groups = per_prompt([("all", r["prompt_id"], d) for r, d in items])
             results.append({
                 "strategy": strategy, "judge": judge, "metric": metric,
                 "independent": all(_independent(r, judge) for r, _ in items),

@@ -182,10 +182,15 @@ class Runner:
         return verdicts, independent
 
     def run_item(self, spec: StrategySpec, record: dict, image_index: int) -> dict:
+        import torch
+
         from t2i_guidance.presets import load_preset
 
         first = base_seed(self.config.seed, self.prompt_set.name, record["id"])
         seeds = image_seeds(first, image_index, spec.n)
+        # Anything that draws from torch's global generator (a sampled scorer without its own seed) draws
+        # the same numbers for this item whatever ran before it: resumed, sharded or whole runs agree.
+        torch.manual_seed(seeds[0])
         outcome = self._search(spec)(record["prompt"], seeds)
         guide = guide_of(spec)
         row = {

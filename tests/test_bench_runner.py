@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.merge import merge_run
 from benchmarks.prompt_sets import load_prompt_set
 from benchmarks.rows import RowWriter, comparable, read_rows, row_key
 from benchmarks.run import main as run_main
 from benchmarks.runner import base_seed, image_seeds
+from t2i_guidance.scorers import register_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
@@ -24,10 +26,25 @@ GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
 def presets(tmp_path_factory):
     """The shipped world generator at 2 steps, unguided and guided by the oracle."""
     folder = tmp_path_factory.mktemp("presets")
-    (folder / "fast.json").write_text(json.dumps({
-        "description": "test", "generator": str(GENERATOR), "scorer": "oracle", "num_inference_steps": 2,
-        "guidance_scale": 3.0, "weights": "technical=1,aesthetic=1,alignment=2"}))
+    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled")):
+        (folder / f"{name}.json").write_text(json.dumps({
+            "description": "test", "generator": str(GENERATOR), "scorer": scorer, "num_inference_steps": 2,
+            "guidance_scale": 3.0, "weights": "technical=1,aesthetic=1,alignment=2"}))
     return folder
+
+
+class SampledScorer:
+    """Draws its scores from torch's global generator, as a sampled scorer without its own seed does."""
+
+    name = "test-sampled"
+
+    def score(self, items, prompt, dimensions):
+        from reward_model.interface import DimensionScore
+
+        return {i.id: {d: DimensionScore(d, "ok", float(torch.rand(()))) for d in dimensions} for i in items}
+
+
+register_scorer("test-sampled", SampledScorer)
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +166,13 @@ def test_a_resumed_run_with_other_inputs_is_refused(tmp_path, presets, capsys):
     with pytest.raises(SystemExit):
         run_main(args(out, presets))
     assert "different config" in capsys.readouterr().err
+
+
+def test_a_sampled_guide_gives_the_same_rows_whole_or_sharded(tmp_path, presets):
+    strategies = [f"best-of-3:{presets}/sampled.json"]
+    assert run_main(args(tmp_path / "whole", presets, strategies=strategies)) == 0
+    for shard in ("1/2", "0/2"):  # the other order: each item must not depend on what ran before it
+        assert run_main(args(tmp_path / "parts", presets, "--shard", shard, strategies=strategies)) == 0
+    whole, parts = comparable_rows(tmp_path / "whole"), comparable_rows(tmp_path / "parts")
+    assert whole[1] == parts[1]
+    assert len({r["pick"] for r in whole[0]}) > 1  # the sampled guide did pick different candidates
