@@ -93,6 +93,13 @@ def compute_table(rows: list[dict]) -> list[dict]:
             "scorer_tokens": float(np.mean([r["costs"]["generated_tokens"] for r in members])),
             "seconds": float(np.mean([r.get("timing", {}).get("strategy_seconds", 0.0) for r in members])),
         }
+        scores: dict[str, list[float]] = defaultdict(list)
+        for r in members:
+            for judge_name, dims in r.get("judges", {}).items():
+                for dim, verdict in dims.items():
+                    if verdict["status"] == "ok" and _independent(r, judge_name):
+                        scores[f"{judge_name}.{dim}"].append(verdict["score"])
+        entry["judge_means"] = {k: float(np.mean(v)) for k, v in scores.items()}
         if judged:
             judge = judged[0]["correctness_judge"]
             entry["correctness_judge"] = judge
@@ -223,17 +230,20 @@ def plot_quality_vs_compute(table: list[dict], diffs: list[dict], out: Path) -> 
     written = []
     for axis, title in (("nfes", "NFEs per image"), ("scorer_tokens", "scorer tokens per image")):
         fig, ax = plt.subplots(figsize=(6, 4))
+        geneval = any(e.get("overall") for e in table)
+        metric = None if geneval else next((k for e in table for k in sorted(e["judge_means"])), None)
         for entry in table:
-            if "overall" not in entry or entry["overall"] is None:
-                continue
-            point, low, high = entry["overall"]
-            marker = "o" if entry["independent"] else "x"
-            ax.errorbar(entry[axis], point, yerr=[[point - low], [high - point]], fmt=marker, capsize=3,
-                        label=entry["label"] + ("" if entry["independent"] else " [not independent]"))
+            if geneval and entry.get("overall"):
+                point, low, high = entry["overall"]
+                marker = "o" if entry["independent"] else "x"
+                ax.errorbar(entry[axis], point, yerr=[[point - low], [high - point]], fmt=marker, capsize=3,
+                            label=entry["label"] + ("" if entry["independent"] else " [not independent]"))
+            elif metric and metric in entry["judge_means"]:
+                ax.plot(entry[axis], entry["judge_means"][metric], "o", label=entry["label"])
         if axis == "scorer_tokens":
             ax.set_xscale("symlog")
         ax.set_xlabel(title)
-        ax.set_ylabel("GenEval-shaped overall score")
+        ax.set_ylabel("GenEval-shaped overall score" if geneval else f"mean {metric} (independent judges only)")
         ax.set_title(f"Quality vs compute ({title})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
