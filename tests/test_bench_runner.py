@@ -176,3 +176,12 @@ def test_a_sampled_guide_gives_the_same_rows_whole_or_sharded(tmp_path, presets)
     whole, parts = comparable_rows(tmp_path / "whole"), comparable_rows(tmp_path / "parts")
     assert whole[1] == parts[1]
     assert len({r["pick"] for r in whole[0]}) > 1  # the sampled guide did pick different candidates
+
+
+def test_merge_refuses_two_different_rows_for_one_key():
+    from benchmarks.rows import merge_rows
+
+    row = {"strategy": "s", "prompt_set": "p", "prompt_id": "a", "image_index": 0, "correct": True}
+    assert merge_rows([[row], [{**row, "timing": {"seconds": 2}}]]) == [row]  # timing aside, the same row
+    with pytest.raises(ValueError, match="two different rows"):
+        merge_rows([[row], [{**row, "correct": False}]])

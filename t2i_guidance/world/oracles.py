@@ -11,7 +11,10 @@ area; position from the centroid. Everything works at the image's own size (32 t
 Alignment: the prompt is parsed by the world's grammar and split into elements — per object: its colour
 is present, its shape, its size when the prompt names one; then the position or relation, the background
 when named, and "nothing else" (no extra object; an empty picture does not earn it). Score = 5 x the
-fraction of elements met; the unmet ones are returned as sentences.
+fraction of elements met; the unmet ones are returned as sentences. Prompts of the extended grammar
+(counts, objects without colour, "and"; see captions.parse_extended_prompt) are judged by
+`judge_extended_alignment`: per object group, exactly the count (or at least one for "a"), then the same
+position / relation / background / nothing-else elements.
 
 Technical: three no-reference degradation estimates, each expressed as an equivalent degradation level
 0..5 of the renderer's own scale (render.BLUR_SIGMA, NOISE_STD, and a residual table measured at the
