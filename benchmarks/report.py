@@ -186,6 +186,13 @@ def markdown(config: dict, rows: list[dict], table: list[dict], diffs: list[dict
         "Regenerate with `python -m benchmarks.report RUN_DIR` (from the rows alone).",
         "",
     ]
+    if config:
+        command = (f"python -m benchmarks.run --out RUN_DIR --prompt-set {config['prompt_set']} "
+                   f"--images {config['images_per_prompt']} --seed {config['seed']} "
+                   + (f"--per-task {config['per_task']} " if config.get("per_task") else "")
+                   + f"--strategies {' '.join(config['strategies'])} --judges {' '.join(config['judges'])}"
+                   + (" --allow-self-judged" if config.get("allow_self_judged") else ""))
+        lines += [f"Run: `{command}` (add `--shard I/N` per process, then `python -m benchmarks.merge RUN_DIR`).", ""]
     if any("tasks" in e for e in table):
         lines += ["## GenEval-shaped table (accuracy; overall = mean of the task accuracies)", "",
                   *_geneval_lines(table, tasks, True), ""]
