@@ -36,12 +36,19 @@ class PromptParseError(ValueError):
 
 @dataclass(frozen=True)
 class ObjectRequest:
-    colour: str
+    colour: str | None  # None only in the extended grammar ("a circle", "three squares")
     shape: str
     size: str | None = None  # None when the prompt does not say
+    count: int = 1  # more than one only in the extended grammar ("two red circles")
 
     def phrase(self) -> str:
         return " ".join(w for w in (self.size, self.colour, self.shape) if w)
+
+    def counted_phrase(self) -> str:
+        """"three small red squares", or "a red square" for one."""
+        if self.count == 1:
+            return _article(self.phrase())
+        return f"{NUMBER_NAMES[self.count]} {self.phrase()}s"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,14 @@ class PromptSpec:
     position: str | None = None
     relation: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_extended(self) -> bool:
+        """Outside the training grammar: a count, an object without colour, or two objects joined by "and"."""
+        return (
+            any(o.count != 1 or o.colour is None for o in self.objects)
+            or (len(self.objects) == 2 and self.relation is None)
+        )
 
 
 def _article(phrase: str) -> str:
@@ -129,7 +144,28 @@ def _find_phrase(text: str, table: dict[str, tuple[str, ...]]) -> list[tuple[int
 
 
 def parse_prompt(prompt: str) -> PromptSpec:
-    """Read what the prompt asks for; raise PromptParseError if it is outside the grammar."""
+    """Read what the prompt asks for; raise PromptParseError if it is outside the grammar.
+
+    Prompts of the training grammar parse exactly as they always did; a prompt with a count word or an
+    object without colour goes to the extended grammar, and so does one the training grammar refuses: it
+    is then tried against the extended grammar (`parse_extended_prompt`).
+    """
+    if _COUNT_WORD.search(_normalise(prompt)) or _COLOURLESS.search(_normalise(prompt)):
+        return parse_extended_prompt(prompt)
+    try:
+        return _parse_training_grammar(prompt)
+    except PromptParseError as error:
+        try:
+            return parse_extended_prompt(prompt)
+        except PromptParseError:
+            raise error from None
+
+
+def _normalise(prompt: str) -> str:
+    return " ".join(re.sub(r"[^a-z, ]", " ", prompt.lower()).split())
+
+
+def _parse_training_grammar(prompt: str) -> PromptSpec:
     text = " ".join(re.sub(r"[^a-z, ]", " ", prompt.lower()).split())
     backgrounds = re.findall(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", text)
     if len(set(backgrounds)) > 1:
@@ -157,3 +193,73 @@ def parse_prompt(prompt: str) -> PromptSpec:
     if len(positions) > 1:
         raise PromptParseError(f"several positions named in {prompt!r}")
     return PromptSpec(objects, background, position=positions[0][1] if positions else None, tags=tags)
+
+
+# ---------------------------------------------------------------- extended grammar (counts, GenEval tasks)
+# Never produced by `caption`, so the generator was not trained on it: "two red circles", "three small
+# squares", "a circle", "a circle and a red square", "a circle above a square". Each object group starts
+# with an article or a number; counts of more than one take no position or relation.
+
+NUMBER_NAMES = {1: "one", 2: "two", 3: "three", 4: "four"}
+COUNT_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4}
+_COUNT_WORD = re.compile(r"\b(two|three|four)\b")
+_COLOURLESS = re.compile(r"\b(a|an|one|two|three|four)\s+(?:(small|tiny|large|big)\s+)?(" + "|".join(SHAPES) + r")s?\b")
+_GROUP = re.compile(
+    r"\b(a|an|one|two|three|four)\s+(?:(small|tiny|large|big)\s+)?(?:(" + "|".join(COLOURS) + r")\s+)?("
+    + "|".join(SHAPES) + r")(s?)\b"
+)
+
+
+def count_caption(
+    shape: str, count: int, colour: str | None = None, size: str | None = None, background: str | None = None
+) -> str:
+    """The extended grammar's phrasing of `count` objects, e.g. "three small red squares on a white background"."""
+    text = ObjectRequest(colour, shape, size, count).counted_phrase()
+    return f"{text} on a {background} background" if background else text
+
+
+def extended_vocabulary() -> list[str]:
+    """The words of the extended grammar beyond `vocabulary()` (which the shipped generator's tokenizer uses)."""
+    extra = {"one", "two", "three", "four"} | {f"{shape}s" for shape in SHAPES}
+    return sorted(extra - set(vocabulary()))
+
+
+def parse_extended_prompt(prompt: str) -> PromptSpec:
+    """Parse the extended grammar; raise PromptParseError outside it."""
+    text = _normalise(prompt)
+    backgrounds = re.findall(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", text)
+    if len(set(backgrounds)) > 1:
+        raise PromptParseError(f"the prompt names several backgrounds: {prompt!r}")
+    body = re.sub(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", " ", text)
+    matches = list(_GROUP.finditer(body))
+    if not matches:
+        raise PromptParseError(f"no object (article or number + shape) found in {prompt!r}")
+    if len(matches) > 2:
+        raise PromptParseError(f"more than two object groups in {prompt!r}")
+    objects = []
+    for m in matches:
+        count = COUNT_NUMBERS[m.group(1)]
+        if (count > 1) != (m.group(5) == "s"):
+            raise PromptParseError(f"the number and the noun disagree in {m.group(0)!r}")
+        size = SIZE_SYNONYMS[m.group(2)] if m.group(2) else None
+        objects.append(ObjectRequest(m.group(3), m.group(4), size, count))
+    tags = tuple(t for t in TAG_WORDS if re.search(r"\b" + t + r"\b", text))
+    background = backgrounds[0] if backgrounds else None
+    counted = any(o.count > 1 for o in objects)
+    if len(objects) == 2:
+        first, second = objects
+        if first == second or (first.colour and second.colour and first.colour == second.colour) or (
+            not (first.colour and second.colour) and first.shape == second.shape
+        ):
+            raise PromptParseError(f"the two object groups cannot be told apart: {prompt!r}")
+        between = body[matches[0].end():matches[1].start()].strip(" ,")
+        if between == "and":
+            return PromptSpec(tuple(objects), background, tags=tags)
+        relations = _find_phrase(between, RELATION_WORDS)
+        if len(relations) != 1 or counted:
+            raise PromptParseError(f"expected 'and' or one relation between the two objects in {prompt!r}")
+        return PromptSpec(tuple(objects), background, relation=relations[0][1], tags=tags)
+    positions = _find_phrase(body, POSITION_WORDS)
+    if len(positions) > 1 or (positions and counted):
+        raise PromptParseError(f"several positions, or a position for several objects, in {prompt!r}")
+    return PromptSpec(tuple(objects), background, position=positions[0][1] if positions else None, tags=tags)

@@ -11,7 +11,10 @@ area; position from the centroid. Everything works at the image's own size (32 t
 Alignment: the prompt is parsed by the world's grammar and split into elements — per object: its colour
 is present, its shape, its size when the prompt names one; then the position or relation, the background
 when named, and "nothing else" (no extra object; an empty picture does not earn it). Score = 5 x the
-fraction of elements met; the unmet ones are returned as sentences.
+fraction of elements met; the unmet ones are returned as sentences. Prompts of the extended grammar
+(counts, objects without colour, "and"; see captions.parse_extended_prompt) are judged by
+`judge_extended_alignment`: per object group, exactly the count (or at least one for "a"), then the same
+position / relation / background / nothing-else elements.
 
 Technical: three no-reference degradation estimates, each expressed as an equivalent degradation level
 0..5 of the renderer's own scale (render.BLUR_SIGMA, NOISE_STD, and a residual table measured at the
@@ -250,6 +253,8 @@ def _pick(request, objects: Sequence[SeenObject]) -> SeenObject | None:
 
 def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], list[str]]:
     """(met, unmet) elements of the prompt against what is seen, as sentences."""
+    if spec.is_extended:
+        return judge_extended_alignment(spec, seen)
     met, unmet = [], []
 
     def check(ok: bool, yes: str, no: str) -> None:
@@ -299,6 +304,68 @@ def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], lis
     if extra:
         unmet.append("there is an object the prompt does not ask for: " + ", ".join(o.describe() for o in extra))
     elif all(found is None for found in picked):  # an empty picture earns nothing for being empty
+        unmet.append("the picture shows none of the requested objects")
+    else:
+        met.append("nothing else is in the picture")
+    return met, unmet
+
+
+def request_matches(request, seen: SeenObject) -> bool:
+    """The seen object is of the requested kind: its shape, and its colour and size where named."""
+    return seen.shape == request.shape and request.colour in (None, seen.colour) and request.size in (None, seen.size)
+
+
+def judge_extended_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], list[str]]:
+    """(met, unmet) for the extended grammar: per object group, the number of objects of its kind (exactly
+    the count for "two red circles", at least one for "a circle"); then the position or relation, the
+    background when named, and nothing else in the picture."""
+    met, unmet = [], []
+    picked: list[SeenObject] = []  # every seen object that answers some group
+    firsts: list[SeenObject | None] = []
+    for request in spec.objects:
+        found = [o for o in seen.objects if request_matches(request, o) and o not in picked]
+        wanted = request.counted_phrase()
+        if request.count > 1:
+            ok = len(found) == request.count
+            (met if ok else unmet).append(
+                f"{wanted} are visible" if ok else f"the prompt asks for {wanted} but {len(found)} are visible"
+            )
+            picked.extend(found)
+        elif found:
+            met.append(f"{wanted} is visible")
+            picked.append(found[0])  # objects are sorted by area: the largest answers
+        else:
+            others = [o.describe() for o in seen.objects if o.shape == request.shape]
+            hint = f" (seen instead: {others[0]})" if others else ""
+            unmet.append(f"the prompt asks for {wanted} but none is visible{hint}")
+        firsts.append(found[0] if found else None)
+    if spec.relation is not None:
+        first, second = firsts
+        words = RELATION_WORDS[spec.relation][0]
+        a, b = spec.objects[0].phrase(), spec.objects[1].phrase()
+        if first is None or second is None:
+            unmet.append(f"the {a} cannot be {words} the {b}: an object is missing")
+        elif relation_holds(spec.relation, first, second):
+            met.append(f"the {a} is {words} the {b}")
+        else:
+            unmet.append(f"the prompt asks for the {a} {words} the {b} but it is not")
+    elif spec.position is not None:
+        found, words, a = firsts[0], POSITION_WORDS[spec.position][0], spec.objects[0].phrase()
+        if found is None:
+            unmet.append(f"the {a} cannot be {words}: it is missing")
+        elif POSITION_CHECKS[spec.position](found.cx, found.cy):
+            met.append(f"the {a} is {words}")
+        else:
+            unmet.append(f"the prompt asks for the {a} {words} but it is {position_phrase(found.cx, found.cy)}")
+    if spec.background is not None:
+        if seen.background == spec.background:
+            met.append(f"the background is {spec.background}")
+        else:
+            unmet.append(f"the prompt asks for a {spec.background} background but it is {seen.background}")
+    extra = [o for o in seen.objects if o not in picked]
+    if extra:
+        unmet.append("there is an object the prompt does not ask for: " + ", ".join(o.describe() for o in extra))
+    elif not picked:
         unmet.append("the picture shows none of the requested objects")
     else:
         met.append("nothing else is in the picture")
@@ -525,6 +592,6 @@ class OracleScorer:
 __all__ = [
     "AestheticResult", "AlignmentResult", "Observation", "OracleScorer", "SeenObject", "TechnicalResult",
     "aesthetic_score", "alignment_score", "colour_difference", "composition_score", "degradation_levels",
-    "judge_alignment", "observation_of_scene", "observe", "technical_score",
+    "judge_alignment", "judge_extended_alignment", "observation_of_scene", "request_matches", "observe", "technical_score",
 ]
 

@@ -1,0 +1,86 @@
+"""Run a benchmark: strategies x prompt set x images, judged by independent scorers; resumable.
+
+    python -m benchmarks.run --out runs/geneval --prompt-set world-geneval --per-task 3 \\
+        --strategies unguided:embedded best-of-4:embedded --judges oracle
+    python -m benchmarks.run ... --shard 0/2      # and --shard 1/2 in another process; then
+    python -m benchmarks.merge runs/geneval       # one rows.jsonl
+    python -m benchmarks.report runs/geneval      # report.md + PNGs from the rows alone
+
+Run the same command again after an interruption (even kill -9): finished rows are kept, the rest is done.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from t2i_guidance.cli_common import OneLineParser, fail
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="run folder: config.json, rows*.jsonl, images/")
+    parser.add_argument("--prompt-set", default="world-geneval", help="registered name or file:PATH")
+    parser.add_argument("--strategies", nargs="+", required=True,
+                        help="unguided:PRESET and best-of-N:PRESET, e.g. best-of-4:embedded")
+    parser.add_argument("--judges", nargs="+", default=["oracle"], help="registered scorers that judge every image")
+    parser.add_argument("--images", type=int, default=4, help="images per prompt and strategy (GenEval: 4)")
+    parser.add_argument("--per-task", type=int, help="first K prompts of every task (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed; per-prompt seeds derive from it and the id")
+    parser.add_argument("--shard", default="0/1", help="I/N: this process does every N-th item from the I-th")
+    parser.add_argument("--allow-self-judged", action="store_true",
+                        help="record judges that also guide a strategy, marked as not independent")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmarks import judges  # noqa: F401  (registers the judge scorers)
+    from benchmarks.prompt_sets import load_prompt_set
+    from benchmarks.runner import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
+    from benchmarks.strategies import parse_strategy
+    from t2i_guidance import scorers
+
+    # Every check on the input happens here, before a model is loaded.
+    try:
+        shard = Shard.parse(args.shard)
+        if args.images < 1:
+            raise ValueError(f"--images must be at least 1, got {args.images}")
+        if args.per_task is not None and args.per_task < 1:
+            raise ValueError(f"--per-task must be at least 1, got {args.per_task}")
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        strategies = [parse_strategy(s) for s in args.strategies]
+        if len({s.name for s in strategies}) != len(strategies):
+            raise ValueError("a strategy is named twice")
+        too_many = [s.name for s in strategies if s.n > MAX_CANDIDATES]
+        if too_many:
+            raise ValueError(f"at most {MAX_CANDIDATES} candidates per image: {', '.join(too_many)}")
+        unknown = [j for j in args.judges if j not in scorers.available_scorers()]
+        if unknown:
+            raise ValueError(f"unknown judge(s) {', '.join(unknown)}; available: {', '.join(scorers.available_scorers())}")
+        prompt_set = load_prompt_set(args.prompt_set).limited(args.per_task)
+        check_independence(strategies, args.judges, prompt_set, args.allow_self_judged)
+        config = RunConfig(args.prompt_set, [s.name for s in strategies], list(args.judges), args.images,
+                           args.per_task, args.seed, args.allow_self_judged)
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {args.out!r} is a file")
+        from benchmarks.runner import check_or_write_config
+
+        check_or_write_config(out, config)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+
+    runner = Runner(config, prompt_set, strategies, out, shard, args.threads, args.device, not args.quiet)
+    counts = runner.run()
+    print(f"{counts['written']} rows written, {counts['skipped']} already done, of {counts['items']} "
+          f"in shard {shard.index}/{shard.count} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
