@@ -25,3 +25,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_engines_at_the_end():
+    yield
+    from reward_model.backends.vllm_backend import release_engines
+
+    release_engines()

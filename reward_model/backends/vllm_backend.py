@@ -86,6 +86,13 @@ def shared_engine(kwargs: dict[str, Any]):
     return _ENGINES[key]
 
 
+def release_engines() -> None:
+    """Stop every shared engine now (its worker processes included) rather than at interpreter exit."""
+    while _ENGINES:
+        _, engine = _ENGINES.popitem()
+        engine.llm_engine.engine_core.shutdown()
+
+
 def build_prompts(requests: list[Request], render) -> list[dict[str, Any]]:
     """vLLM prompt dicts: rendered chat text (image placeholder unexpanded) plus the image."""
     return [{"prompt": render(request), "multi_modal_data": {"image": request.image}} for request in requests]
