@@ -228,8 +228,10 @@ def _run_worker(args: argparse.Namespace, mode: str, batch: int, backend: str) -
         if not Path(python).exists():
             return {"backend": backend, "mode": mode, "batch_size": batch,
                     "error": f"not run: no vLLM environment at {python} (bash dev.sh vllm-test makes it)"}
-        # vLLM on CPU pins its own OpenMP threads: give it the same number of cores as transformers.
-        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{args.threads - 1}")
+        # vLLM on CPU pins its OpenMP threads to cores; on a shared machine a pinned thread cannot move
+        # off a busy core, so leave placement to the OS and give it as many threads as transformers.
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+        env["OMP_NUM_THREADS"] = str(args.threads)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     command = [
         python, __file__, "--worker", "--backend", backend, "--model", args.model, "--mode", mode,
@@ -242,7 +244,8 @@ def _run_worker(args: argparse.Namespace, mode: str, batch: int, backend: str) -
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"backend": backend, "mode": mode, "batch_size": batch, "error": f"failed: {last}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # vLLM logs to stdout too (also after the result, at shutdown): the result is the JSON line.
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def _command() -> str:
