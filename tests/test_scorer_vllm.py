@@ -1,4 +1,4 @@
-"""The vLLM backend's request building, testable without vLLM or a GPU."""
+"""The vLLM backend's request building, testable without vLLM or a GPU (tests_vllm/ runs it for real)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from reward_model.backends import Decoding, Request, choose_backend_name
+from reward_model.backends import (
+    Completion,
+    Decoding,
+    Request,
+    RequestResult,
+    choose_backend_name,
+    one_greedy_pass,
+    repeat_completions,
+)
 from reward_model.backends.vllm_backend import (
+    CPU_KV_CACHE_BYTES,
     TOP_LOGPROBS,
     VLLMBackend,
     build_prompts,
@@ -41,6 +50,25 @@ def test_engine_arguments_use_the_authors_bounds():
     assert kwargs["model"] == "yeeeeeyy/OmniQuality-R"
     assert kwargs["limit_mm_per_prompt"] == {"image": 1, "video": 0}
     assert kwargs["mm_processor_kwargs"] == {"min_pixels": 4 * 28 * 28, "max_pixels": 4000 * 28 * 28}
+    assert kwargs["dtype"] == "bfloat16" and kwargs["gpu_memory_utilization"] == 0.8
+
+
+def test_cpu_engine_is_fp32_eager_with_a_fixed_kv_cache():
+    kwargs = engine_kwargs(resolve_model("embedded"), max_model_len=4096, on_gpu=False)
+    assert kwargs["dtype"] == "float32" and kwargs["enforce_eager"] is True
+    assert kwargs["kv_cache_memory_bytes"] == CPU_KV_CACHE_BYTES and "gpu_memory_utilization" not in kwargs
+
+
+def test_greedy_with_several_samples_generates_once_and_repeats():
+    decoding, copies = one_greedy_pass(Decoding(do_sample=False, num_samples=3))
+    assert decoding.num_samples == 1 and copies == 3
+    sampled = Decoding(num_samples=3)
+    assert one_greedy_pass(sampled) == (sampled, 1)
+    results = [RequestResult(completions=[Completion("a", 5)]), RequestResult(error="bad image")]
+    repeated = repeat_completions(results, 3)
+    assert [c.text for c in repeated[0].completions] == ["a", "a", "a"]
+    assert [c.generated_tokens for c in repeated[0].completions] == [5, 0, 0]  # only one pass was run
+    assert repeated[1].completions == [] and repeated[1].error == "bad image"
 
 
 def test_whole_batch_becomes_prompt_dicts_in_order():

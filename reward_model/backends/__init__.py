@@ -7,7 +7,7 @@ completions. It knows nothing about scores: parsing, sampling statistics and cac
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from PIL import Image
@@ -64,6 +64,25 @@ class Backend(Protocol):
     name: str
 
     def generate(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]: ...
+
+
+def one_greedy_pass(decoding: Decoding) -> tuple[Decoding, int]:
+    """Greedy decoding gives the same completion every time (and neither transformers nor vLLM will run
+    greedy with several return sequences): generate one, and return how many samples were asked for."""
+    if decoding.do_sample or decoding.num_samples == 1:
+        return decoding, 1
+    return replace(decoding, num_samples=1), decoding.num_samples
+
+
+def repeat_completions(results: list[RequestResult], copies: int) -> list[RequestResult]:
+    """Each request's one greedy completion, `copies` times; the repeats cost no generated token."""
+    if copies == 1:
+        return results
+    for result in results:
+        if result.completions:
+            first = result.completions[0]
+            result.completions = [first] + [replace(first, generated_tokens=0) for _ in range(copies - 1)]
+    return results
 
 
 def vllm_usable() -> bool:

@@ -11,7 +11,14 @@ import time
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
-from reward_model.backends import Completion, Decoding, Request, RequestResult
+from reward_model.backends import (
+    Completion,
+    Decoding,
+    Request,
+    RequestResult,
+    one_greedy_pass,
+    repeat_completions,
+)
 from reward_model.presets import ScorerModel
 from reward_model.prompts import chat_messages
 
@@ -75,6 +82,7 @@ class TransformersBackend:
         return ids
 
     def generate(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]:
+        decoding, copies = one_greedy_pass(decoding)
         results: list[RequestResult | None] = [None] * len(requests)
         # Similar sizes together keep left padding short.
         order = sorted(range(len(requests)), key=lambda i: self._size_key(requests[i]))
@@ -86,7 +94,8 @@ class TransformersBackend:
                 outputs = [self._generate_alone(requests[i], decoding) for i in chunk]
             for index, output in zip(chunk, outputs, strict=True):
                 results[index] = output
-        return [result if result is not None else RequestResult(error="not run") for result in results]
+        done = [result if result is not None else RequestResult(error="not run") for result in results]
+        return repeat_completions(done, copies)
 
     def _generate_alone(self, request: Request, decoding: Decoding) -> RequestResult:
         try:

