@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/world_vlm")
     parser.add_argument("--pool", type=int, default=512, help="generator pictures")
-    parser.add_argument("--base-steps", type=int, default=2400)
+    parser.add_argument("--base-steps", type=int, default=3000)
     parser.add_argument("--renders", type=int, default=4500, help="render records for the scorer")
     parser.add_argument("--sft-steps", type=int, default=1200)
     parser.add_argument("--grpo1-steps", type=int, default=40)
