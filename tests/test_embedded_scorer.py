@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "config.json").exists(), rea
 def test_shipped_weights_are_small_and_say_where_they_came_from():
     size = sum(f.stat().st_size for f in EMBEDDED_DIR.iterdir())
     assert size < 10_000_000
+    assert json.loads((EMBEDDED_DIR / "provenance.json").read_text())["base_vlm"].endswith("world-base-vlm")
     assert (EMBEDDED_DIR / "provenance.json").is_file()
     assert resolve_model("embedded").max_new_tokens >= 160  # room for the trained rationale
 
@@ -36,7 +37,8 @@ def test_embedded_scorer_reads_world_pictures_in_its_trained_format():
                 result = table[dimension]
                 assert result.status is ScoreStatus.OK, (dimension, result.error)
                 assert 0.0 <= result.score <= 5.0
-                assert result.rationale.startswith("I see"), result.rationale
+                opening = "The prompt asks for" if dimension == "alignment" else "I see"
+                assert result.rationale.startswith(opening), result.rationale
 
 
 def test_the_default_preset_runs_the_shipped_generator_and_scorer_end_to_end(tmp_path, capsys):
@@ -51,9 +53,9 @@ def test_the_default_preset_runs_the_shipped_generator_and_scorer_end_to_end(tmp
     result = json.loads((out / "result.json").read_text())
     assert result["config"]["preset"] == "embedded" and result["best"] in result["ranking"]
     for candidate in result["candidates"]:
-        # technical has weight 0 in this preset (the tiny scorer cannot see it), so it is not asked for
-        assert set(candidate["scores"]) == {"aesthetic", "alignment"}
-        for score in candidate["scores"].values():
-            assert score["status"] != "ok" or score["rationale"].startswith("I see")
+        assert set(candidate["scores"]) == {"technical", "aesthetic", "alignment"}  # all three weighted
+        for name, score in candidate["scores"].items():
+            opening = "The prompt asks for" if name == "alignment" else "I see"
+            assert score["status"] != "ok" or score["rationale"].startswith(opening)
     assert (out / "best.png").is_file() and (out / "index.html").is_file()
     assert "best:" in capsys.readouterr().out
