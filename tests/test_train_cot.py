@@ -137,3 +137,22 @@ def test_only_the_training_split_is_distilled(tmp_path):
     summary = build_cot_dataset(source, out, RuleBasedTeacher(), RejectionConfig(k=2, tolerance=5.0), progress=False)
     assert summary["technical"]["records"] == 1
     assert {Path(line["image"]).name for line in read_lines(out)} == {"a.png"}
+
+
+@pytest.mark.parametrize("header", ["Plan:", "**Plan:**", "**Plan**:", "plan -", "__Plan__:"])
+def test_plan_headers_are_recognised_and_a_single_newline_ends_the_plan(header):
+    for gap in ("\n\n", "\n", "\n  \n"):
+        text = f"<think> {header} look, then judge.{gap}I see a red circle. </think><answer> 3.00 </answer>"
+        plan, target = split_plan(text)
+        assert plan == f"{header} look, then judge."
+        assert target == "<think> I see a red circle. </think><answer> 3.00 </answer>"
+
+
+def test_a_plan_with_nothing_after_it_is_never_a_target():
+    text = "<think> Plan: look, then judge. </think><answer> 3.00 </answer>"
+    plan, target = split_plan(text)
+    assert plan == "Plan: look, then judge." and target == "<think></think><answer> 3.00 </answer>"
+    assert judge(text, 3.0, 0.5) is None  # the format check runs on the stripped target
+    assert judge("<think> Plan: look.\nI see it. </think><answer> 3.00 </answer>", 3.0, 0.5) == 0.0
+    # a text without a plan is its own target
+    assert split_plan("<think> I see it. </think><answer> 3 </answer>")[1] == "<think> I see it. </think><answer> 3 </answer>"

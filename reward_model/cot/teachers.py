@@ -16,7 +16,6 @@ from typing import Protocol
 
 from reward_model.data.schema import IQARecord
 
-PLAN_PREFIX = "Plan:"
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 PLANS = {
@@ -39,17 +38,29 @@ def verdict(score: float) -> str:
     return "excellent"
 
 
+# "Plan:", "plan -", "**Plan:**", "**Plan**:", "__Plan__:" ... at the very start of the think block.
+_PLAN_HEADER = re.compile(r"^(?:\*\*|__)?\s*plan\s*(?:\*\*|__)?\s*[:\-]\s*(?:\*\*|__)?", re.IGNORECASE)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
 def split_plan(trajectory: str) -> tuple[str, str]:
-    """(plan, trajectory without the plan). A trajectory without a plan is returned unchanged."""
+    """(plan, trajectory without the plan). A trajectory without a plan is returned unchanged.
+
+    The plan is the think block's first paragraph when it opens with a plan header ("Plan:", "**Plan:**",
+    ...): it ends at the first blank line, else at the first line break. A plan with nothing after it leaves
+    an empty think block, which the format check on the target (see rejection.judge) then rejects.
+    """
     match = _THINK.search(trajectory)
     if not match:
         return "", trajectory
     body = match.group(1).strip()
-    if not body.startswith(PLAN_PREFIX):
+    if not _PLAN_HEADER.match(body):
         return "", trajectory
-    plan, _, reasoning = body.partition("\n\n")
-    without = trajectory[: match.start()] + f"<think> {reasoning.strip()} </think>" + trajectory[match.end() :]
-    return plan.strip(), without
+    end = _BLANK_LINE.search(body) or re.search(r"\n", body)
+    plan, reasoning = (body[: end.start()], body[end.end() :]) if end else (body, "")
+    reasoning = reasoning.strip()
+    think = f"<think> {reasoning} </think>" if reasoning else "<think></think>"
+    return plan.strip(), trajectory[: match.start()] + think + trajectory[match.end() :]
 
 
 class Teacher(Protocol):
