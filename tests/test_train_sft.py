@@ -58,3 +58,63 @@ def test_sft_with_lora_merges_into_a_plain_checkpoint(assets, tmp_path):
             lora={"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]})
     tuned = AutoModelForImageTextToText.from_pretrained(out)  # loads without peft: the adapter was merged
     assert not any("lora" in n for n, _ in tuned.named_parameters())
+
+
+def test_images_stay_on_disk_until_a_sample_is_read(assets):
+    root, model_dir, cot = assets
+    dataset = build_sft_dataset(cot)
+    stored = dataset.data.column("images").to_pylist()
+    assert all(item["bytes"] is None and item["path"] for row in stored for item in row)  # paths only
+    image = dataset[0]["images"][0]
+    assert image.mode == "RGB" and image.size == (112, 112)
+
+
+def test_counted_length_is_what_the_collator_builds(assets):
+    from reward_model.sft import drop_overlong, read_cot_entries, sample_length, sft_rows
+
+    root, model_dir, cot = assets
+    processor = AutoProcessor.from_pretrained(model_dir)
+    rows = sft_rows(read_cot_entries(cot))[:3]
+    collator = DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
+    dataset = build_sft_dataset(cot, limit=3)
+    batch = collator([dict(dataset[i]) for i in range(3)])
+    built = batch["attention_mask"].sum(dim=1).tolist()
+    assert [sample_length(processor, row, (112, 112)) for row in rows] == built
+    kept, dropped = drop_overlong(rows, processor, max_length=max(built) - 1)
+    assert len(kept) + len(dropped) == 3 and dropped and all(n > max(built) - 1 for n in dropped)
+
+
+def test_overlong_samples_are_dropped_and_counted_never_truncated(assets, capsys):
+    root, model_dir, cot = assets
+    processor = AutoProcessor.from_pretrained(model_dir)
+    everything = build_sft_dataset(cot)
+    assert len(build_sft_dataset(cot, processor=processor, max_length=4096)) == len(everything)
+    bigger = AutoProcessor.from_pretrained(model_dir, min_pixels=224 * 224, max_pixels=224 * 224)
+    with pytest.raises(ValueError, match="longer than max_length"):
+        build_sft_dataset(cot, processor=bigger, max_length=150)
+    from reward_model.sft import sample_length
+
+    lengths = [sample_length(processor, row, (112, 112)) for row in
+               [{"prompt": r["prompt"], "completion": r["completion"]} for r in everything]]
+    cut = sorted(lengths)[len(lengths) // 2]
+    kept = build_sft_dataset(cot, processor=processor, max_length=cut)
+    assert len(kept) == sum(n <= cut for n in lengths) < len(everything)
+    assert f"dropped {sum(n > cut for n in lengths)} of {len(everything)}" in capsys.readouterr().out
+
+
+def test_difficulty_tags_filter_and_order_the_data(assets, tmp_path):
+    root, model_dir, source = assets
+    lines = [json.loads(line) for line in source.read_text().splitlines()]
+    for index, line in enumerate(lines):  # both kinds, interleaved
+        line["difficulty"] = ("hard", "easy")[index % 2]
+    cot = tmp_path / "tagged.jsonl"
+    cot.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    tags = [line["difficulty"] for line in lines]
+    easy = build_sft_dataset(cot, difficulties=["easy"])
+    assert len(easy) == tags.count("easy")
+    ordered = build_sft_dataset(cot, curriculum="easy_first")
+    targets = {json.loads(line)["target"]: json.loads(line)["difficulty"] for line in cot.read_text().splitlines()}
+    order = [targets[row["completion"][0]["content"][0]["text"]] for row in ordered]
+    assert order == sorted(order)  # every easy sample comes before every hard one
+    with pytest.raises(ValueError, match="unknown difficulty"):
+        build_sft_dataset(cot, difficulties=["medium"])
