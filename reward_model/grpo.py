@@ -248,6 +248,41 @@ class OmniGRPOTrainer(GRPOTrainer):
         return gate
 
 
+def max_image_tokens(processor) -> int:
+    """The most tokens one image can become under the processor's pixel bound (Qwen2-VL resizing)."""
+    image_processor = processor.image_processor
+    size = image_processor.size
+    max_pixels = size.get("longest_edge") if hasattr(size, "get") else getattr(size, "longest_edge", None)
+    max_pixels = max_pixels or getattr(image_processor, "max_pixels", None)
+    unit = image_processor.patch_size * getattr(image_processor, "merge_size", 1)
+    return int(max_pixels) // (unit * unit)
+
+
+def required_model_length(processor, prompts: list[list[dict]], max_completion_length: int) -> int:
+    """Context a rollout needs: the largest image + the longest prompt's text + every generated token."""
+    placeholder = getattr(processor, "image_token", "<|image_pad|>")
+    longest = 0
+    for prompt in prompts:
+        text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        tokens = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"]) - text.count(placeholder)
+        longest = max(longest, tokens)
+    return max_image_tokens(processor) + longest + max_completion_length
+
+
+def fit_vllm_length(args: dict, processor, prompts: list[list[dict]]) -> dict:
+    """Check (or set, rounded up to 256) `vllm_max_model_length` so no rollout is cut; args unchanged without vLLM."""
+    if not args.get("use_vllm"):
+        return args
+    needed = required_model_length(processor, prompts, int(args.get("max_completion_length") or 256))
+    given = args.get("vllm_max_model_length")
+    if given is None:
+        return args | {"vllm_max_model_length": -(-needed // 256) * 256}
+    if int(given) < needed:
+        raise ValueError(f"vllm_max_model_length {given} is below the {needed} tokens a rollout can need "
+                         "(largest image + longest prompt + max_completion_length)")
+    return args
+
+
 def build_grpo_dataset(jsonl_path: str | Path, split: str | None = "train", limit: int | None = None):
     """A TRL dataset: conversational `prompt` (image placeholder first), `image` (a path, decoded when a
     batch is built), `label`, `task` and `record_id` (a stable key, for logs and batch-wide rewards)."""
