@@ -135,16 +135,20 @@ def lora_config(options: dict | None):
 
 
 def last_checkpoint(output_dir: str | Path, resume: bool | str | None) -> str | None:
-    """The checkpoint to resume from: `resume` "auto"/True = the last one in output_dir (None if there is
-    none), a path = that one, False/None = start fresh."""
+    """The checkpoint to resume from: `resume` "auto"/True = the newest COMPLETE one in output_dir (None if
+    there is none), a path = that one, False/None = start fresh.
+
+    Complete means its trainer_state.json exists: the trainer writes it last, so a run killed while saving
+    falls back to the checkpoint before."""
     if resume in (None, False, "no", "never"):
         return None
     if resume in (True, "auto", "last"):
-        from transformers.trainer_utils import get_last_checkpoint
-
-        return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
-    if not Path(str(resume)).is_dir():
-        raise FileNotFoundError(f"checkpoint {resume} not found")
+        folder = Path(output_dir)
+        found = [(int(path.name.rsplit("-", 1)[1]), path) for path in folder.glob("checkpoint-*")
+                 if path.name.rsplit("-", 1)[1].isdigit() and (path / "trainer_state.json").exists()]
+        return str(max(found)[1]) if found else None
+    if not (Path(str(resume)) / "trainer_state.json").exists():
+        raise FileNotFoundError(f"checkpoint {resume} not found (no trainer_state.json)")
     return str(resume)
 
 

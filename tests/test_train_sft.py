@@ -118,3 +118,19 @@ def test_difficulty_tags_filter_and_order_the_data(assets, tmp_path):
     assert order == sorted(order)  # every easy sample comes before every hard one
     with pytest.raises(ValueError, match="unknown difficulty"):
         build_sft_dataset(cot, difficulties=["medium"])
+
+
+def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
+    from reward_model.sft import last_checkpoint
+
+    assert last_checkpoint(tmp_path / "missing", "auto") is None
+    for step in (2, 10, 12):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    for step in (2, 10):
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    # checkpoint-12 was being written when the run was killed: no trainer_state.json yet
+    assert last_checkpoint(tmp_path, "auto") == str(tmp_path / "checkpoint-10")  # 10 > 2 numerically
+    assert last_checkpoint(tmp_path, False) is None
+    assert last_checkpoint(tmp_path, str(tmp_path / "checkpoint-2")) == str(tmp_path / "checkpoint-2")
+    with pytest.raises(FileNotFoundError):
+        last_checkpoint(tmp_path, str(tmp_path / "checkpoint-12"))
