@@ -6,7 +6,9 @@
   generation batch (GRPO).
 - `label_noise`: a deterministic reward (a hash of the completion text) for labels >= 2.5 and a constant
   0.5 below, so the STD filter drops the low-label groups and keeps the others; being a function of the
-  completion alone, a resumed run reproduces it.
+  completion alone, a resumed run reproduces it. On the generation made at global step
+  $REHEARSAL_FLAT_STEP it is constant for every label: the whole generation batch is filtered out and its
+  optimizer steps must be skipped.
 """
 
 import hashlib
@@ -21,6 +23,7 @@ from reward_model.train import main
 
 LOG = os.environ["REHEARSAL_LOG"]
 RANK = int(os.environ.get("RANK", "0"))
+FLAT_STEP = int(os.environ.get("REHEARSAL_FLAT_STEP", "-1"))
 
 
 def _write(entry: dict) -> None:
@@ -43,11 +46,12 @@ def seen(completions, record_id, trainer_state=None, **_):
     return [0.0] * len(completions)
 
 
-def label_noise(completions, label, **_):
+def label_noise(completions, label, trainer_state=None, **_):
+    flat = trainer_state is not None and trainer_state.global_step == FLAT_STEP
     rewards = []
     for completion, y in zip(completions, label, strict=True):
         digest = hashlib.sha256(completion_text(completion).encode()).digest()
-        rewards.append(digest[0] / 255 if y >= 2.5 else 0.5)
+        rewards.append(digest[0] / 255 if y >= 2.5 and not flat else 0.5)
     return rewards
 
 

@@ -8,11 +8,12 @@ same filters (STD filter, per-response entropy gating, gated-token normalisation
 generation batch larger than the step batch (steps_per_generation > gradient_accumulation_steps).
 Each stage runs three times under `accelerate launch --num_processes 4`:
   A. uninterrupted;
-  B. the same, killed with SIGKILL (the whole process group) once checkpoint K is complete;
+  B. the same, killed with SIGKILL (the launcher and every worker) once checkpoint K is complete;
   C. B relaunched with the same command: it resumes from its last complete checkpoint.
 Checked: every record is seen exactly once per epoch across the ranks (dataset fetches for SFT, the
 record ids of every generation batch for GRPO); B's data before the checkpoint and C's after it are
-A's, in the same order, rank by rank; C's final weights equal A's.
+A's, in the same order, rank by rank; C's final weights equal A's. In GRPO the second generation batch
+has no reward variance: both its optimizer steps must be skipped and leave the weights unchanged.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ GRPO_SIZES = {"use_cpu": True, "bf16": False, "gradient_checkpointing": False, "
               "learning_rate": 1e-3, "save_steps": 2, "logging_steps": 1, "seed": 0,
               "std_filter_reward": "label_noise"}
 SFT_RECORDS = 32  # a multiple of the global micro-batch (4 x 2): no rank wraps around at the epoch's end
-GRPO_RECORDS = 16  # two generation batches of 8 prompts x 4 rollouts
+GRPO_RECORDS = 24  # three generation batches of 8 prompts x 4 rollouts, 2 optimizer steps each
+GRPO_FLAT_STEP = 2  # the second generation batch has no reward variance at all: its 2 steps are skipped
+GRPO_KILL_STEP = 4
+GRPO_STEPS = 6  # 24 prompts / (4 ranks x 2 completions x 2 micro-batches / 4 rollouts per prompt)
 
 
 def free_port() -> int:
@@ -98,7 +102,8 @@ def launch(stage: str, config: dict, folder: Path, log: Path) -> subprocess.Pope
                "--dynamo_backend", "no", "--main_process_port", str(free_port()),
                str(REPO / "benchmarks" / "rehearsal_entry.py"), stage, "--config", str(config_path)]
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-                        "REHEARSAL_LOG": str(log), "TOKENIZERS_PARALLELISM": "false"}
+                        "REHEARSAL_LOG": str(log), "TOKENIZERS_PARALLELISM": "false",
+                        "REHEARSAL_FLAT_STEP": str(GRPO_FLAT_STEP)}
     stderr = open(folder.with_suffix(".stderr"), "a", encoding="utf-8")  # noqa: SIM115 - kept for the child
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=stderr, stderr=stderr, start_new_session=True)
 
@@ -207,11 +212,17 @@ def check_grpo(root: Path, resume_step: int) -> dict:
 
     before = all(ids(b[r], lambda s: s < resume_step) == ids(a[r], lambda s: s < resume_step) for r in range(PROCESSES))
     after = all(ids(c[r], lambda s: True) == ids(a[r], lambda s: s >= resume_step) for r in range(PROCESSES))
-    history = json.loads((root / "grpo_A" / "reward_history.json").read_text())
+    history = json.loads((root / "grpo_A" / f"checkpoint-{GRPO_STEPS}" / "trainer_state.json").read_text())
+    history = history["log_history"]
+    flat = GRPO_FLAT_STEP
+    unchanged = max_weight_difference(root / "grpo_A" / f"checkpoint-{flat}", root / "grpo_A" / f"checkpoint-{flat + 2}")
     return {"every_record_once_per_epoch": once, "generation_steps_per_rank": spread,
+            "weights_change_over_the_filtered_generation": unchanged,
             "killed_run_matches_before_checkpoint": before, "resumed_run_replays_the_rest_in_order": after,
-            "std_filter_frac_groups_dropped": [e.get("std_filter/frac_groups_dropped") for e in history],
-            "optimizer_steps_skipped": [e.get("std_filter/optimizer_step_skipped") for e in history]}
+            "std_filter_frac_groups_dropped_per_generation": [e["std_filter/frac_groups_dropped"] for e in history
+                                                               if "std_filter/frac_groups_dropped" in e],
+            "optimizer_step_skipped_per_step": [e["std_filter/optimizer_step_skipped"] for e in history
+                                                if "std_filter/optimizer_step_skipped" in e]}
 
 
 def rehearse(root: Path) -> dict:
@@ -219,8 +230,8 @@ def rehearse(root: Path) -> dict:
     started = time.time()
     inputs = prepare(root)
     result: dict = {"processes": PROCESSES, "backend": "gloo (CPU)", "stages": {}}
-    # SFT: 4 steps (2 per epoch), killed after step 3, mid-epoch. GRPO: 4 steps (2 per generation), after 2.
-    plans = {"sft": (sft_config, 3), "grpo": (grpo_config, GRPO_SIZES["save_steps"])}
+    # SFT: 4 steps (2 per epoch), killed after step 3, mid-epoch. GRPO: 6 steps (2 per generation), after 4.
+    plans = {"sft": (sft_config, 3), "grpo": (grpo_config, GRPO_KILL_STEP)}
     for stage, (make_config, kill_step) in plans.items():
         timings = {}
         a_dir, b_dir = root / f"{stage}_A", root / f"{stage}_B"
@@ -251,6 +262,8 @@ def passed(result: dict) -> bool:
         if stage["kill"]["had_finished"] or not stage["weights_moved_from_base"]:
             return False
         if stage["final_weights_max_abs_difference_resumed_vs_uninterrupted"] > 1e-6:
+            return False
+        if stage.get("weights_change_over_the_filtered_generation", 0.0) != 0.0:
             return False
     return True
 

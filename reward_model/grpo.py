@@ -33,6 +33,7 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import nanstd, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
+from reward_model.checkpoints import ConvertedCheckpointLoading
 from reward_model.cot.teachers import record_key
 from reward_model.data.lazy_images import lazy_image_table
 from reward_model.data.schema import read_records, resolve_image_path
@@ -141,7 +142,7 @@ def select_rows(batch: dict, rows: list[int]) -> dict:
     return unsplit_pixel_values_by_grid(selected)
 
 
-class OmniGRPOTrainer(GRPOTrainer):
+class OmniGRPOTrainer(ConvertedCheckpointLoading, GRPOTrainer):
     """TRL's GRPOTrainer plus STD filtering (rows skipped before the forward) and per-response gating."""
 
     args: OmniGRPOConfig

@@ -18,6 +18,9 @@ import logging
 import random
 from pathlib import Path
 
+from trl import SFTTrainer
+
+from reward_model.checkpoints import ConvertedCheckpointLoading
 from reward_model.data.lazy_images import image_size, image_tokens, lazy_image_table
 from reward_model.prompts import chat_messages
 
@@ -125,6 +128,10 @@ def build_sft_dataset(cot_jsonl: str | Path, limit: int | None = None, processor
     return lazy_image_table(rows, "images", many=True)
 
 
+class OmniSFTTrainer(ConvertedCheckpointLoading, SFTTrainer):
+    """TRL's SFTTrainer whose resume really loads the checkpoint's weights (see checkpoints.py)."""
+
+
 def lora_config(options: dict | None):
     """A peft LoraConfig from the config's `lora` section, or None when LoRA is off."""
     if not options:
@@ -161,7 +168,7 @@ def run_sft(model_path: str, cot_jsonl: str, output_dir: str, args: dict, lora: 
     and the trainer skips the batches already seen).
     """
     from transformers import AutoProcessor
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     processor = AutoProcessor.from_pretrained(model_path, **(processor_kwargs or {}))
     args = {"completion_only_loss": True} | args
@@ -170,7 +177,7 @@ def run_sft(model_path: str, cot_jsonl: str, output_dir: str, args: dict, lora: 
     config = SFTConfig(output_dir=output_dir, **args)
     dataset = build_sft_dataset(cot_jsonl, limit, processor, config.max_length, difficulties, curriculum,
                                 config.seed)
-    trainer = SFTTrainer(
+    trainer = OmniSFTTrainer(
         model=model_path,  # loaded by TRL after the config exists, so ZeRO-3 can shard it at load time
         args=config,
         train_dataset=dataset,

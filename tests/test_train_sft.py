@@ -134,3 +134,26 @@ def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
     assert last_checkpoint(tmp_path, str(tmp_path / "checkpoint-2")) == str(tmp_path / "checkpoint-2")
     with pytest.raises(FileNotFoundError):
         last_checkpoint(tmp_path, str(tmp_path / "checkpoint-12"))
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(assets, tmp_path):
+    from safetensors.torch import load_file
+
+    root, model_dir, cot = assets
+    args = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": "steps", "save_steps": 1,
+            "max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1, "seed": 0,
+            "lr_scheduler_type": "constant"}
+    run_sft(str(model_dir), str(cot), str(tmp_path / "whole"), args)
+    run_sft(str(model_dir), str(cot), str(tmp_path / "parts"), args | {"max_steps": 2})  # stopped after step 2
+    run_sft(str(model_dir), str(cot), str(tmp_path / "parts"), args)  # resumes from checkpoint-2
+    state = json.loads((tmp_path / "parts" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 and len([e for e in state["log_history"] if "loss" in e]) == 3
+    whole, parts = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "parts" / "model.safetensors")
+    base = load_file(model_dir / "model.safetensors")
+    assert all(torch.equal(whole[k], parts[k]) for k in whole)  # the checkpoint's weights were really loaded
+    assert any(not torch.equal(whole[k], base[k]) for k in whole)
+    run_sft(str(model_dir), str(cot), str(tmp_path / "parts"), args | {"max_steps": 4}, resume=False)
+    fresh = json.loads((tmp_path / "parts" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert [e["loss"] for e in fresh["log_history"] if "loss" in e][:3] == [
+        e["loss"] for e in json.loads((tmp_path / "whole" / "checkpoint-3" / "trainer_state.json").read_text())[
+            "log_history"] if "loss" in e]  # resume=False starts again from step 1
