@@ -154,10 +154,13 @@ def kill_after_checkpoint(process: subprocess.Popen, folder: Path, step: int, ti
             raise RuntimeError(f"no checkpoint-{step} after {timeout} s")
         time.sleep(0.1)
     kill_tree(process)
+    from reward_model.sft import last_checkpoint
+
     finished = (folder / "model.safetensors").exists()
     later = sorted(p.name for p in folder.glob("checkpoint-*"))
+    resume_from = int(Path(last_checkpoint(folder, "auto")).name.rsplit("-", 1)[1])  # normally `step`
     return {"killed_after_checkpoint": step, "checkpoints_on_disk": later, "had_finished": finished,
-            "seconds_before_kill": round(time.time() - start, 1)}
+            "resumes_from_step": resume_from, "seconds_before_kill": round(time.time() - start, 1)}
 
 
 def read_log(path: Path, kind: str) -> dict[int, list]:
@@ -239,7 +242,7 @@ def rehearse(root: Path) -> dict:
         killed = kill_after_checkpoint(launch(stage, make_config(inputs, b_dir), b_dir, root / f"{stage}_B.log"), b_dir,
                                        kill_step)
         timings["C_resumed_s"] = finish(launch(stage, make_config(inputs, b_dir), b_dir, root / f"{stage}_C.log"), b_dir)
-        check = (check_sft if stage == "sft" else check_grpo)(root, kill_step)
+        check = (check_sft if stage == "sft" else check_grpo)(root, killed["resumes_from_step"])
         difference = max_weight_difference(a_dir, b_dir)
         result["stages"][stage] = {
             "sizes": SFT_SIZES if stage == "sft" else GRPO_SIZES,

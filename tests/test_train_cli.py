@@ -76,7 +76,7 @@ def test_accelerate_two_processes_run_a_grpo_step(tmp_path):
                str(REPO / "tests" / "train_distributed_entry.py"), "grpo", "--config", str(CONFIG), "--stage", "2",
                *[item for key, value in sets.items() for item in ("--set", f"{key}={value}")]]
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "out" / "reward_history.json").read_text())
     assert len(history) == 2 and all(0.0 <= e["std_filter/frac_groups_dropped"] <= 1.0 for e in history)

@@ -258,3 +258,22 @@ def test_grpo_table_keeps_paths_not_pictures(assets):
     assert all(item["bytes"] is None and item["path"].endswith(".png") for item in stored)
     assert len(set(dataset["record_id"])) == len(dataset)
     assert dataset[0]["image"].mode == "RGB"
+
+
+def test_vllm_context_covers_image_prompt_and_completion(assets):
+    from reward_model.grpo import fit_vllm_length, max_image_tokens, required_model_length
+    from reward_model.prompts import chat_messages
+
+    root, model_dir, data = assets
+    processor = AutoProcessor.from_pretrained(model_dir, min_pixels=3136, max_pixels=3136000)
+    assert max_image_tokens(processor) == 4000  # the authors' max_pixels = 4000 x 28 x 28
+    prompts = [chat_messages("technical", None), chat_messages("alignment", "a red circle " * 40)]
+    needed = required_model_length(processor, prompts, 4096)
+    text_only = required_model_length(processor, prompts[:1], 4096)
+    assert needed > text_only > 4000 + 4096  # the longer alignment prompt sets the bound
+    assert fit_vllm_length({"use_vllm": False}, processor, prompts) == {"use_vllm": False}
+    chosen = fit_vllm_length({"use_vllm": True, "max_completion_length": 4096}, processor, prompts)
+    assert chosen["vllm_max_model_length"] >= needed and chosen["vllm_max_model_length"] % 256 == 0
+    with pytest.raises(ValueError, match="below the"):
+        fit_vllm_length({"use_vllm": True, "max_completion_length": 4096, "vllm_max_model_length": 8192},
+                        processor, prompts)
