@@ -270,8 +270,7 @@ def generate(
     while worker.is_alive():
         worker.join(timeout=0.5)
         if worker.is_alive():
-            yield (f"Drawing {n} pictures, then judging each one… {time.monotonic() - started:.0f} s",
-                   skip, skip, skip, skip, history, skip)
+            yield (f"{stage_text()} ({time.monotonic() - started:.0f} s)", skip, skip, skip, skip, history, skip)
     if "error" in outcome:
         exc = outcome["error"]
         raise gr.Error(f"The run failed: {type(exc).__name__}: {exc}", print_exception=False)
@@ -289,6 +288,20 @@ def generate(
     best_file = str(run.folder / "best.png") if result.best else None
     yield (summary_markdown(run), best_display, best_file, gallery, score_table_html(result), history,
            history_gallery(history))
+
+
+STAGE_WORDS = {"generate": "Drawing pictures", "score": "Judging pictures"}
+
+
+def stage_text() -> str:
+    """Where the run is, read from its progress bars (BestOfN's tqdm bars, one per stage)."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", [])):
+        words = STAGE_WORDS.get(getattr(bar, "desc", ""))
+        if words and bar.total:
+            return f"{words}: {bar.n} of {bar.total} done"
+    return "Loading the models and starting"
 
 
 def history_gallery(history: list[dict]) -> list[tuple[str, str]]:
@@ -376,7 +389,7 @@ def build_demo(preset_name: str = DEFAULT_PRESET):
                             "Anything else is refused. Click an example:")
                 gr.Examples(WORLD_EXAMPLES, inputs=[prompt], label="Examples")
             with gr.Row():
-                n = gr.Slider(1, DEMO_MAX_N, value=8, step=1, label="How many candidates")
+                n = gr.Slider(1, DEMO_MAX_N, value=8, step=1, label="How many candidates", elem_id="n")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed (same seed, same pictures)")
             with gr.Accordion("How much each judgement counts", open=False):
                 gr.Markdown(SCALE_TEXT)
