@@ -268,7 +268,7 @@ def generate(
     worker.start()
     started = time.monotonic()
     while worker.is_alive():
-        worker.join(timeout=0.5)
+        worker.join(timeout=1.0)
         if worker.is_alive():
             yield (f"{stage_text()} ({time.monotonic() - started:.0f} s)", skip, skip, skip, skip, history, skip)
     if "error" in outcome:
@@ -414,8 +414,9 @@ def build_demo(preset_name: str = DEFAULT_PRESET):
                                          elem_id="gallery")
             gr.Markdown(SCALE_TEXT)
             table = gr.HTML(elem_id="scores")
-            earlier = gr.Gallery(label="Your earlier runs in this visit (best picture of each)", columns=6,
-                                 height=200, object_fit="contain", format="png", elem_classes="pixelated")
+            earlier = gr.Gallery(label="Your earlier runs in this visit (best picture of each)", columns=8,
+                                 height=220, object_fit="contain", format="png", elem_classes="pixelated",
+                                 preview=False, allow_preview=False)
             prompt.change(prompt_warning, [prompt, preset], warning, show_progress="hidden", queue=False)
             def generate_with_progress(*args, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
                 yield from generate(*args)  # the progress bars are the run's own tqdm bars, per stage

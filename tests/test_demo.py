@@ -35,7 +35,7 @@ def preset(tmp_path, generator_dir, scorer: str, weights: str = "technical=1,aes
 @pytest.fixture(scope="module", autouse=True)
 def test_scorers():
     register_scorer("test-brightness", ShuffledBrightnessScorer)
-    register_scorer("test-failing", lambda: FailingOnSomeScorer(parse_fail={"c001"}, error={"c002"}, missing=set()))
+    register_scorer("test-demo-failing", lambda: FailingOnSomeScorer(parse_fail={"c001"}, error={"c002"}, missing=set()))
 
 
 def final(updates):
@@ -70,7 +70,7 @@ def test_a_run_shows_the_best_large_and_crisp_with_png_downloads(tmp_path, gener
 
 
 def test_failed_judgements_are_sentences(tmp_path, generator_dir):
-    path = preset(tmp_path, generator_dir, "test-failing")
+    path = preset(tmp_path, generator_dir, "test-demo-failing")
     status, *_, table, _, _ = final(demo.generate("a red circle", 4, 0, 1, 1, 0, path, []))
     assert "answered without a readable score" in table and "could not look at this picture" in table
     assert "not ranked: a weighted judgement is missing" in table
@@ -141,3 +141,12 @@ def test_the_app_builds_and_listens_locally_by_default(tmp_path, generator_dir):
     app = demo.build_demo(preset(tmp_path, generator_dir, "test-brightness"))
     assert isinstance(app, gr.Blocks)
     assert demo.build_parser().parse_args([]).host == "127.0.0.1"
+
+
+def test_status_names_the_stage_from_the_runs_progress_bars():
+    from tqdm.auto import tqdm
+
+    assert demo.stage_text() == "Loading the models and starting"
+    with tqdm(total=4, desc="score", disable=False) as bar:
+        bar.update(2)
+        assert demo.stage_text() == "Judging pictures: 2 of 4 done"
