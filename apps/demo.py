@@ -416,7 +416,7 @@ def build_demo(preset_name: str = DEFAULT_PRESET):
             table = gr.HTML(elem_id="scores")
             earlier = gr.Gallery(label="Your earlier runs in this visit (best picture of each)", columns=8,
                                  height=220, object_fit="contain", format="png", elem_classes="pixelated",
-                                 preview=False, allow_preview=False)
+                                 preview=False, allow_preview=False, fit_columns=False)
             prompt.change(prompt_warning, [prompt, preset], warning, show_progress="hidden", queue=False)
             def generate_with_progress(*args, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
                 yield from generate(*args)  # the progress bars are the run's own tqdm bars, per stage
