@@ -37,7 +37,7 @@ case "$job" in
   test)
     setup
     ensure_browser
-    .venv/bin/python -m pytest -q "$@"
+    .venv/bin/python -m pytest -q -rs "$@"  # -rs: a skipped test says why (e.g. no browser)
     ;;
   *)
     echo "usage: bash dev.sh demo|test [extra arguments]" >&2
