@@ -12,16 +12,21 @@ from collections.abc import Sequence
 
 import torch
 
+from reward_model.registry import get_scorer_factory
 from t2i_guidance import scorers
 from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.cli_common import (
     MAX_CANDIDATES,
     OneLineParser,
     UsageError,
+    accepts_keyword,
+    check_drawable,
+    check_generation_args,
     check_model_location,
     check_n,
     check_output_dir,
     check_prompt,
+    check_weights,
     fail,
 )
 from t2i_guidance.presets import DEFAULT_PRESET, available_presets, load_preset
@@ -38,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", help="diffusers pipeline: hub id or local folder (overrides the preset)")
     parser.add_argument("--scorer", help="registered scorer name (overrides the preset)")
     parser.add_argument("--scorer-model", help="model for the scorer: hub id, local folder or 'embedded'")
+    parser.add_argument(
+        "--scorer-mode", choices=("reason", "prob-weighted", "answer-only"),
+        help="OmniQuality-R: reason (sampled, seeded by --seed), prob-weighted (deterministic, no sampling)"
+        " or answer-only (cheap)",
+    )
     parser.add_argument("--steps", type=int, help="denoising steps (preset default otherwise)")
     parser.add_argument("--guidance-scale", type=float, help="classifier-free guidance scale")
     parser.add_argument("--height", type=int)
@@ -67,13 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(
                 f"unknown scorer {scorer_name!r}; available: {', '.join(scorers.available_scorers())}"
             )
-        generator_location = check_model_location(args.generator or preset.generator, "generator")
-        weights = parse_weights(args.weights or preset.weights)
+        generator_location = check_model_location(
+            args.generator or preset.generator, "generator", index_file="model_index.json"
+        )
+        check_drawable(prompt, generator_location)
+        weights = check_weights(args.weights if args.weights is not None else preset.weights, parse_weights)
         steps = args.steps if args.steps is not None else preset.num_inference_steps
-        if steps < 1:
-            raise UsageError(f"--steps must be at least 1, got {steps}")
-        if args.batch_size is not None and args.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+        check_generation_args(args, n, steps)
+        if args.scorer_mode and not accepts_keyword(get_scorer_factory(scorer_name), "mode"):
+            raise UsageError(f"scorer {scorer_name!r} has no modes; --scorer-mode is for omniquality-r")
         out_dir = check_output_dir(args.out, args.overwrite)
     except KeyError as exc:
         fail(exc.args[0])
@@ -87,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer_kwargs = dict(preset.scorer_kwargs) if scorer_name == preset.scorer else {}
     if args.scorer_model:
         scorer_kwargs["model"] = args.scorer_model
+    if args.scorer_mode:
+        scorer_kwargs["mode"] = args.scorer_mode
+    if accepts_keyword(get_scorer_factory(scorer_name), "seed"):
+        scorer_kwargs.setdefault("seed", args.seed)  # sampled scoring draws from the run's seed
     settings = preset.generation_settings(
         num_inference_steps=steps,
         guidance_scale=args.guidance_scale,
