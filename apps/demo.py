@@ -17,10 +17,9 @@ from typing import Any
 from PIL import Image
 
 from reward_model.interface import DIMENSIONS, ImageItem
-from t2i_guidance import scorers
 from t2i_guidance.aggregate import aggregate, parse_weights
 from t2i_guidance.cli_common import MAX_CANDIDATES, UsageError, check_n, check_prompt
-from t2i_guidance.presets import DEFAULT_PRESET, Preset, available_presets, load_preset
+from t2i_guidance.presets import DEFAULT_PRESET, Preset, available_presets
 from t2i_guidance.result import SearchResult
 
 DEMO_MAX_N = min(32, MAX_CANDIDATES)  # a shared demo should not let one user hold the machine
@@ -30,13 +29,11 @@ MAX_UPLOAD_PIXELS = 4096 * 4096
 
 @lru_cache(maxsize=2)
 def _search_parts(preset_name: str) -> tuple[Preset, Any, Any]:
-    """Load a preset's generator and scorer once per process; later requests reuse them."""
-    from t2i_guidance.generator import Generator
+    """Load a preset's generator and scorer once per process (through the run builder); later requests reuse them."""
+    from t2i_guidance.search.run_builder import RunRequest, load_generator, load_scorer, plan_run
 
-    preset = load_preset(preset_name)
-    generator = Generator.from_pretrained(preset.generator)
-    scorer = scorers.build_scorer(preset.scorer, **preset.scorer_kwargs)
-    return preset, generator, scorer
+    plan = plan_run(RunRequest(preset=preset_name))
+    return plan.preset, load_generator(plan), load_scorer(plan)
 
 
 def _weights_text(technical: float, aesthetic: float, alignment: float) -> str:
@@ -64,7 +61,7 @@ def generate(
     prompt: str, n: int, seed: int, technical: float, aesthetic: float, alignment: float, preset_name: str
 ) -> tuple[list[tuple[Image.Image, str]], Image.Image | None, str]:
     """One best-of-N run; returns the ranked gallery, the best image, and the score table."""
-    from t2i_guidance.best_of_n import BestOfN
+    from t2i_guidance.search.run_builder import RunRequest, build_run
 
     try:
         prompt = check_prompt(prompt)
@@ -74,9 +71,9 @@ def generate(
         weights = parse_weights(_weights_text(technical, aesthetic, alignment))
     except (UsageError, ValueError) as exc:
         raise _user_error(str(exc)) from None
-    preset, generator, scorer = _search_parts(preset_name)
-    settings = preset.generation_settings()
-    result = BestOfN(generator, scorer, weights=weights)(prompt, n, settings, seed=int(seed))
+    _, generator, scorer = _search_parts(preset_name)
+    request = RunRequest(preset=preset_name, strategy="best-of-n", strategy_options={"n": n}, weights=weights)
+    result = build_run(request, generator=generator, scorer=scorer)(prompt, seed=int(seed))
     order = result.ranking + [c for c in result.candidates if c.rank is None]
     gallery = [
         (c.candidate.image, f"#{c.rank or '–'} {c.id} · {c.aggregate:.2f}" if c.aggregate is not None else f"{c.id} · not scored")
