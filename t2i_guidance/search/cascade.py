@@ -1,10 +1,12 @@
 """Cascade: a cheap pass scores all N candidates, only the best `keep` reach the expensive scorer.
 
 The cheap pass is any scorer (typically OmniQuality-R in answer-only or prob-weighted mode: a handful
-of tokens instead of a rationale). Candidates the cheap pass could not score are pruned as well: they
-could not be ranked. The ledger records both passes (`by_scorer`: "cheap" and "main") and what the
-pruning saved: the expensive requests not made, and their tokens at the expensive pass's measured
-mean per request. The pick is among the candidates the expensive scorer judged.
+of tokens instead of a rationale), or the same scorer on fewer dimensions (`cheap_dimensions`).
+Candidates the cheap pass could not score are pruned as well; if it could score none, every candidate
+goes to the expensive scorer (logged). The ledger records both passes (`by_scorer`: "cheap" and "main")
+and what the cascade saved against best-of-N with the expensive scorer on every candidate: scorer
+requests, and tokens at the expensive pass's measured mean per request. The pick is among the
+candidates the expensive scorer judged.
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ class Cascade(BestOfN):
         cheap_value = {c.id: aggregate(c.scores, cheap_weights) for c in first.candidates}
         survivors = sorted((c for c in first.candidates if cheap_value[c.id] is not None),
                            key=lambda c: (-cheap_value[c.id], c.candidate.index))[: self.keep]
+        events = list(first.events)
+        if not survivors:  # the cheap pass could not rank anything: judge all rather than prune blindly
+            survivors = list(first.candidates)
+            events.append({"event": "cheap_pass_failed", "detail": "no candidate could be scored by the cheap "
+                           "pass; every candidate went to the main scorer"})
         kept = {c.id for c in survivors}
         rescored = self.score(ledger, [c.candidate for c in survivors], prompt, progress)
         by_id = {c.id: c for c in rescored}
@@ -80,10 +87,15 @@ class Cascade(BestOfN):
                 c.aggregate = c.lcb = None
                 final.append(c)
             final[-1].candidate.extra["cheap_value"] = cheap_value[c.id]
-        pruned = len(first.candidates) - len(survivors)
+        # Saved against best-of-N with the main scorer on every candidate, counted in (image, dimension)
+        # pairs from the cascade's structure, so caches shared with other runs do not inflate it.
+        n_all, n_kept = len(first.candidates), len(survivors)
+        repeated = set(self.dimensions) - set(self.cheap_dimensions) if self.cheap_scorer is self.scorer \
+            else set(self.dimensions)
+        saved = n_all * len(self.dimensions) - (n_all * len(self.cheap_dimensions) + n_kept * len(repeated))
+        ledger.add_saved("scorer_requests", saved)
         main_entry = ledger.by_scorer.get("main", {"requests": 0, "generated_tokens": 0})
-        ledger.add_saved("scorer_requests", pruned * len(self.dimensions))
         if main_entry["requests"]:
             per_request = main_entry["generated_tokens"] / main_entry["requests"]
-            ledger.add_saved("generated_tokens_estimate", per_request * pruned * len(self.dimensions))
-        return self.result(prompt, final, ledger, settings, seed, budget, events=first.events)
+            ledger.add_saved("generated_tokens_estimate", per_request * saved)
+        return self.result(prompt, final, ledger, settings, seed, budget, events=events)

@@ -111,14 +111,14 @@ def plan_run(request: RunRequest) -> RunPlan:
     except KeyError as exc:
         raise RunError(exc.args[0]) from None
     allowed = _strategy_parameters(cls)
-    options = {k: v for k, v in request.strategy_options.items() if v is not None}
+    options = dict(request.strategy_options)  # None is meaningful (best-of-n: n=None fills the budget)
     unknown = sorted(set(options) - allowed - {"cheap_scorer"})
     if unknown:
         raise RunError(f"option {', '.join(unknown)} does not apply to strategy {request.strategy!r}")
     for name in ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep"):
-        if name in options and (not isinstance(options[name], int) or options[name] < 1):
+        if options.get(name) is not None and (not isinstance(options[name], int) or options[name] < 1):
             raise RunError(f"{name} must be a whole number of at least 1, got {options[name]!r}")
-    if "step_size" in options and not options["step_size"] > 0:
+    if options.get("step_size") is not None and not options["step_size"] > 0:
         raise RunError(f"step_size must be positive, got {options['step_size']}")
     if "rewriter" in options and isinstance(options["rewriter"], str):
         try:
