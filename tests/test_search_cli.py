@@ -23,7 +23,7 @@ STRATEGY_ARGS = {
     "best-of-n": ["--n", "3"],
     "refine": ["--per-round", "2", "--max-rounds", "2", "--patience", "3"],
     "zero-order": ["--n", "2", "--neighbours", "2", "--rounds", "2", "--step-size", "0.4"],
-    "cascade": ["--n", "4", "--keep", "2"],
+    "cascade": ["--n", "4", "--keep", "2", "--cheap-dimensions", "aesthetic"],
 }
 
 
@@ -57,6 +57,9 @@ def test_each_strategy_runs_from_the_command_line(tmp_path, preset, capsys, stra
     assert set(result["pareto_front"]) <= set(result["ranking"])
     assert result["costs"]["nfes"] == 4.0 * len(result["candidates"])
     assert (out / "best.png").is_file() and len(list((out / "candidates").iterdir())) == len(result["candidates"])
+    if strategy == "cascade":  # 4 x 3 dimensions for best-of-N vs 4 x aesthetic + 2 survivors x 2 more
+        assert result["costs"]["saved"]["scorer_requests"] == 4 * 3 - (4 + 2 * 2)
+        assert sum(not c["extra"].get("pruned") for c in result["candidates"]) == 2
     if strategy in ("refine", "zero-order"):
         assert len(result["rounds"]) == 2 and "<h2>Rounds</h2>" in (out / "index.html").read_text()
 
@@ -87,6 +90,8 @@ def test_refine_alias_and_budget_in_nfes(tmp_path, preset, capsys):
         (["--selection", "max"], "invalid choice"),
         (["--samples", "0"], "--samples must be at least 1"),
         (["--n", "0"], "--n must be between 1 and 256"),
+        (["--strategy", "cascade", "--cheap-dimensions", "beauty"], "--cheap-dimensions: unknown dimension"),
+        (["--strategy", "refine", "--cheap-dimensions", "aesthetic"], "option cheap_dimensions does not apply"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_any_model_loads(tmp_path, preset, capsys, monkeypatch, change, message):

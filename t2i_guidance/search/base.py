@@ -7,7 +7,6 @@ per prompt: `strategy(prompt, settings, seed=0, budget=None, progress=False) -> 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -70,7 +69,6 @@ class Search:
         self.score_chunk_size = score_chunk_size
         self.selection = selection
         self.lcb_lambda = lcb_lambda
-        self._seconds_per_candidate: float | None = None
 
     # ------------------------------------------------------------------ building blocks
 
@@ -85,14 +83,11 @@ class Search:
         progress: bool = False,
         extra: Mapping | None = None,
     ) -> list[Candidate]:
-        start = time.perf_counter()
         with ledger.stage("generate"):
             candidates = self.generator.generate(
                 prompts, seeds, settings, batch_size=self.batch_size, progress=progress,
                 first_index=first_index, latents=latents,
             )
-        if candidates:
-            self._seconds_per_candidate = (time.perf_counter() - start) / len(candidates)
         for candidate in candidates:
             candidate.extra.update(extra or {})
         ledger.add_candidates(candidates)
@@ -134,9 +129,9 @@ class Search:
         count = wanted
         if budget.nfes is not None and nfes_each:
             count = min(count, math.floor((budget.nfes - ledger.nfes + 1e-9) / nfes_each))
-        if budget.seconds is not None and self._seconds_per_candidate:
-            left = budget.seconds - ledger.elapsed()
-            count = min(count, math.floor(left / self._seconds_per_candidate))
+        if budget.seconds is not None and ledger.candidates:
+            per_candidate = ledger.elapsed() / ledger.candidates  # generating and scoring, measured so far
+            count = min(count, math.floor((budget.seconds - ledger.elapsed()) / per_candidate))
         return max(count, 0)
 
     def options(self) -> dict:

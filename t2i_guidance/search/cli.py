@@ -16,6 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from reward_model.interface import validate_dimensions
 from t2i_guidance.cli_common import (
     MAX_CANDIDATES,
     OneLineParser,
@@ -62,6 +63,8 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     run.add_argument("--cheap-scorer", help="cascade: registered scorer for the cheap pass (default: the scorer)")
     run.add_argument("--cheap-mode", choices=("answer-only", "prob-weighted", "reason"),
                      help="cascade with omniquality-r: the cheap pass's mode (default answer-only)")
+    run.add_argument("--cheap-dimensions", help="cascade: dimensions the cheap pass judges, e.g. aesthetic "
+                     "(default: the weighted ones)")
     run.add_argument("--selection", default="mean", choices=("mean", "lcb"),
                      help="rank by the weighted mean, or by mean - lambda * std over --samples")
     run.add_argument("--lcb-lambda", type=float, default=1.0)
@@ -93,6 +96,13 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
     if args.n is not None:
         check_n(args.n)
     options = {key: getattr(args, flag) for flag, key in STRATEGY_FLAGS.items() if getattr(args, flag) is not None}
+    if args.cheap_dimensions is not None:
+        dims = [d.strip() for d in args.cheap_dimensions.split(",") if d.strip()]
+        try:
+            validate_dimensions(dims)
+        except ValueError as exc:
+            raise UsageError(f"--cheap-dimensions: {exc}") from None
+        options["cheap_dimensions"] = dims
     if strategy in ("best-of-n", "cascade") and "n" not in options:
         options["n"] = None if budget is not None else DEFAULT_N
     if args.samples is not None and args.samples < 1:
