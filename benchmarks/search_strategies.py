@@ -182,7 +182,7 @@ def summarise(rows: list[dict], budgets: list[float]) -> dict:
 def markdown(report: dict) -> str:
     cell = lambda v: "n/a" if v is None else f"{v:+.2f}" if isinstance(v, float) and v < 0 else f"{v:.2f}"  # noqa: E731
     lines = [
-        f"# Search strategies at equal compute: {report['prompts']} held-out world prompts, judged by the oracles",
+        f"# Search strategies at equal compute: up to {report['prompts']} held-out world prompts, judged by the oracles",
         "",
         f"Command: `{report['command']}`",
         "",
@@ -191,7 +191,8 @@ def markdown(report: dict) -> str:
         "Guided by `embedded-oracle` the guide is the judge (a ceiling, not an independent evaluation).",
     ]
     for preset, table in report["summary"].items():
-        lines += ["", f"## Guided by `{preset}`", "",
+        count = next(iter(table.values()))["prompts"]
+        lines += ["", f"## Guided by `{preset}` ({count} prompts)", "",
                   "| strategy | budget (NFEs) | NFEs spent | total | alignment | aesthetic | Δ total vs best-of-N | "
                   "Δ alignment | scorer requests (saved) | rejected rewrites |",
                   "|---|---|---|---|---|---|---|---|---|---|"]

@@ -72,6 +72,14 @@ def _score_cell(scored: ScoredCandidate, dimension: str) -> str:
     return f"<tr><th>{dimension}</th><td>{value}</td></tr><tr><td colspan=2><details><summary>why</summary><p>{text}</p></details></td></tr>"
 
 
+def _drawn_from(scored: ScoredCandidate, result: SearchResult) -> str:
+    """The round, and the prompt that drew the candidate when it is not the user's."""
+    text = f" · round {scored.candidate.extra['round']}" if "round" in scored.candidate.extra else ""
+    if scored.candidate.prompt != result.prompt:
+        text += f"<br>drawn from: {html.escape(scored.candidate.prompt)}"
+    return text
+
+
 def _rounds_section(result: SearchResult) -> str:
     """Each round's prompt (or noise pivot) and its best candidate, and every problem that was handled."""
     if not result.rounds and not result.events:
@@ -113,7 +121,7 @@ def contact_sheet(result: SearchResult, image_paths: dict[str, str]) -> str:
             f'<div class="card{" best" if is_best else ""}" id="{scored.id}">'
             f'<img src="{html.escape(image_paths.get(scored.id, ""))}" alt="{scored.id}">'
             f"<div>{badge}<b>{scored.id}</b> <span class=tag>seed {scored.candidate.seed}"
-            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs</span></div>"
+            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs{_drawn_from(scored, result)}</span></div>"
             f"<div>aggregate {aggregate}</div><table>{rows}</table></div>"
         )
     costs = result.costs
