@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=12)
     parser.add_argument("--budgets", default="160,320,480", help="NFEs, comma-separated")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report-only", action="store_true", help="summarise the rows on disk, run nothing")
     parser.add_argument("--out", default=str(RESULTS / "search_strategies"), help="path stem for .jsonl/.json/.md/.png")
     args = parser.parse_args(argv)
     args.budgets = [float(b) for b in args.budgets.split(",")]
@@ -257,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     for preset in args.presets.split(","):  # one append-only file per preset: presets can run in parallel
         rows_path = Path(f"{stem}.{preset}.jsonl")
         done = {(r["preset"], r["prompt"]) for r in _read_rows(rows_path)}
-        with rows_path.open("a") as sink:
-            run_preset(preset, args, done, sink)
+        if not args.report_only:
+            with rows_path.open("a") as sink:
+                run_preset(preset, args, done, sink)
         rows += _read_rows(rows_path)[: args.prompts]
     prompts = {r["prompt"] for r in rows}
     report = {
