@@ -28,7 +28,6 @@ from PIL import Image
 
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
 from reward_model.interface import DIMENSIONS, DimensionScore, ImageItem, ScoreStatus
-from t2i_guidance import scorers
 from t2i_guidance.aggregate import active_dimensions, aggregate, parse_weights
 from t2i_guidance.cli_common import (
     MAX_CANDIDATES,
@@ -77,16 +76,12 @@ _RUN_LOCK = threading.Lock()  # one run inside the models at a time, even after 
 
 @lru_cache(maxsize=2)
 def build_search_parts(preset_name: str) -> tuple[Preset, Any, Any]:
-    """Load a preset's generator and scorer once per process; later requests reuse them.
+    """Load a preset's generator and scorer once per process (through the run builder); later requests
+    reuse them. The one place the demo builds models."""
+    from t2i_guidance.search.run_builder import RunRequest, load_generator, load_scorer, plan_run
 
-    The one place the demo builds models (swap for the shared run builder when it lands).
-    """
-    from t2i_guidance.generator import Generator
-
-    preset = load_preset(preset_name)
-    generator = Generator.from_pretrained(preset.generator)
-    scorer = scorers.build_scorer(preset.scorer, **preset.scorer_kwargs)
-    return preset, generator, scorer
+    plan = plan_run(RunRequest(preset=preset_name))
+    return plan.preset, load_generator(plan), load_scorer(plan)
 
 
 def preset_weights(preset_name: str) -> dict[str, float]:
@@ -131,13 +126,12 @@ def check_request(prompt: str, n: float, seed: float, weights: dict[str, float],
 
 def run_search(prompt: str, n: int, seed: int, weights: dict[str, float], preset_name: str, progress: bool = False) -> DemoRun:
     """Best-of-N with the preset's models; every picture written as PNG with its metadata."""
-    from t2i_guidance.best_of_n import BestOfN
+    from t2i_guidance.search.run_builder import RunRequest, build_run
 
-    preset, generator, scorer = build_search_parts(preset_name)
-    result = BestOfN(generator, scorer, weights=weights, score_chunk_size=4)(
-        prompt, n, preset.generation_settings(), seed=seed, progress=progress
-    )
-    result.config.update(preset=preset.name, scorer=preset.scorer)
+    _, generator, scorer = build_search_parts(preset_name)
+    request = RunRequest(preset=preset_name, strategy="best-of-n", strategy_options={"n": n}, weights=weights,
+                         score_chunk_size=4)  # small chunks: the progress text moves while judging
+    result = build_run(request, generator=generator, scorer=scorer)(prompt, seed=seed, progress=progress)
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="run-", dir=RUNS_DIR))
     write_run(result, folder)

@@ -86,7 +86,8 @@ def check_generation_args(args: argparse.Namespace, n: int, steps: int) -> None:
     check_int("--height", getattr(args, "height", None), 8, MAX_SIDE)
     check_int("--width", getattr(args, "width", None), 8, MAX_SIDE)
     check_int("--batch-size", getattr(args, "batch_size", None), 1, MAX_CANDIDATES)
-    check_seed(getattr(args, "seed", 0), n)
+    if getattr(args, "seed", None) is not None:
+        check_seed(args.seed, n)
     negative = getattr(args, "negative_prompt", None)
     if negative and negative.strip():
         args.negative_prompt = check_prompt(negative)

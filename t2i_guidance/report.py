@@ -119,6 +119,30 @@ def _score_cell(scored: ScoredCandidate, dimension: str) -> str:
     return f"<tr><th>{dimension}</th><td>{value}</td></tr><tr><td colspan=2><details><summary>why</summary><p>{text}</p></details></td></tr>"
 
 
+def _drawn_from(scored: ScoredCandidate, result: SearchResult) -> str:
+    """The round, and the prompt that drew the candidate when it is not the user's."""
+    text = f" · round {scored.candidate.extra['round']}" if "round" in scored.candidate.extra else ""
+    if scored.candidate.prompt != result.prompt:
+        text += f"<br>drawn from: {html.escape(scored.candidate.prompt)}"
+    return text
+
+
+def _rounds_section(result: SearchResult) -> str:
+    """Each round's prompt (or noise pivot) and its best candidate, and every problem that was handled."""
+    if not result.rounds and not result.events:
+        return ""
+    rows = []
+    for r in result.rounds:
+        drawn = html.escape(str(r.get("prompt") or f"pivot {r.get('pivot')}"))
+        links = " ".join(f'<a href="#{c}">{c}</a>' for c in r["candidates"])
+        value = "–" if r["best_value"] is None else f"{r['best_value']:.3f}"
+        rows.append(f"<tr><td>{r['round']}</td><td>{drawn}</td><td>{links}</td><td>{r['best'] or '–'}</td>"
+                    f"<td>{value}</td></tr>")
+    events = "".join(f"<li>{html.escape(json.dumps(e))}</li>" for e in result.events)
+    return ("<h2>Rounds</h2><table><tr><th>round</th><th>prompt / pivot</th><th>candidates</th><th>best</th>"
+            f"<th>value</th></tr>{''.join(rows)}</table>" + (f"<h3>Handled problems</h3><ul>{events}</ul>" if events else ""))
+
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;background:#fafafa;color:#222}
 .grid{display:flex;flex-wrap:wrap;gap:1rem}
@@ -144,10 +168,11 @@ def contact_sheet(result: SearchResult, image_paths: dict[str, str]) -> str:
             f'<div class="card{" best" if is_best else ""}" id="{scored.id}">'
             f'<img src="{html.escape(image_paths.get(scored.id, ""))}" alt="{scored.id}">'
             f"<div>{badge}<b>{scored.id}</b> <span class=tag>seed {scored.candidate.seed}"
-            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs</span></div>"
+            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs{_drawn_from(scored, result)}</span></div>"
             f"<div>aggregate {aggregate}</div><table>{rows}</table></div>"
         )
     costs = result.costs
+    rounds = _rounds_section(result)
     seconds = ", ".join(f"{k} {v:.2f}s" for k, v in costs.seconds.items())
     weights = ", ".join(f"{k}={v:g}" for k, v in result.weights.items() if v)
     return (
@@ -159,5 +184,5 @@ def contact_sheet(result: SearchResult, image_paths: dict[str, str]) -> str:
         f"<p class=tag>{costs.nfes:g} NFEs · {costs.scorer_requests} scorer requests"
         f" ({costs.scorer_cache_hits} cached) · {costs.generated_tokens} generated tokens · {seconds}"
         f" · peak RSS {costs.peak_rss_mb:.0f} MB</p>"
-        f'<div class="grid">{"".join(cards)}</div></body></html>'
+        f'{rounds}<div class="grid">{"".join(cards)}</div></body></html>'
     )

@@ -15,7 +15,7 @@ DRAWABLE = "a red circle above a small blue square on a white background"
 @pytest.fixture(autouse=True)
 def no_model_may_load(monkeypatch):
     monkeypatch.setattr("t2i_guidance.generator.load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
-    monkeypatch.setattr("t2i_guidance.scorers.build_scorer", lambda *a, **k: pytest.fail("scorer loaded"))
+    monkeypatch.setattr("t2i_guidance.scorer_registry.build_scorer", lambda *a, **k: pytest.fail("scorer loaded"))
 
 
 def run_cli(args, capsys) -> tuple[int, str]:
@@ -137,3 +137,34 @@ def test_score_cli_usage_errors_are_one_line(capsys, args, message):
     err = capsys.readouterr().err
     assert_one_error_line(exit_info.value.code, err, message)
     assert "usage:" not in err
+
+
+@pytest.mark.parametrize("cli", ["refine", "search-cascade", "search-zero-order"])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--prompt", "a cat on a sofa"], "unknown words: cat, sofa"),
+        (["--guidance-scale", "nan"], "--guidance-scale must be a finite number"),
+        (["--weights", "alignment=1,alignment=2"], "names alignment more than once"),
+        (["--scorer", "oracle", "--scorer-mode", "answer-only"], "has no modes"),
+    ],
+)
+def test_every_search_cli_runs_the_same_checks(tmp_path, capsys, cli, extra, message):
+    from t2i_guidance import refine
+    from t2i_guidance.search import cli as search_cli
+
+    main, strategy = {"refine": (refine.main, []), "search-cascade": (search_cli.main, ["--strategy", "cascade"]),
+                      "search-zero-order": (search_cli.main, ["--strategy", "zero-order"])}[cli]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*strategy, "--prompt", DRAWABLE, "--out", str(tmp_path / "o"), *extra])
+    assert_one_error_line(exit_info.value.code, capsys.readouterr().err, message)
+
+
+def test_the_plan_hands_mode_and_seed_to_scorers_that_take_them():
+    from t2i_guidance.search.run_builder import RunRequest, plan_run
+
+    plan = plan_run(RunRequest(preset="embedded", scorer_mode="prob-weighted", seed=5, strategy="cascade"))
+    assert plan.scorer_kwargs["mode"] == "prob-weighted" and plan.scorer_kwargs["seed"] == 5
+    assert plan.cheap[1]["mode"] == "answer-only" and plan.cheap[1]["seed"] == 5
+    assert "seed" not in plan_run(RunRequest(preset="embedded-oracle", seed=5)).scorer_kwargs  # oracle takes none
+    assert "seed" not in plan_run(RunRequest(preset="embedded")).scorer_kwargs  # no run seed, none handed on

@@ -105,7 +105,8 @@ def test_weights_start_at_the_presets():
 
 def test_trade_off_front_keeps_the_unbeaten():
     from t2i_guidance.generator import Candidate
-    from t2i_guidance.result import Costs, ScoredCandidate, SearchResult
+    from t2i_guidance.result import ScoredCandidate, SearchResult
+    from t2i_guidance.search.ledger import CostLedger
 
     def scored(index, technical, aesthetic):
         candidate = Candidate(f"c{index}", index, index, "p", Image.new("RGB", (4, 4)), {}, 1.0)
@@ -115,7 +116,7 @@ def test_trade_off_front_keeps_the_unbeaten():
 
     result = SearchResult("p", "best-of-n", {"technical": 1.0, "aesthetic": 1.0, "alignment": 0.0},
                           [scored(0, 5, 1), scored(1, 1, 5), scored(2, 3, 3), scored(3, 2, 2), scored(4, 5, 1)],
-                          Costs())
+                          CostLedger())
     assert demo.trade_off_front(result) == {"c0", "c1", "c2", "c4"}
 
 

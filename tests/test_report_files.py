@@ -13,7 +13,8 @@ from PIL import Image
 from reward_model.interface import DimensionScore, ScoreStatus
 from t2i_guidance.generator import Candidate
 from t2i_guidance.report import write_run
-from t2i_guidance.result import Costs, ScoredCandidate, SearchResult, rank_candidates
+from t2i_guidance.result import ScoredCandidate, SearchResult, rank_candidates
+from t2i_guidance.search.ledger import CostLedger
 
 
 def small_result(prompt: str = "a red circle on the left") -> SearchResult:
@@ -26,7 +27,7 @@ def small_result(prompt: str = "a red circle on the left") -> SearchResult:
                  if value is not None else DimensionScore.failure("alignment", status, "no <answer>"))
         candidates.append(ScoredCandidate(candidate, {"alignment": score}, value))
     rank_candidates(candidates)
-    return SearchResult(prompt, "best-of-n", {"alignment": 1.0}, candidates, Costs(seconds={"total": 0.1}))
+    return SearchResult(prompt, "best-of-n", {"alignment": 1.0}, candidates, CostLedger(seconds={"total": 0.1}))
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
