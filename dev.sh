@@ -32,6 +32,19 @@ setup_vllm() {
   echo "$wanted" > "$stamp"
 }
 
+# The demo's browser test drives Debian's chromium through Playwright (pip, in the dev extra); Playwright's
+# own browser downloads are never used. Installed when missing and we are root (CI); otherwise the test
+# is skipped with the reason printed.
+ensure_browser() {
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "note: could not install chromium; the browser test will be skipped" >&2
+  else
+    echo "note: no chromium (apt-get install chromium); the browser test will be skipped" >&2
+  fi
+}
+
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 job="${1:-}"; shift || true
 case "$job" in
@@ -43,7 +56,8 @@ case "$job" in
     ;;
   test)
     setup
-    .venv/bin/python -m pytest -q "$@"
+    ensure_browser
+    .venv/bin/python -m pytest -q -rs "$@"  # -rs: a skipped test says why (e.g. no browser)
     ;;
   vllm-test)
     setup_vllm

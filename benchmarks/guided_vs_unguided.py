@@ -42,32 +42,24 @@ def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
     from reward_model.interface import ImageItem
-    from t2i_guidance import scorers
-    from t2i_guidance.aggregate import active_dimensions, aggregate, parse_weights
-    from t2i_guidance.best_of_n import BestOfN
-    from t2i_guidance.generator import Generator
-    from t2i_guidance.presets import load_preset
+    from t2i_guidance import scorer_registry
+    from t2i_guidance.aggregate import active_dimensions, aggregate
+    from t2i_guidance.search.run_builder import RunRequest, build_run
     from t2i_guidance.world.captions import canonical_caption
 
     torch.set_num_threads(args.threads)
-    preset = load_preset(args.preset)
-    weights = parse_weights(args.weights or preset.weights)
+    search = build_run(RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
+                                  scorer_model=args.scorer_model, weights=args.weights, device="cpu"))
+    preset, weights, scorer_kwargs = search.plan.preset, search.plan.weights, search.plan.scorer_kwargs
     dims = active_dimensions(weights)
-    scorer_kwargs = dict(preset.scorer_kwargs)
-    if args.scorer_model:
-        scorer_kwargs["model"] = args.scorer_model
-    scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
-    generator = Generator.from_pretrained(preset.generator, device="cpu")
-    search = BestOfN(generator, scorer, weights=weights)
-    oracle = scorers.build_scorer("oracle")
-    settings = preset.generation_settings()
+    oracle = scorer_registry.build_scorer("oracle")
 
     rows, no_pick, failures = [], 0, 0
     pairs: dict[str, list[tuple[float, float]]] = {d: [] for d in dims}  # (scorer, oracle) per candidate
     start = time.perf_counter()
     for index, scene in enumerate(tqdm(held_out_scenes(args.prompts), desc="prompts", unit="prompt")):
         prompt = canonical_caption(scene)
-        result = search(prompt, args.n, settings, seed=10_000 * index)
+        result = search(prompt, seed=10_000 * index)
         candidates = result.candidates
         failures += sum(not s.ok for c in candidates for s in c.scores.values())
         truth = oracle.score([ImageItem(c.id, c.candidate.image) for c in candidates], prompt, dims)

@@ -27,24 +27,23 @@ def _worker(args: argparse.Namespace) -> dict:
     import torch
 
     from reward_model.interface import ImageItem
-    from t2i_guidance import scorers
-    from t2i_guidance.aggregate import aggregate, parse_weights
-    from t2i_guidance.best_of_n import BestOfN
-    from t2i_guidance.costs import peak_rss_mb
-    from t2i_guidance.generator import Generator
+    from t2i_guidance import scorer_registry
+    from t2i_guidance.aggregate import aggregate
     from t2i_guidance.presets import load_preset
+    from t2i_guidance.search.ledger import peak_rss_mb
+    from t2i_guidance.search.run_builder import RunRequest, build_run, load_generator, plan_run
 
     torch.set_num_threads(args.threads)
-    preset = load_preset(args.preset)
-    weights = parse_weights(preset.weights)
+    # Sampled answers depend on what else is in the batch, so one-at-a-time and batched scoring would
+    # read different samples and may pick differently; greedy decoding makes the picks comparable.
+    greedy = {"decoding": "greedy"} if load_preset(args.preset).scorer == "omniquality-r" else {}
+    plan = plan_run(RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
+                               generator=args.generator, scorer_options=greedy, device="cpu"))
+    weights, settings = plan.weights, plan.settings
     dims = [d for d, w in weights.items() if w > 0]
-    settings = preset.generation_settings()
-    generator = Generator.from_pretrained(args.generator or preset.generator, device="cpu")
-    scorer_kwargs = dict(preset.scorer_kwargs)
-    if preset.scorer == "omniquality-r":
-        # Sampled answers depend on what else is in the batch, so one-at-a-time and batched scoring would
-        # read different samples and may pick differently; greedy decoding makes the picks comparable.
-        scorer_kwargs["decoding"] = "greedy"
+    generator = load_generator(plan)
+    scorers = scorer_registry
+    preset, scorer_kwargs = plan.preset, plan.scorer_kwargs
 
     # Time spent inside model calls, to find the share of ours that is overhead.
     inside = {"seconds": 0.0}
@@ -89,7 +88,7 @@ def _worker(args: argparse.Namespace) -> dict:
         pipeline_class.__call__ = timed(original_call)
         inside["seconds"] = 0.0
         start = time.perf_counter()
-        result = BestOfN(generator, scorer, weights=weights)(args.prompt, args.n, settings, seed=args.seed)
+        result = build_run(plan, generator=generator, scorer=scorer)(args.prompt, seed=args.seed)
         ours_times.append(time.perf_counter() - start)
         pipeline_class.__call__ = original_call
         overheads.append(1 - inside["seconds"] / ours_times[-1])

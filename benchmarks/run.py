@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.prompt_sets import load_prompt_set
     from benchmarks.runner import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
     from benchmarks.strategies import parse_strategy
-    from t2i_guidance import scorers
+    from t2i_guidance import scorer_registry as scorers
 
     # Every check on the input happens here, before a model is loaded.
     try:

@@ -73,7 +73,7 @@ SearchFn = Callable[[str, list[int]], Outcome]
 def make_search(spec: StrategySpec, generator: Any, scorer: Any | None) -> SearchFn:
     """(prompt, candidate seeds) -> Outcome. The adapter between the runner and the search code."""
     from t2i_guidance.aggregate import parse_weights
-    from t2i_guidance.best_of_n import BestOfN
+    from t2i_guidance.search.best_of_n import BestOfN
     from t2i_guidance.presets import load_preset
 
     preset = load_preset(spec.preset)
@@ -88,13 +88,13 @@ def make_search(spec: StrategySpec, generator: Any, scorer: Any | None) -> Searc
 
         return unguided
 
-    search = BestOfN(generator, scorer, weights=parse_weights(preset.weights))
+    weights = parse_weights(preset.weights)
 
     def best_of_n(prompt: str, seeds: list[int]) -> Outcome:
         # BestOfN draws candidate k from seed + k; the runner's seeds are consecutive for that reason.
         if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
             raise ValueError("best-of-N candidates use consecutive seeds")
-        result = search(prompt, len(seeds), settings, seed=seeds[0])
+        result = BestOfN(generator, scorer, n=len(seeds), weights=weights)(prompt, settings, seed=seeds[0])
         best = result.best
         costs = {"nfes": result.costs.nfes, "scorer_requests": result.costs.scorer_requests,
                  "generated_tokens": result.costs.generated_tokens}

@@ -1,7 +1,8 @@
 """Correlation of a scorer's answers with the labels: SRCC, PLCC and PLCC after a 4-parameter logistic.
 
-Metrics are computed per (source dataset, task) over the records whose answer parsed; parse failures are
-counted in the table and never given a number. A metric that cannot be computed (too few samples, a
+Metrics are computed per (source dataset, task) over the records whose answer parsed; parse failures (and
+unreadable images) are counted in the table and never given a number. Answers come from the scorer
+(reward_model.scorer), so evaluation measures exactly what guides generation. A metric that cannot be computed (too few samples, a
 constant prediction, a logistic fit that does not converge) is reported as None.
 """
 
@@ -19,8 +20,8 @@ from scipy import stats
 from scipy.optimize import curve_fit
 
 from reward_model.data.schema import IQARecord, read_records, resolve_image_path
-from reward_model.parsing import parse_answer
-from reward_model.prompts import chat_messages
+from reward_model.images import ImageError, load_image
+from reward_model.interface import DimensionScore, ImageItem, ScoreStatus
 
 
 def _defined(value: float) -> float | None:
@@ -99,41 +100,42 @@ def format_table(table: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate_answers(
-    model,
-    processor,
-    records: Sequence[IQARecord],
-    jsonl_path: str | Path,
-    batch_size: int = 16,
-    max_new_tokens: int = 128,
-    do_sample: bool = False,
-    temperature: float = 0.7,
-    top_p: float = 0.8,
-    top_k: int = 20,
-) -> list[str]:
-    """Batched, left-padded generation of one answer per record (greedy unless `do_sample`)."""
-    import torch
-    from PIL import Image
+def scorer_settings(generation: dict) -> dict:
+    """The eval config's `generation` section as OmniQualityScorer arguments (greedy unless do_sample)."""
+    settings = dict(generation)
+    unknown = set(settings) - {"max_new_tokens", "batch_size", "do_sample", "temperature", "top_p", "top_k",
+                               "backend", "samples", "mode", "seed", "device"}
+    if unknown:
+        raise ValueError(f"unknown eval generation setting(s) {sorted(unknown)}")
+    settings["decoding"] = "sampled" if settings.pop("do_sample", False) else "greedy"
+    return settings
 
-    answers: list[str] = []
-    model.eval()
-    for start in range(0, len(records), batch_size):
-        batch = records[start : start + batch_size]
-        texts, images = [], []
-        for record in batch:
-            messages = chat_messages(record.task, record.prompt)
-            texts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
-            with Image.open(resolve_image_path(record, jsonl_path)) as image:
-                images.append(image.convert("RGB"))
-        inputs = processor(images=images, text=texts, padding=True, padding_side="left", return_tensors="pt")
-        inputs = inputs.to(model.device)
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k} if do_sample \
-            else {"do_sample": False}
-        with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        answers.extend(processor.batch_decode(new_tokens, skip_special_tokens=True))
-    return answers
+
+def score_records(scorer, records: Sequence[IQARecord], jsonl_path: str | Path, chunk: int = 64) -> list[DimensionScore]:
+    """One result per record, through the scorer (and so its backend: transformers or vLLM).
+
+    Records are grouped by (task, prompt), the unit of one scorer call, and sent `chunk` images at a time so
+    a large test split is never all in memory. An unreadable image is an error result, never a number.
+    """
+    results: list[DimensionScore | None] = [None] * len(records)
+    groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        groups[(record.task, record.prompt)].append(index)
+    for (task, prompt), indices in groups.items():
+        for start in range(0, len(indices), chunk):
+            items = []
+            for index in indices[start : start + chunk]:
+                try:
+                    image = load_image(resolve_image_path(records[index], jsonl_path))
+                except ImageError as error:
+                    results[index] = DimensionScore.failure(task, ScoreStatus.ERROR, str(error))
+                    continue
+                items.append(ImageItem(id=str(index), image=image))
+            if items:
+                table = scorer.score(items, prompt, [task])
+                for item in items:
+                    results[int(item.id)] = table[item.id][task]
+    return results
 
 
 def evaluate_model(
@@ -144,20 +146,25 @@ def evaluate_model(
     limit: int | None = None,
     **generation: object,
 ) -> list[dict]:
-    """Score every record of `jsonl_path` (optionally one split) and write predictions + the table."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    """Score every record of `jsonl_path` (optionally one split) and write predictions + the table.
+
+    The model is run through OmniQualityScorer, the same path that guides generation: the backend picks
+    bf16 on a GPU (vLLM when installed), the model's pixel bounds, and records failures as failures.
+    `generation`: max_new_tokens, batch_size, do_sample, temperature, top_p, top_k, backend, samples, mode,
+    seed, device.
+    """
+    from reward_model.scorer import OmniQualityScorer
 
     records = [r for r in read_records(jsonl_path) if split is None or r.split == split][:limit]
     if not records:
         raise ValueError(f"no records with split {split!r} in {jsonl_path}")
-    processor = AutoProcessor.from_pretrained(model_path)
-    model = AutoModelForImageTextToText.from_pretrained(model_path)
-    answers = generate_answers(model, processor, records, jsonl_path, **generation)
+    scorer = OmniQualityScorer(model=str(model_path), **scorer_settings(generation))
+    results = score_records(scorer, records, jsonl_path)
     rows = []
-    for record, answer in zip(records, answers, strict=True):
-        parsed = parse_answer(answer)
+    for record, result in zip(records, results, strict=True):
         rows.append({"source": record.source, "task": record.task, "label": record.label, "image": record.image,
-                     "score": parsed.score, "error": parsed.error, "completion": answer})
+                     "score": result.score, "status": result.status.value, "error": result.error,
+                     "completion": result.raw})
     table = correlation_table(rows)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,16 @@
   each response's tokens against its own (k = ceil(rho * valid tokens)). `entropy_gating` picks the rule:
   "per_response" (default, the paper's) or "batch" (TRL's).
 
+- Gated loss normalisation: with gating on, TRL divides each response's gated policy loss by ALL its valid
+  tokens; the released code divides by the GATED ones (about 1/rho = 5x larger at rho 0.2).
+  `gated_loss_normalization` = "gated" (the default, the release's) or "valid" (TRL's). It is applied by
+  weighting each response's gate by n_valid / n_gated, so only the policy term changes.
+- KL: TRL's k3 estimator, exp(ref - logp) - (ref - logp) - 1, on every valid token (never gated), averaged
+  over the response's valid tokens with weight `beta`, times the importance ratio when
+  `use_bias_correction_kl` is on (TRL's default).
+- A window of micro-batches in which the STD filter dropped every group (on every rank) skips the
+  optimizer step: Adam's moments would otherwise move the weights on zero gradients.
+
 In a multi-process run every rank must run the same number of forward passes (DDP all-reduce, ZeRO-3
 parameter gathering), so a rank whose micro-batch kept fewer rows than the others is padded with dropped
 rows whose completion mask is zeroed: they contribute nothing to the loss.
@@ -23,6 +33,9 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import nanstd, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
+from reward_model.checkpoints import ConvertedCheckpointLoading
+from reward_model.cot.teachers import record_key
+from reward_model.data.lazy_images import lazy_image_table
 from reward_model.data.schema import read_records, resolve_image_path
 from reward_model.prompts import chat_messages
 
@@ -40,10 +53,37 @@ class OmniGRPOConfig(GRPOConfig):
         metadata={"help": "'per_response' (the paper's: top rho of each response) or 'batch' (TRL's)."},
     )
 
+    gated_loss_normalization: str = field(
+        default="gated",
+        metadata={"help": "With entropy gating: divide each response's policy loss by its 'gated' tokens (the "
+                          "release's) or by all its 'valid' tokens (TRL's)."},
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.entropy_gating not in ("per_response", "batch"):
             raise ValueError("entropy_gating must be 'per_response' or 'batch'")
+        if self.gated_loss_normalization not in ("gated", "valid"):
+            raise ValueError("gated_loss_normalization must be 'gated' or 'valid'")
+        if (self.gated_loss_normalization == "gated" and self.top_entropy_quantile < 1.0
+                and self.loss_type not in ("grpo", "sapo")):
+            raise ValueError("gated_loss_normalization='gated' needs a per-response loss (loss_type grpo or sapo)")
+        self._check_checkpoints_on_generation_boundaries()
+
+    @property
+    def updates_per_generation(self) -> float:
+        """Optimizer steps trained on one generation batch (16 in the release: 64 prompts x 16 rollouts)."""
+        return self.steps_per_generation * self.num_iterations / self.gradient_accumulation_steps
+
+    def _check_checkpoints_on_generation_boundaries(self) -> None:
+        """A checkpoint inside a generation window loses the buffered rollouts, so the resumed run would
+        regenerate them with new samples: the data order would differ from an uninterrupted run."""
+        every = self.updates_per_generation
+        if self.save_strategy != "steps" or every <= 1 or self.save_steps < 1:
+            return
+        if self.save_steps % every:
+            raise ValueError(f"save_steps ({self.save_steps:g}) must be a multiple of the optimizer steps per "
+                             f"generation batch ({every:g}) so a resumed run sees the same rollouts")
 
 
 def std_filter_keep(group_rewards: torch.Tensor, num_generations: int, threshold: float) -> torch.Tensor:
@@ -67,6 +107,14 @@ def per_response_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: 
     wanted = torch.arange(k_max, device=scores.device).unsqueeze(0) < k.unsqueeze(-1)
     gate.scatter_(-1, top, wanted)
     return gate & valid
+
+
+def normalise_gate_to_gated_tokens(gate: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The gate as weights n_valid / n_gated per row: a per-response mean over valid tokens of the gated
+    loss then equals the mean over the gated tokens alone. Rows with no gated token stay all zero."""
+    gated = gate.float().sum(dim=-1, keepdim=True)
+    valid = mask.float().sum(dim=-1, keepdim=True)
+    return gate.float() * torch.where(gated > 0, valid / gated.clamp(min=1.0), torch.zeros_like(gated))
 
 
 def batch_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, rho: float) -> torch.Tensor:
@@ -94,7 +142,7 @@ def select_rows(batch: dict, rows: list[int]) -> dict:
     return unsplit_pixel_values_by_grid(selected)
 
 
-class OmniGRPOTrainer(GRPOTrainer):
+class OmniGRPOTrainer(ConvertedCheckpointLoading, GRPOTrainer):
     """TRL's GRPOTrainer plus STD filtering (rows skipped before the forward) and per-response gating."""
 
     args: OmniGRPOConfig
@@ -106,6 +154,7 @@ class OmniGRPOTrainer(GRPOTrainer):
                 f"std_filter_reward {self.args.std_filter_reward!r} is not among the rewards {self.reward_func_names}"
             )
         self._last_rewards_per_func: torch.Tensor | None = None
+        self._window_real_rows = 0  # rows kept by the STD filter in this accumulation window, all ranks
 
     # --- STD filtering -------------------------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -141,8 +190,10 @@ class OmniGRPOTrainer(GRPOTrainer):
         keep = inputs.pop("std_keep")
         rows = keep.nonzero().flatten().tolist()
         real = len(rows)
+        self._window_real_rows += real
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.gather(torch.tensor([real], device=keep.device))
+            self._window_real_rows += int(counts.sum().item()) - real
             target = max(1, int(counts.max().item()))
             padding = (~keep).nonzero().flatten().tolist()[: target - real]
             rows = rows + padding
@@ -163,6 +214,7 @@ class OmniGRPOTrainer(GRPOTrainer):
         skipped = real == 0 and inputs["advantages"].numel() == 0
         if real is not None:
             self._metrics["train"]["std_filter/frac_microbatches_skipped"].append(float(skipped))
+            self._skip_step_without_signal()
         if skipped:  # every group of this micro-batch was dropped (single process): no forward, no backward
             return torch.zeros((), device=self.accelerator.device, requires_grad=True)
         loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -171,28 +223,79 @@ class OmniGRPOTrainer(GRPOTrainer):
             loss = loss * (rows / real)  # padding rows add zeros to a per-sequence mean: undo the dilution
         return loss
 
+    def _skip_step_without_signal(self) -> None:
+        """At the last micro-batch of a window: when no rank kept any row, tell accelerate not to step.
+
+        The optimizer (and scheduler) wrappers step only while `sync_gradients` is set; the gradients of
+        this window are all zero, so nothing carries over. (Checked on the DDP path; under DeepSpeed the
+        engine steps inside backward and this is untested.)"""
+        state = self.accelerator.gradient_state
+        if not state.sync_gradients:
+            return
+        empty = self._window_real_rows == 0
+        self._window_real_rows = 0
+        self._metrics["train"]["std_filter/optimizer_step_skipped"].append(float(empty))
+        if empty:
+            state._set_sync_gradients(False)
+
     # --- entropy gating ------------------------------------------------------------------------------
     def get_high_entropy_mask(self, entropies: torch.Tensor, mask: torch.Tensor, threshold: float) -> torch.Tensor:
         if self.args.entropy_gating == "batch":
-            return super().get_high_entropy_mask(entropies, mask, threshold)
-        return per_response_entropy_mask(entropies, mask, self.top_entropy_quantile)
+            gate = super().get_high_entropy_mask(entropies, mask, threshold)
+        else:
+            gate = per_response_entropy_mask(entropies, mask, self.top_entropy_quantile)
+        if self.args.gated_loss_normalization == "gated":
+            return normalise_gate_to_gated_tokens(gate, mask)
+        return gate
+
+
+def max_image_tokens(processor) -> int:
+    """The most tokens one image can become under the processor's pixel bound (Qwen2-VL resizing)."""
+    image_processor = processor.image_processor
+    size = image_processor.size
+    max_pixels = size.get("longest_edge") if hasattr(size, "get") else getattr(size, "longest_edge", None)
+    max_pixels = max_pixels or getattr(image_processor, "max_pixels", None)
+    unit = image_processor.patch_size * getattr(image_processor, "merge_size", 1)
+    return int(max_pixels) // (unit * unit)
+
+
+def required_model_length(processor, prompts: list[list[dict]], max_completion_length: int) -> int:
+    """Context a rollout needs: the largest image + the longest prompt's text + every generated token."""
+    placeholder = getattr(processor, "image_token", "<|image_pad|>")
+    longest = 0
+    for prompt in prompts:
+        text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        tokens = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"]) - text.count(placeholder)
+        longest = max(longest, tokens)
+    return max_image_tokens(processor) + longest + max_completion_length
+
+
+def fit_vllm_length(args: dict, processor, prompts: list[list[dict]]) -> dict:
+    """Check (or set, rounded up to 256) `vllm_max_model_length` so no rollout is cut; args unchanged without vLLM."""
+    if not args.get("use_vllm"):
+        return args
+    needed = required_model_length(processor, prompts, int(args.get("max_completion_length") or 256))
+    given = args.get("vllm_max_model_length")
+    if given is None:
+        return args | {"vllm_max_model_length": -(-needed // 256) * 256}
+    if int(given) < needed:
+        raise ValueError(f"vllm_max_model_length {given} is below the {needed} tokens a rollout can need "
+                         "(largest image + longest prompt + max_completion_length)")
+    return args
 
 
 def build_grpo_dataset(jsonl_path: str | Path, split: str | None = "train", limit: int | None = None):
-    """A TRL dataset: conversational `prompt` (image placeholder first), `image`, `label`, `task`."""
-    from datasets import Dataset
-    from PIL import Image
-
+    """A TRL dataset: conversational `prompt` (image placeholder first), `image` (a path, decoded when a
+    batch is built), `label`, `task` and `record_id` (a stable key, for logs and batch-wide rewards)."""
     rows = []
     for record in read_records(jsonl_path):
-        if limit is not None and len(rows) >= limit:  # stop reading: a large split is not decoded for nothing
+        if limit is not None and len(rows) >= limit:  # stop reading: a large split is not scanned for nothing
             break
         if split is not None and record.split != split:
             continue
-        with Image.open(resolve_image_path(record, jsonl_path)) as image:
-            picture = image.convert("RGB")
-        rows.append({"prompt": chat_messages(record.task, record.prompt), "image": picture,
-                     "label": record.label, "task": record.task})
+        rows.append({"prompt": chat_messages(record.task, record.prompt),
+                     "image": str(resolve_image_path(record, jsonl_path)),
+                     "label": record.label, "task": record.task, "record_id": record_key(record)})
     if not rows:
         raise ValueError(f"no records with split {split!r} in {jsonl_path}")
-    return Dataset.from_list(rows)
+    return lazy_image_table(rows, "image")

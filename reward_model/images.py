@@ -10,6 +10,7 @@ import hashlib
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 # Above this many pixels an image is refused rather than decoded (a decompression-bomb guard); the
@@ -73,11 +74,41 @@ def _decode(image: Image.Image, label: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
-            return image.convert("RGB") if image.mode != "RGB" else image
+            return to_rgb(image, label)
     except Image.DecompressionBombWarning:
         raise ImageError(f"{label}: image too large to decode safely") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{label}: unreadable or truncated image ({error})") from None
+
+
+# Modes whose samples are wider than 8 bits: PIL's convert("RGB") clips them (a 16-bit grey PNG
+# becomes all white), so they are rescaled here by their nominal range.
+_WIDE_RANGE = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+TRANSPARENCY_BACKGROUND = (255, 255, 255)  # what a viewer shows behind transparent pixels
+
+
+def to_rgb(image: Image.Image, label: str = "image") -> Image.Image:
+    """8-bit RGB as a person sees the picture: wide samples rescaled, transparency over white,
+    palettes and CMYK through PIL's own conversions."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _WIDE_RANGE:
+        pixels = np.asarray(image, dtype=np.float64)
+        if image.mode == "I" and (pixels.min() < 0 or pixels.max() > 65535):
+            raise ImageError(f"{label}: 32-bit integer samples outside 0..65535 have no defined brightness")
+        grey = np.rint(pixels * (255 / _WIDE_RANGE[image.mode])).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
+            raise ImageError(f"{label}: floating-point samples outside 0..1 have no defined brightness")
+        return Image.fromarray(np.rint(pixels * 255).astype(np.uint8), "L").convert("RGB")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (*TRANSPARENCY_BACKGROUND, 255))
+        return Image.alpha_composite(flat, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def image_hash(image: Image.Image) -> str:

@@ -14,16 +14,29 @@ import argparse
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
+from typing import NoReturn
 
 from reward_model.backends import BACKENDS
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
 from reward_model.interface import DIMENSIONS, DimensionScore, ImageItem, ScoreStatus, validate_dimensions
 from reward_model.presets import ModelNotFoundError, resolve_model
 
+MAX_PROMPT_CHARS = 2000  # the instruction quotes the prompt; a novel-length one only costs memory
+MAX_SEED = 2**63 - 1
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage block on a bad argument; one error line is enough."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reward_model.score", description=__doc__.split("\n")[0])
+    parser = _OneLineParser(prog="python -m reward_model.score", description=__doc__.split("\n")[0])
     parser.add_argument("--image", action="append", required=True, help="image file; repeat for more")
     parser.add_argument("--prompt", default=None, help="generation prompt (needed for alignment)")
     parser.add_argument("--dimensions", default=",".join(DIMENSIONS), help="comma-separated dimensions")
@@ -36,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=1, help="completions per request (mean and spread)")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--seed", type=int, default=0,
+        help="run seed for sampled decoding: each (image, dimension) draws from a seed derived from it and "
+        "the image content, so results repeat; --mode prob-weighted or --decoding greedy need none",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: GPU when present)")
     parser.add_argument("--cache-dir", default=None, help="keep scores on disk across runs")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS)
@@ -51,8 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         dimensions = validate_dimensions([d.strip() for d in args.dimensions.split(",") if d.strip()])
         if args.samples < 1:
             raise ValueError("--samples must be at least 1")
-        if args.prompt is not None and not args.prompt.strip():
-            raise ValueError("--prompt is empty")
+        for flag, value in (("--batch-size", args.batch_size), ("--max-image-pixels", args.max_image_pixels),
+                            ("--max-new-tokens", args.max_new_tokens)):
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be at least 1, got {value}")
+        if not 0 <= args.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
+        if args.prompt is not None:
+            args.prompt = check_prompt(args.prompt)
         resolve_model(args.model)  # fail on a bad model name before loading anything
     except (ValueError, ModelNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -105,6 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(ordered, table, dimensions))
     all_ok = all(table[key][d].ok for key, _ in ordered for d in dimensions)
     return 0 if all_ok else 1
+
+
+def check_prompt(prompt: str) -> str:
+    """Whitespace collapsed; empty, over-long and control-character prompts refused."""
+    prompt = " ".join(prompt.split())
+    if not prompt:
+        raise ValueError("--prompt is empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"--prompt is {len(prompt):,} characters long; the limit is {MAX_PROMPT_CHARS:,}")
+    if any(unicodedata.category(c) == "Cc" for c in prompt):
+        raise ValueError("--prompt contains control characters")
+    return prompt
 
 
 def format_table(ordered: list[tuple[str, str]], table: dict, dimensions: list[str]) -> str:

@@ -7,10 +7,16 @@ Modes:
 - "answer-only": the assistant turn is pre-filled with an empty think block and "<answer>", so only the
   number is generated: a handful of tokens instead of hundreds, for cheap pre-filtering. The model does
   not reason first, so its scores differ from (and are usually less accurate than) the reasoned ones.
+
+Reproducibility: sampled decoding draws from a seed of its own for every request, derived from the
+picture's content hash, the dimension, the prompt (alignment) and the run `seed`; the same picture
+gets the same completion whatever else shares its batch. `seed=None` draws from torch's global random
+state instead (not reproducible). "prob-weighted" and `decoding="greedy"` need no seed at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
@@ -56,7 +62,7 @@ class OmniQualityScorer:
         temperature: float = 0.7,
         top_p: float = 0.8,
         top_k: int = 20,
-        seed: int | None = None,
+        seed: int | None = 0,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     ) -> None:
         if mode not in MODES:
@@ -131,7 +137,8 @@ class OmniQualityScorer:
                 # Identical requests in one call (same picture twice) are generated once.
                 pending.setdefault(key, []).append((item.id, dimension))
                 prefix = ANSWER_ONLY_PREFIX if self.mode == "answer-only" else ""
-                requests.setdefault(key, Request(image, dimension, prompt, prefix))
+                seed = request_seed(self.decoding.seed, content, dimension, prompt)
+                requests.setdefault(key, Request(image, dimension, prompt, prefix, seed))
         keys = list(requests)
         for key, outcome in zip(keys, self._generate([requests[key] for key in keys]), strict=True):
             dimension = requests[key].dimension
@@ -217,6 +224,14 @@ class OmniQualityScorer:
             samples=[parsed.score],  # the greedy answer the expectation was read along
             generated_tokens=tokens,
         )
+
+
+def request_seed(run_seed: int | None, content_hash: str, dimension: str, prompt: str | None) -> int | None:
+    """A 63-bit sampling seed for one (picture, dimension, prompt) under one run seed; None stays None."""
+    if run_seed is None:
+        return None
+    text = f"{run_seed}\0{content_hash}\0{dimension}\0{prompt if dimension == 'alignment' else ''}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
 def _join_samples(texts: list[str], scores: list[float | None] | None = None) -> str:

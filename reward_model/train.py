@@ -9,6 +9,12 @@
 `--set a.b=value` overrides any config entry (values are read as YAML). Under
 `accelerate launch` the same commands run on every process; files are prepared by the main process.
 Sections `sft.args` and `grpo.stages[*].args` are passed to TRL's SFTConfig / our OmniGRPOConfig as is.
+
+Optional keys (defaults in brackets): `sft.resume` / `grpo.stages[*].resume` ["auto": continue from the
+last checkpoint in the output folder, if any; false: start fresh; or a checkpoint path],
+`sft.difficulties` [all; e.g. [hard] keeps only records tagged hard by rejection sampling],
+`sft.curriculum` ["none"; "easy_first"], `sft.processor` [the top-level `processor` section, e.g. a
+tighter max_pixels for SFT], `eval.backend` ["auto"].
 """
 
 from __future__ import annotations
@@ -90,16 +96,19 @@ def run_sft_stage(config: dict) -> Path:
         args=copy.deepcopy(section.get("args", {})),
         lora=section.get("lora"),
         limit=section.get("limit"),
-        processor_kwargs=config.get("processor"),
+        processor_kwargs=section.get("processor", config.get("processor")),
+        difficulties=section.get("difficulties"),
+        curriculum=section.get("curriculum", "none"),
+        resume=section.get("resume", "auto"),
     )
 
 
 def run_grpo_stage(config: dict, stage: dict) -> Path:
     from transformers import AutoProcessor
 
-    from reward_model.grpo import OmniGRPOConfig, OmniGRPOTrainer, build_grpo_dataset
+    from reward_model.grpo import OmniGRPOConfig, OmniGRPOTrainer, build_grpo_dataset, fit_vllm_length
     from reward_model.rewards import build_reward_funcs
-    from reward_model.sft import lora_config, save_trained
+    from reward_model.sft import last_checkpoint, lora_config, save_trained
 
     model_path = str(stage["model"])
     looks_local = model_path.startswith((".", "/")) or model_path.count("/") != 1  # hub ids are "org/name"
@@ -109,21 +118,29 @@ def run_grpo_stage(config: dict, stage: dict) -> Path:
     args = dict(stage.get("args", {}))
     if "episodes" in stage:
         args["num_train_epochs"] = stage["episodes"]
+    dataset = build_grpo_dataset(stage.get("data", config["data"]["train"]), split="train", limit=stage.get("limit"))
+    args = fit_vllm_length(args, processor, _distinct_prompts(dataset))
     trainer = OmniGRPOTrainer(
         model=model_path,
         reward_funcs=build_reward_funcs(stage.get("rewards", ["format", "accuracy"]), stage.get("reward_options")),
         args=OmniGRPOConfig(output_dir=stage["out"], **args),
-        train_dataset=build_grpo_dataset(stage.get("data", config["data"]["train"]), split="train",
-                                         limit=stage.get("limit")),
+        train_dataset=dataset,
         processing_class=processor,
         peft_config=lora_config(stage.get("lora")),
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(stage["out"], stage.get("resume", "auto")))
     save_trained(trainer, processor, stage["out"])
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
     if trainer.accelerator.is_main_process:
         Path(stage["out"], "reward_history.json").write_text(json.dumps(history, indent=1) + "\n")
     return Path(stage["out"])
+
+
+def _distinct_prompts(dataset) -> list:
+    seen = {}
+    for prompt in dataset["prompt"]:
+        seen.setdefault(json.dumps(prompt, sort_keys=True), prompt)
+    return list(seen.values())
 
 
 def run_grpo(config: dict, only: int | None = None) -> list[Path]:

@@ -45,3 +45,20 @@ def aggregate(scores: Mapping[str, DimensionScore], weights: Mapping[str, float]
         total += weights[dimension] * result.score
         weight_sum += weights[dimension]
     return total / weight_sum
+
+
+def lower_confidence_bound(
+    scores: Mapping[str, DimensionScore], weights: Mapping[str, float], lam: float
+) -> float | None:
+    """Weighted mean of (mean - lam * std) per dimension: resists the winner's curse of noisy scores.
+
+    A dimension scored from one sample has no spread and counts at its value; None as for `aggregate`.
+    """
+    total = weight_sum = 0.0
+    for dimension in active_dimensions(weights):
+        result = scores.get(dimension)
+        if result is None or not result.ok:
+            return None
+        total += weights[dimension] * (result.score - lam * (result.std or 0.0))
+        weight_sum += weights[dimension]
+    return total / weight_sum

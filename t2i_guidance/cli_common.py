@@ -4,16 +4,28 @@ found before any model is loaded."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
 import sys
 import tempfile
+import unicodedata
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from t2i_guidance.report import holds_run
 
 MAX_CANDIDATES = 256  # beyond this a single run should be a benchmark, not a CLI call
+# Text encoders read 77 (CLIP) to a few hundred (T5) tokens; a longer prompt is cut by the model anyway,
+# and a 100,000-character one once cost 11 GB before failing.
+MAX_PROMPT_CHARS = 2000
+MAX_STEPS = 1000  # diffusers schedulers are trained on 1000 timesteps
+MAX_GUIDANCE_SCALE = 100.0
+MAX_SIDE = 4096  # pixels per image side
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range; candidate k uses seed + k
+WORLD_PIPELINE = "WorldDiffusionPipeline"  # the embedded world's generator: it draws only its grammar
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -34,9 +46,126 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def check_prompt(prompt: str | None) -> str:
+    """A stripped prompt; tabs and line breaks become spaces, other control characters are refused."""
     if prompt is None or not prompt.strip():
         raise UsageError("the prompt is empty")
-    return prompt.strip()
+    prompt = " ".join(prompt.split())
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UsageError(f"the prompt is {len(prompt):,} characters long; the limit is {MAX_PROMPT_CHARS:,}")
+    controls = sorted({f"U+{ord(c):04X}" for c in prompt if unicodedata.category(c) == "Cc"})
+    if controls:
+        raise UsageError(f"the prompt contains control characters ({', '.join(controls)})")
+    return prompt
+
+
+def check_int(name: str, value: int | None, low: int, high: int) -> int | None:
+    """None (not given) passes; anything else must lie in low..high."""
+    if value is not None and not low <= value <= high:
+        raise UsageError(f"{name} must be between {low} and {high:,}, got {value:,}")
+    return value
+
+
+def check_float(name: str, value: float | None, low: float, high: float) -> float | None:
+    """None passes; NaN and infinities are refused (they would silently switch features off)."""
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise UsageError(f"{name} must be a finite number between {low:g} and {high:g}, got {value}")
+    return value
+
+
+def check_seed(seed: int, n: int = 1) -> int:
+    """Candidate k uses seed + k, so the last one must still fit torch's seed range."""
+    if not 0 <= seed <= MAX_SEED - (n - 1):
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED - (n - 1):,}, got {seed:,}")
+    return seed
+
+
+def check_generation_args(args: argparse.Namespace, n: int, steps: int) -> None:
+    """The numeric generation flags every search CLI shares (a flag a CLI lacks is skipped)."""
+    check_int("--steps", steps, 1, MAX_STEPS)
+    check_float("--guidance-scale", getattr(args, "guidance_scale", None), 0.0, MAX_GUIDANCE_SCALE)
+    check_int("--height", getattr(args, "height", None), 8, MAX_SIDE)
+    check_int("--width", getattr(args, "width", None), 8, MAX_SIDE)
+    check_int("--batch-size", getattr(args, "batch_size", None), 1, MAX_CANDIDATES)
+    if getattr(args, "seed", None) is not None:
+        check_seed(args.seed, n)
+    negative = getattr(args, "negative_prompt", None)
+    if negative and negative.strip():
+        args.negative_prompt = check_prompt(negative)
+
+
+def check_weights(text: str, parse: Callable[[str], dict[str, float]]) -> dict[str, float]:
+    """`parse` (aggregate.parse_weights) after refusing what it lets through: nothing, a repeated
+    dimension, NaN or infinite weights."""
+    if not text.replace(",", "").strip():
+        raise UsageError("--weights is empty; expected e.g. technical=1,aesthetic=1,alignment=2")
+    names = [part.partition("=")[0].strip() for part in text.split(",") if part.strip()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError(f"--weights names {', '.join(repeated)} more than once")
+    weights = parse(text)
+    bad = [f"{name}={value}" for name, value in weights.items() if not math.isfinite(value)]
+    if bad:
+        raise UsageError(f"--weights must be finite numbers, got {', '.join(bad)}")
+    return weights
+
+
+def accepts_keyword(factory: Callable[..., Any], name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def pipeline_class(location: str) -> str | None:
+    """The `_class_name` in a local pipeline folder's model_index.json (None for a hub id)."""
+    index = Path(location) / "model_index.json"
+    if not index.is_file():
+        return None
+    try:
+        return json.loads(index.read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def world_grammar_summary() -> str:
+    """What the embedded world's model can draw, in one line."""
+    from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, SHAPES
+
+    return (
+        f"one or two shapes ({', '.join(SHAPES)}) coloured {', '.join(COLOURS)}, small or large, "
+        "at a place (on the left, at the top, in the center ...) or one left of / right of / above / below "
+        f"the other, on a {', '.join(BACKGROUNDS)} background; "
+        "e.g. 'a red circle above a small blue square on a white background'"
+    )
+
+
+def check_drawable(prompt: str, generator_location: str) -> None:
+    """The embedded world's generator knows only its caption grammar: refuse anything else up front
+    (it would draw the unknown-word token and a scorer might still call that a match)."""
+    if pipeline_class(generator_location) != WORLD_PIPELINE:
+        return
+    problem = world_prompt_problem(prompt)
+    if problem:
+        raise UsageError(f"the embedded model cannot draw this prompt ({problem}); it draws only {world_grammar_summary()}")
+
+
+def world_prompt_problem(prompt: str) -> str | None:
+    """Why the world's grammar cannot read `prompt`, in a few words, or None when it can."""
+    from t2i_guidance.world.captions import PromptParseError, parse_prompt, vocabulary
+
+    known = set(vocabulary())
+    words = re.findall(r"\w+", prompt.lower())
+    unknown = list(dict.fromkeys(w for w in words if w not in known))
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        return f"unknown word{'s' if len(unknown) > 1 else ''}: {shown}"
+    try:
+        parse_prompt(prompt)
+    except PromptParseError as error:
+        return str(error).split(":")[0].split(" in ")[0]
+    return None
 
 
 def check_n(n: int) -> int:
@@ -45,12 +174,15 @@ def check_n(n: int) -> int:
     return n
 
 
-def check_model_location(location: str, what: str) -> str:
-    """A local folder must exist; anything else must look like a hub id ("org/name")."""
+def check_model_location(location: str, what: str, index_file: str | None = None) -> str:
+    """A local folder must exist (and hold `index_file` when given); anything else must look like a hub
+    id ("org/name")."""
     path = Path(location).expanduser()
     if path.exists():
         if not path.is_dir():
             raise UsageError(f"{what} {location!r} is a file, not a model folder")
+        if index_file and not (path / index_file).is_file():
+            raise UsageError(f"{what} folder {location!r} has no {index_file}: not a saved model")
         return str(path)
     if location.startswith((".", "/", "~")) or not _HUB_ID.match(location):
         raise UsageError(f"{what} path {location!r} does not exist")

@@ -170,45 +170,84 @@ class Generator:
         # Noise is drawn on the CPU so a seed gives the same image on any device that runs the pipeline.
         return torch.Generator("cpu").manual_seed(seed)
 
+    def latent_shape(self, settings: GenerationSettings) -> tuple[int, ...]:
+        """The shape of one candidate's initial noise, as the pipeline draws it.
+
+        Works for pipelines whose latents are (channels, height / scale, width / scale): the UNet families,
+        SD3, SANA, PixArt and the embedded world. FLUX packs its latents into tokens and is not supported.
+        """
+        config = self.denoiser.config
+        if type(self.pipeline).__name__.startswith("Flux"):
+            raise NotImplementedError("initial latents for FLUX's packed latents are not supported")
+        scale = getattr(self.pipeline, "vae_scale_factor", 1) or 1
+        sample_size = config.sample_size if isinstance(config.sample_size, int) else config.sample_size[0]
+        height = settings.height or sample_size * scale
+        width = settings.width or sample_size * scale
+        return (config.in_channels, height // scale, width // scale)
+
+    def initial_noise(self, seed: int, settings: GenerationSettings) -> torch.Tensor:
+        """The initial noise candidate `seed` starts from when no latents are given (drawn on the CPU)."""
+        return torch.randn((1, *self.latent_shape(settings)), generator=self._torch_generator(seed))[0]
+
     def generate(
         self,
-        prompt: str,
+        prompt: str | Sequence[str],
         seeds: Sequence[int],
         settings: GenerationSettings,
         batch_size: int | None = None,
         progress: bool = False,
         first_index: int = 0,
+        latents: Sequence[torch.Tensor] | None = None,
     ) -> list[Candidate]:
-        """One candidate per seed, in the order of `seeds`; `first_index` numbers them for ids."""
+        """One candidate per seed, in the order of `seeds`; `first_index` numbers them for ids.
+
+        `prompt` is one prompt for all, or one per candidate. `latents` (one initial noise per candidate,
+        see `initial_noise`) replaces the noise drawn from the seeds; the seed still drives any noise the
+        scheduler draws later.
+        """
         if not seeds:
             return []
+        prompts = [prompt] * len(seeds) if isinstance(prompt, str) else list(prompt)
+        if len(prompts) != len(seeds):
+            raise ValueError(f"got {len(prompts)} prompts for {len(seeds)} seeds")
+        if latents is not None and len(latents) != len(seeds):
+            raise ValueError(f"got {len(latents)} initial latents for {len(seeds)} seeds")
         batch_size = batch_size or len(seeds)
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         candidates: list[Candidate] = []
-        batches = [list(seeds[i : i + batch_size]) for i in range(0, len(seeds), batch_size)]
         bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
-        for batch in batches:
+        for start in range(0, len(seeds), batch_size):
+            batch = list(seeds[start : start + batch_size])
+            batch_prompts = prompts[start : start + batch_size]
+            # One prompt for the whole batch keeps the call every pipeline documents; a list otherwise.
+            same = len(set(batch_prompts)) == 1
+            kwargs = dict(call_kwargs(self.pipeline, settings))
+            if not same and isinstance(kwargs.get("negative_prompt"), str):  # diffusers wants matching types
+                kwargs["negative_prompt"] = [kwargs["negative_prompt"]] * len(batch)
+            if latents is not None:
+                noise = torch.stack([latents[k] for k in range(start, start + len(batch))])
+                kwargs["latents"] = noise.to(self.device, dtype=self.denoiser.dtype)
             with NFECounter(self.denoiser) as counter, torch.inference_mode():
                 output = self.pipeline(
-                    prompt=prompt,
-                    num_images_per_prompt=len(batch),
+                    prompt=batch_prompts[0] if same else batch_prompts,
+                    num_images_per_prompt=len(batch) if same else 1,
                     generator=[self._torch_generator(seed) for seed in batch],
                     output_type="pil",
-                    **call_kwargs(self.pipeline, settings),
+                    **kwargs,
                 )
             images = output.images
             if len(images) != len(batch):
                 raise RuntimeError(f"pipeline returned {len(images)} images for {len(batch)} seeds")
             nfes = counter.rows / len(batch)
-            for seed, image in zip(batch, images, strict=True):
+            for seed, text, image in zip(batch, batch_prompts, images, strict=True):
                 index = first_index + len(candidates)
                 candidates.append(
                     Candidate(
                         id=candidate_id(index),
                         index=index,
                         seed=seed,
-                        prompt=prompt,
+                        prompt=text,
                         image=image,
                         settings=asdict(settings),
                         nfes=nfes,

@@ -7,18 +7,38 @@ import io
 import json
 import os
 import tempfile
+import unicodedata
 from pathlib import Path
+
+from PIL.PngImagePlugin import PngInfo
 
 from t2i_guidance.result import ScoredCandidate, SearchResult
 
 RUN_MARKERS = ("result.json", "candidates")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask can only set it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    """Write to a temporary file in the same folder, then rename: readers never see half a file.
+
+    mkstemp creates the file 0600; it gets the mode a plain open() would give (0666 less the umask).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -33,10 +53,37 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def png_bytes(image) -> bytes:
+def png_bytes(image, metadata: dict[str, str] | None = None) -> bytes:
+    """Lossless PNG; `metadata` goes into its text chunks (readable with PIL's Image.text or exiftool)."""
+    info = PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_itxt(key, value)  # iTXt: UTF-8, any prompt survives
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def candidate_metadata(result: SearchResult, scored: ScoredCandidate) -> dict[str, str]:
+    """What made this picture and what it scored, to travel inside its PNG."""
+    scores = {
+        dimension: round(s.score, 4) if s.ok else s.status.value
+        for dimension, s in scored.scores.items()
+    }
+    return {
+        "prompt": scored.candidate.prompt,
+        "seed": str(scored.candidate.seed),
+        "settings": json.dumps(scored.candidate.settings, default=str),
+        "scores": json.dumps(scores),
+        "weighted_score": "" if scored.aggregate is None else f"{scored.aggregate:.4f}",
+        "weights": json.dumps(result.weights),
+        "strategy": result.strategy,
+        "software": "t2i-guidance",
+    }
+
+
+def clean_text(text: str) -> str:
+    """Control characters (NUL, escape ...) out of text bound for HTML; line breaks and tabs stay."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c) != "Cc" else "\ufffd" for c in text)
 
 
 def holds_run(out_dir: Path) -> bool:
@@ -49,11 +96,11 @@ def write_run(result: SearchResult, out_dir: Path) -> dict:
     image_paths = {}
     for scored in result.candidates:
         relative = f"candidates/{scored.id}.png"
-        atomic_write_bytes(out_dir / relative, png_bytes(scored.candidate.image))
+        atomic_write_bytes(out_dir / relative, png_bytes(scored.candidate.image, candidate_metadata(result, scored)))
         image_paths[scored.id] = relative
     best = result.best
     if best is not None:
-        atomic_write_bytes(out_dir / "best.png", png_bytes(best.candidate.image))
+        atomic_write_bytes(out_dir / "best.png", png_bytes(best.candidate.image, candidate_metadata(result, best)))
     data = result.to_dict(image_paths)
     atomic_write_text(out_dir / "index.html", contact_sheet(result, image_paths))
     atomic_write_text(out_dir / "result.json", json.dumps(data, indent=2))
@@ -68,8 +115,32 @@ def _score_cell(scored: ScoredCandidate, dimension: str) -> str:
     else:
         value = f'<span class="fail">{html.escape(result.status.value)}</span>'
     detail = result.rationale or result.error or result.raw
-    text = html.escape(detail) if detail else "<i>no rationale</i>"
+    text = html.escape(clean_text(detail)) if detail else "<i>no rationale</i>"
     return f"<tr><th>{dimension}</th><td>{value}</td></tr><tr><td colspan=2><details><summary>why</summary><p>{text}</p></details></td></tr>"
+
+
+def _drawn_from(scored: ScoredCandidate, result: SearchResult) -> str:
+    """The round, and the prompt that drew the candidate when it is not the user's."""
+    text = f" · round {scored.candidate.extra['round']}" if "round" in scored.candidate.extra else ""
+    if scored.candidate.prompt != result.prompt:
+        text += f"<br>drawn from: {html.escape(scored.candidate.prompt)}"
+    return text
+
+
+def _rounds_section(result: SearchResult) -> str:
+    """Each round's prompt (or noise pivot) and its best candidate, and every problem that was handled."""
+    if not result.rounds and not result.events:
+        return ""
+    rows = []
+    for r in result.rounds:
+        drawn = html.escape(str(r.get("prompt") or f"pivot {r.get('pivot')}"))
+        links = " ".join(f'<a href="#{c}">{c}</a>' for c in r["candidates"])
+        value = "–" if r["best_value"] is None else f"{r['best_value']:.3f}"
+        rows.append(f"<tr><td>{r['round']}</td><td>{drawn}</td><td>{links}</td><td>{r['best'] or '–'}</td>"
+                    f"<td>{value}</td></tr>")
+    events = "".join(f"<li>{html.escape(json.dumps(e))}</li>" for e in result.events)
+    return ("<h2>Rounds</h2><table><tr><th>round</th><th>prompt / pivot</th><th>candidates</th><th>best</th>"
+            f"<th>value</th></tr>{''.join(rows)}</table>" + (f"<h3>Handled problems</h3><ul>{events}</ul>" if events else ""))
 
 
 _STYLE = """
@@ -97,20 +168,21 @@ def contact_sheet(result: SearchResult, image_paths: dict[str, str]) -> str:
             f'<div class="card{" best" if is_best else ""}" id="{scored.id}">'
             f'<img src="{html.escape(image_paths.get(scored.id, ""))}" alt="{scored.id}">'
             f"<div>{badge}<b>{scored.id}</b> <span class=tag>seed {scored.candidate.seed}"
-            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs</span></div>"
+            f" · rank {scored.rank or '–'} · {scored.candidate.nfes:g} NFEs{_drawn_from(scored, result)}</span></div>"
             f"<div>aggregate {aggregate}</div><table>{rows}</table></div>"
         )
     costs = result.costs
+    rounds = _rounds_section(result)
     seconds = ", ".join(f"{k} {v:.2f}s" for k, v in costs.seconds.items())
     weights = ", ".join(f"{k}={v:g}" for k, v in result.weights.items() if v)
     return (
         "<!doctype html><html><head><meta charset=utf-8><title>t2i-guidance run</title>"
         f"<style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(result.prompt)}</h1>"
+        f"<h1>{html.escape(clean_text(result.prompt))}</h1>"
         f"<p>{html.escape(result.strategy)} · {len(result.candidates)} candidates · weights {weights}"
         f" · best: <b>{best.id if best else 'none (no candidate could be scored)'}</b></p>"
         f"<p class=tag>{costs.nfes:g} NFEs · {costs.scorer_requests} scorer requests"
         f" ({costs.scorer_cache_hits} cached) · {costs.generated_tokens} generated tokens · {seconds}"
         f" · peak RSS {costs.peak_rss_mb:.0f} MB</p>"
-        f'<div class="grid">{"".join(cards)}</div></body></html>'
+        f'{rounds}<div class="grid">{"".join(cards)}</div></body></html>'
     )

@@ -57,8 +57,8 @@ def base_args(out, generator="./no/such/model"):
         (["--generator", "./no/such/model"], "does not exist"),
         (["--generator", "/tmp/definitely/missing/model"], "does not exist"),
         (["--weights", "beauty=2"], "bad weight"),
-        (["--steps", "0"], "--steps must be at least 1"),
-        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--steps", "0"], "--steps must be between 1 and"),
+        (["--batch-size", "0"], "--batch-size must be between 1 and"),
         (["--n", "three"], "invalid int value"),
     ],
 )
@@ -83,6 +83,7 @@ def test_output_folder_with_a_run_needs_overwrite(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "result.json").write_text("{}")
+    (tmp_path / "model_index.json").write_text("{}")
     code, captured = run_cli(base_args(out, generator=str(tmp_path)), capsys)
     assert code == 2 and "already holds a run" in captured.err
 
@@ -90,6 +91,7 @@ def test_output_folder_with_a_run_needs_overwrite(tmp_path, capsys):
 def test_output_path_that_is_a_file_or_unwritable(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    (tmp_path / "model_index.json").write_text("{}")
     code, captured = run_cli(base_args(blocker, generator=str(tmp_path)), capsys)
     assert code == 2 and "is a file" in captured.err
     code, captured = run_cli(base_args(blocker / "inside", generator=str(tmp_path)), capsys)

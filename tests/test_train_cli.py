@@ -76,7 +76,7 @@ def test_accelerate_two_processes_run_a_grpo_step(tmp_path):
                str(REPO / "tests" / "train_distributed_entry.py"), "grpo", "--config", str(CONFIG), "--stage", "2",
                *[item for key, value in sets.items() for item in ("--set", f"{key}={value}")]]
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "out" / "reward_history.json").read_text())
     assert len(history) == 2 and all(0.0 <= e["std_filter/frac_groups_dropped"] <= 1.0 for e in history)
@@ -106,3 +106,22 @@ def test_real_run_configs_carry_the_paper_settings(name):
     else:
         assert args["learning_rate"] == 1e-7 and stage["episodes"] == 8
         assert args["std_filter"] and args["top_entropy_quantile"] == 0.2 and args["entropy_gating"] == "per_response"
+
+
+CPU_ONLY = {"use_cpu": True, "bf16": False, "use_vllm": False}
+
+
+@pytest.mark.parametrize("name", ["7b_sft.yaml", "7b_grpo_stage1.yaml", "7b_grpo_stage2.yaml", "tiny_cpu.yaml"])
+def test_every_shipped_config_builds_its_trainer_config(name, tmp_path):
+    """Every args key is one the installed TRL / transformers accept (a renamed key fails here, not on a cluster)."""
+    from trl import SFTConfig
+
+    from reward_model.grpo import OmniGRPOConfig
+
+    config = load_config(REPO / "reward_model" / "configs" / name)
+    if "sft" in config:
+        args = config["sft"]["args"] | {"use_cpu": True, "bf16": False}
+        SFTConfig(output_dir=str(tmp_path / "sft"), **args)
+    for stage in config.get("grpo", {}).get("stages", []):
+        args = dict(stage["args"]) | {k: v for k, v in CPU_ONLY.items() if k in stage["args"] or k == "use_cpu"}
+        OmniGRPOConfig(output_dir=str(tmp_path / stage["name"]), **args)

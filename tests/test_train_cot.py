@@ -137,3 +137,44 @@ def test_only_the_training_split_is_distilled(tmp_path):
     summary = build_cot_dataset(source, out, RuleBasedTeacher(), RejectionConfig(k=2, tolerance=5.0), progress=False)
     assert summary["technical"]["records"] == 1
     assert {Path(line["image"]).name for line in read_lines(out)} == {"a.png"}
+
+
+@pytest.mark.parametrize("header", ["Plan:", "**Plan:**", "**Plan**:", "plan -", "__Plan__:"])
+def test_plan_headers_are_recognised_and_a_single_newline_ends_the_plan(header):
+    for gap in ("\n\n", "\n", "\n  \n"):
+        text = f"<think> {header} look, then judge.{gap}I see a red circle. </think><answer> 3.00 </answer>"
+        plan, target = split_plan(text)
+        assert plan == f"{header} look, then judge."
+        assert target == "<think> I see a red circle. </think><answer> 3.00 </answer>"
+
+
+def test_a_plan_with_nothing_after_it_is_never_a_target():
+    text = "<think> Plan: look, then judge. </think><answer> 3.00 </answer>"
+    plan, target = split_plan(text)
+    assert plan == "Plan: look, then judge." and target == "<think></think><answer> 3.00 </answer>"
+    assert judge(text, 3.0, 0.5) is None  # the format check runs on the stripped target
+    assert judge("<think> Plan: look.\nI see it. </think><answer> 3.00 </answer>", 3.0, 0.5) == 0.0
+    # a text without a plan is its own target
+    assert split_plan("<think> I see it. </think><answer> 3 </answer>")[1] == "<think> I see it. </think><answer> 3 </answer>"
+
+
+def test_the_vlm_teacher_generates_through_the_scorer_backend(tmp_path):
+    from reward_model.backends.transformers_backend import TransformersBackend
+    from reward_model.cot.teachers import TEACHER_INSTRUCTION, TransformersTeacher
+    from tests.train_support import make_data, make_tiny_model
+
+    model_dir = make_tiny_model(tmp_path / "model")
+    data = make_data(tmp_path / "data", n=4)
+    teacher = TransformersTeacher(model_path=str(model_dir), max_new_tokens=5, seed=0)
+    assert isinstance(teacher.backend, TransformersBackend)
+    from reward_model.backends import Request
+    from reward_model.data.schema import read_records
+    from reward_model.images import load_image
+
+    record = next(read_records(data["train"]))
+
+    image_path = data["train"].parent / record.image
+    rendered = teacher.backend.render(Request(load_image(image_path), record.task, record.prompt))
+    assert TEACHER_INSTRUCTION.strip() in rendered and rendered.rstrip().endswith("assistant")
+    texts = teacher.write(record, image_path, k=3)
+    assert len(texts) == 3 and texts == teacher.write(record, image_path, k=3)  # seeded

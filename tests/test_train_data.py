@@ -62,10 +62,40 @@ def test_evalmuse_averages_annotators_and_keeps_train_and_test():
     assert all(r.task == "alignment" and r.prompt for r in found)
 
 
-def test_livec_and_tid2013():
+def test_livec_skips_its_seven_training_images_unless_asked():
     livec = records("livec")
-    assert [Path(r.image).name for r in livec] == ["t1.bmp", "10.JPG", "100.bmp"]
-    assert livec[0].label == pytest.approx(63.9 / 20)
+    assert [Path(r.image).name for r in livec] == ["10.JPG", "100.bmp"]
+    assert livec[0].label == pytest.approx(25.3 / 20) and Path(livec[0].image).parent.name == "Images"
+    with_training = list(ADAPTERS["livec"](FIXTURES / "livec", keep_training_images=True))
+    assert len(with_training) == 9 and with_training[0].label == pytest.approx(63.9 / 20)
+    assert all(Path(r.image).parent.name == "trainingImages" for r in with_training[:7])
+
+
+def test_evalmuse_carves_a_test_split_when_the_test_file_has_no_labels(tmp_path):
+    import json
+
+    train = [{"prompt_id": f"{i:05d}", "prompt": f"prompt {i}", "img_path": f"images/{i}_{m}.png",
+              "total_score": [3, 4]} for i in range(40) for m in ("a", "b")]
+    (tmp_path / "train_list.json").write_text(json.dumps(train))
+    (tmp_path / "test.json").write_text(json.dumps([{"prompt_id": "99999", "prompt": "x", "img_path": "t.png"}]))
+    found = list(ADAPTERS["evalmuse"](tmp_path, test_fraction=0.25))
+    assert len(found) == 80  # the unlabelled test entry gives nothing
+    splits = {r.split for r in found}
+    assert splits == {"train", "test"}
+    by_prompt = {}
+    for r in found:
+        by_prompt.setdefault(r.prompt, set()).add(r.split)
+    assert all(len(s) == 1 for s in by_prompt.values())  # one prompt's images never straddle the split
+
+
+def test_scores_outside_the_nominal_range_stop_the_conversion(tmp_path):
+    (tmp_path / "data.csv").write_text("name,prompt,mos_quality,mos_align\nx.jpg,a cat,52.0,3.0\n")
+    with pytest.raises(ValueError, match=r"52.0 \(agiqa3k x.jpg, mos_quality\) is outside the nominal range 0..5"):
+        list(ADAPTERS["agiqa3k"](tmp_path))
+    assert main(["agiqa3k", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+def test_tid2013():
     tid = records("tid2013")
     assert tid[0].label == pytest.approx(5.51429 / 9 * 5, abs=1e-4)
 

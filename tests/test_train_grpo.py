@@ -9,6 +9,7 @@ from reward_model.grpo import (
     OmniGRPOTrainer,
     batch_entropy_mask,
     build_grpo_dataset,
+    normalise_gate_to_gated_tokens,
     per_response_entropy_mask,
     std_filter_keep,
 )
@@ -75,7 +76,7 @@ def test_gradient_flows_only_through_gated_tokens(assets):
     def probe(completions, **_):
         return [1.0] * len(completions)
 
-    trainer = make_trainer(assets, [probe], top_entropy_quantile=0.2)
+    trainer = make_trainer(assets, [probe], top_entropy_quantile=0.2, gated_loss_normalization="valid")
     for rule in ("per_response", "batch"):
         trainer.args.entropy_gating = rule
         entropies = torch.cat([torch.rand(1, 10) * 0.1, 1.0 + torch.rand(1, 10)])
@@ -147,3 +148,132 @@ def test_grpo_trains_saves_and_reloads(assets, tmp_path):
     reloaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "saved")
     name = changed[0]
     assert torch.equal(dict(reloaded.named_parameters())[name], dict(trainer.model.named_parameters())[name])
+
+
+def test_gate_weights_turn_a_valid_token_mean_into_a_gated_token_mean():
+    gate = torch.tensor([[1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]])
+    loss = torch.tensor([[2.0, 4.0, 9.0, 9.0, 9.0], [6.0, 9.0, 9.0, 9.0, 9.0], [9.0] * 5])
+    weights = normalise_gate_to_gated_tokens(gate, mask)
+    per_response = (loss * weights * mask).sum(-1) / mask.sum(-1)
+    assert per_response.tolist() == [3.0, 6.0, 0.0]  # the mean over gated tokens; nothing gated -> 0
+
+
+def gated_gradient(trainer, logps_seed=0):
+    generator = torch.Generator().manual_seed(logps_seed)
+    entropies = torch.rand(2, 10, generator=generator)
+    completion_mask = torch.ones(2, 10, dtype=torch.long)
+    completion_mask[0, 5:] = 0
+    logps = (-torch.rand(2, 10, generator=generator)).requires_grad_()
+    trainer._get_per_token_logps_and_entropies = lambda *a, **k: (logps, entropies, None)
+    inputs = {"prompt_ids": torch.ones(2, 3, dtype=torch.long), "prompt_mask": torch.ones(2, 3, dtype=torch.long),
+              "completion_ids": torch.ones(2, 10, dtype=torch.long), "completion_mask": completion_mask,
+              "advantages": torch.tensor([1.0, -1.0]), "num_items_in_batch": torch.tensor(15.0)}
+    trainer._compute_loss(trainer.model, inputs).backward()
+    return logps.grad
+
+
+def test_release_normalisation_divides_by_gated_tokens_and_is_the_default(assets):
+    def probe(completions, **_):
+        return [1.0] * len(completions)
+
+    trainer = make_trainer(assets, [probe], top_entropy_quantile=0.2, beta=0.0)
+    assert trainer.args.gated_loss_normalization == "gated"
+    gated = gated_gradient(trainer)
+    trainer.args.gated_loss_normalization = "valid"
+    valid = gated_gradient(trainer)
+    assert torch.equal(gated != 0, valid != 0)  # same tokens carry the loss
+    # 5 valid tokens, k = 1 gated; 10 valid, k = 2 gated: the gradient is n_valid / n_gated = 5x larger
+    ratio = gated[valid != 0] / valid[valid != 0]
+    assert torch.allclose(ratio, torch.full_like(ratio, 5.0))
+    with pytest.raises(ValueError, match="per-response loss"):
+        OmniGRPOConfig(output_dir="x", use_cpu=True, top_entropy_quantile=0.2, loss_type="dapo")
+
+
+def test_a_window_with_every_group_filtered_skips_the_optimizer_step(assets):
+    from transformers import TrainerCallback
+
+    calls = {"n": 0}
+
+    def signal_then_flat(completions, **_):  # rewards vary on the first generation only
+        calls["n"] += 1
+        return [random.random() if calls["n"] == 1 else 0.5 for _ in completions]
+
+    snapshots = []
+
+    class Snapshot(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            # As under DDP, where padding rows give zero gradients rather than none at all
+            for p in model.parameters():
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    trainer = make_trainer(assets, [signal_then_flat], std_filter=True, std_filter_reward="signal_then_flat",
+                           max_steps=3)
+    trainer.add_callback(Snapshot())
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    moved = lambda a, b: any(not torch.equal(a[n], b[n]) for n in a)  # noqa: E731
+    assert moved(before, snapshots[0])  # step 1 had signal: Adam stepped
+    # steps 2 and 3 had none: without the skip, Adam's first moment would still move every weight
+    assert not moved(snapshots[0], snapshots[1]) and not moved(snapshots[1], snapshots[2])
+    skipped = [e["std_filter/optimizer_step_skipped"] for e in trainer.state.log_history if "reward" in e]
+    assert skipped == [0.0, 1.0, 1.0]
+
+
+def test_release_batch_layout_in_the_7b_configs():
+    from pathlib import Path
+
+    from reward_model.train import load_config
+
+    for name in ("7b_grpo_stage1.yaml", "7b_grpo_stage2.yaml"):
+        (stage,) = load_config(Path(__file__).parents[1] / "reward_model" / "configs" / name)["grpo"]["stages"]
+        args = stage["args"]
+        gpus = 8
+        completions = gpus * args["per_device_train_batch_size"] * args["steps_per_generation"]
+        assert completions // args["num_generations"] == 64 and args["num_generations"] == 16  # 64 prompts x 16
+        config = OmniGRPOConfig(output_dir="x", use_cpu=True, **{k: v for k, v in args.items() if k in (
+            "per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation",
+            "num_generations", "save_strategy", "save_steps")})
+        assert config.updates_per_generation == 16
+        assert args["vllm_importance_sampling_correction"] in (True, False)  # decided, not left to the default
+        assert args["vllm_enable_sleep_mode"] is True and args["vllm_mode"] == "colocate"
+
+
+def test_checkpoints_must_fall_on_generation_boundaries():
+    common = dict(output_dir="x", use_cpu=True, per_device_train_batch_size=4, num_generations=4,
+                  gradient_accumulation_steps=1, steps_per_generation=4, save_strategy="steps")
+    assert OmniGRPOConfig(**common, save_steps=8).updates_per_generation == 4
+    with pytest.raises(ValueError, match="multiple of the optimizer steps per generation"):
+        OmniGRPOConfig(**common, save_steps=6)
+
+
+def test_grpo_table_keeps_paths_not_pictures(assets):
+    root, model_dir, data = assets
+    dataset = build_grpo_dataset(data["train"], split="train")
+    stored = dataset.data.column("image").to_pylist()
+    assert all(item["bytes"] is None and item["path"].endswith(".png") for item in stored)
+    assert len(set(dataset["record_id"])) == len(dataset)
+    assert dataset[0]["image"].mode == "RGB"
+
+
+def test_vllm_context_covers_image_prompt_and_completion(assets):
+    from reward_model.grpo import fit_vllm_length, max_image_tokens, required_model_length
+    from reward_model.prompts import chat_messages
+
+    root, model_dir, data = assets
+    processor = AutoProcessor.from_pretrained(model_dir, min_pixels=3136, max_pixels=3136000)
+    assert max_image_tokens(processor) == 4000  # the authors' max_pixels = 4000 x 28 x 28
+    prompts = [chat_messages("technical", None), chat_messages("alignment", "a red circle " * 40)]
+    needed = required_model_length(processor, prompts, 4096)
+    text_only = required_model_length(processor, prompts[:1], 4096)
+    assert needed > text_only > 4000 + 4096  # the longer alignment prompt sets the bound
+    assert fit_vllm_length({"use_vllm": False}, processor, prompts) == {"use_vllm": False}
+    chosen = fit_vllm_length({"use_vllm": True, "max_completion_length": 4096}, processor, prompts)
+    assert chosen["vllm_max_model_length"] >= needed and chosen["vllm_max_model_length"] % 256 == 0
+    with pytest.raises(ValueError, match="below the"):
+        fit_vllm_length({"use_vllm": True, "max_completion_length": 4096, "vllm_max_model_length": 8192},
+                        processor, prompts)

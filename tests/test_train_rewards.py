@@ -1,4 +1,6 @@
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -7,10 +9,12 @@ from reward_model.rewards import (
     REWARDS,
     accuracy_reward,
     build_reward_funcs,
+    consistency_reward,
     format_reward,
     gaussian_accuracy,
     rank_reward,
     register_reward,
+    stated_verdict,
 )
 
 GOOD = "<think> I see a red circle. </think><answer> 3.00 </answer>"
@@ -87,3 +91,77 @@ def test_extra_reward_plugs_in_by_name():
         assert func(["abcd"]) == [-0.04]
     finally:
         del REWARDS["test_length_penalty"]
+
+
+def answer(value: float, reasoning: str = "I see it.") -> str:
+    return f"<think> {reasoning} </think><answer> {value:.2f} </answer>"
+
+
+def test_rank_reward_ranks_against_the_gathered_batch_not_the_local_slice():
+    # Rank 1 holds one record's 2 rollouts (label 3): alone it has nothing to compare with.
+    local = [answer(3.5), answer(1.0)]
+    alone = rank_reward(local, label=[3.0, 3.0], record_id=["b", "b"])
+    assert alone == [0.0, 0.0]
+    # Gathered: rank 0 held record "a" (label 1, rollouts 2.0 and 4.0), rank 2 record "c" (label 4, 4.5)
+    others_before = [(2.0, 1.0, "a"), (4.0, 1.0, "a")]
+    others_after = [(4.5, 4.0, "c")]
+
+    def gather(entries):
+        return others_before + entries + others_after, len(others_before)
+
+    rewards = rank_reward(local, label=[3.0, 3.0], record_id=["b", "b"], gather=gather)
+    # 3.5 vs a's (2.0, 4.0): right, wrong; vs c's 4.5: right -> 2/3. 1.0: wrong, wrong, right -> 1/3
+    assert rewards == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_rank_fidelity_rewards_the_right_order_smoothly():
+    def gather(entries):
+        return entries + [(2.0, 2.0, "low"), (2.2, 2.0, "low")], 0
+
+    right, wrong, far = rank_reward([answer(3.0), answer(1.9), answer(4.5)], label=[4.0] * 3,
+                                    record_id=["me"] * 3, mode="fidelity", gather=gather)
+    assert 0.0 <= wrong < right < far <= 1.0  # further above the lower-labelled record: closer to 1
+
+
+def test_rank_reward_is_gathered_across_real_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_two_rank_worker, args=(str(tmp_path),), nprocs=2, join=True)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    # rank 0: record a (label 1, answers 1.0, 4.0); rank 1: record b (label 3, answer 2.0)
+    assert results[0] == pytest.approx([1.0, 0.0]) and results[1] == pytest.approx([0.5])
+
+
+def _two_rank_worker(rank: int, folder: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ.get("TEST_RANK_PORT", "29533"))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        if rank == 0:
+            rewards = rank_reward([answer(1.0), answer(4.0)], label=[1.0, 1.0], record_id=["a", "a"])
+        else:
+            rewards = rank_reward([answer(2.0)], label=[3.0], record_id=["b"])
+        (Path(folder) / f"rank{rank}.json").write_text(json.dumps(rewards))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_reasoning_consistency_reward():
+    completions = [
+        answer(4.2, "Sharp edges. Overall the technical quality is good."),
+        answer(1.0, "Sharp edges. Overall the technical quality is good."),
+        answer(0.8, "Heavily blurred. Overall it is very poor."),
+        answer(3.0, "I see a red circle."),  # no verdict stated
+        "<think> it is excellent </think><answer> great </answer>",  # no number
+    ]
+    rewards = consistency_reward(completions)
+    assert rewards[0] == 1.0 and rewards[2] == 1.0
+    assert rewards[1] == pytest.approx(math.exp(-(2.75**2) / (2 * 0.5**2)))  # 2.75 below the "good" band
+    assert rewards[3] == 0.0 and rewards[4] == 0.0
+    assert stated_verdict("at first it looks poor, but in the end excellent") == (4.5, 5.0)  # the last word
+    assert stated_verdict("very poor") == (0.0, 1.25)
+    (func,) = build_reward_funcs(["consistency"], {"consistency": {"sigma": 1.0}})
+    assert func([completions[1]])[0] == pytest.approx(math.exp(-(2.75**2) / 2))

@@ -58,3 +58,102 @@ def test_sft_with_lora_merges_into_a_plain_checkpoint(assets, tmp_path):
             lora={"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]})
     tuned = AutoModelForImageTextToText.from_pretrained(out)  # loads without peft: the adapter was merged
     assert not any("lora" in n for n, _ in tuned.named_parameters())
+
+
+def test_images_stay_on_disk_until_a_sample_is_read(assets):
+    root, model_dir, cot = assets
+    dataset = build_sft_dataset(cot)
+    stored = dataset.data.column("images").to_pylist()
+    assert all(item["bytes"] is None and item["path"] for row in stored for item in row)  # paths only
+    image = dataset[0]["images"][0]
+    assert image.mode == "RGB" and image.size == (112, 112)
+
+
+def test_counted_length_is_what_the_collator_builds(assets):
+    from reward_model.sft import drop_overlong, read_cot_entries, sample_length, sft_rows
+
+    root, model_dir, cot = assets
+    processor = AutoProcessor.from_pretrained(model_dir)
+    rows = sft_rows(read_cot_entries(cot))[:3]
+    collator = DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
+    dataset = build_sft_dataset(cot, limit=3)
+    batch = collator([dict(dataset[i]) for i in range(3)])
+    built = batch["attention_mask"].sum(dim=1).tolist()
+    assert [sample_length(processor, row, (112, 112)) for row in rows] == built
+    kept, dropped = drop_overlong(rows, processor, max_length=max(built) - 1)
+    assert len(kept) + len(dropped) == 3 and dropped and all(n > max(built) - 1 for n in dropped)
+
+
+def test_overlong_samples_are_dropped_and_counted_never_truncated(assets, capsys):
+    root, model_dir, cot = assets
+    processor = AutoProcessor.from_pretrained(model_dir)
+    everything = build_sft_dataset(cot)
+    assert len(build_sft_dataset(cot, processor=processor, max_length=4096)) == len(everything)
+    bigger = AutoProcessor.from_pretrained(model_dir, min_pixels=224 * 224, max_pixels=224 * 224)
+    with pytest.raises(ValueError, match="longer than max_length"):
+        build_sft_dataset(cot, processor=bigger, max_length=150)
+    from reward_model.sft import sample_length
+
+    lengths = [sample_length(processor, row, (112, 112)) for row in
+               [{"prompt": r["prompt"], "completion": r["completion"]} for r in everything]]
+    cut = sorted(lengths)[len(lengths) // 2]
+    kept = build_sft_dataset(cot, processor=processor, max_length=cut)
+    assert len(kept) == sum(n <= cut for n in lengths) < len(everything)
+    assert f"dropped {sum(n > cut for n in lengths)} of {len(everything)}" in capsys.readouterr().out
+
+
+def test_difficulty_tags_filter_and_order_the_data(assets, tmp_path):
+    root, model_dir, source = assets
+    lines = [json.loads(line) for line in source.read_text().splitlines()]
+    for index, line in enumerate(lines):  # both kinds, interleaved
+        line["difficulty"] = ("hard", "easy")[index % 2]
+    cot = tmp_path / "tagged.jsonl"
+    cot.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    tags = [line["difficulty"] for line in lines]
+    easy = build_sft_dataset(cot, difficulties=["easy"])
+    assert len(easy) == tags.count("easy")
+    ordered = build_sft_dataset(cot, curriculum="easy_first")
+    targets = {json.loads(line)["target"]: json.loads(line)["difficulty"] for line in cot.read_text().splitlines()}
+    order = [targets[row["completion"][0]["content"][0]["text"]] for row in ordered]
+    assert order == sorted(order)  # every easy sample comes before every hard one
+    with pytest.raises(ValueError, match="unknown difficulty"):
+        build_sft_dataset(cot, difficulties=["medium"])
+
+
+def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
+    from reward_model.sft import last_checkpoint
+
+    assert last_checkpoint(tmp_path / "missing", "auto") is None
+    for step in (2, 10, 12):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    for step in (2, 10):
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    # checkpoint-12 was being written when the run was killed: no trainer_state.json yet
+    assert last_checkpoint(tmp_path, "auto") == str(tmp_path / "checkpoint-10")  # 10 > 2 numerically
+    assert last_checkpoint(tmp_path, False) is None
+    assert last_checkpoint(tmp_path, str(tmp_path / "checkpoint-2")) == str(tmp_path / "checkpoint-2")
+    with pytest.raises(FileNotFoundError):
+        last_checkpoint(tmp_path, str(tmp_path / "checkpoint-12"))
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(assets, tmp_path):
+    from safetensors.torch import load_file
+
+    root, model_dir, cot = assets
+    args = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": "steps", "save_steps": 1,
+            "max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1, "seed": 0,
+            "lr_scheduler_type": "constant"}
+    run_sft(str(model_dir), str(cot), str(tmp_path / "whole"), args)
+    run_sft(str(model_dir), str(cot), str(tmp_path / "parts"), args | {"max_steps": 2})  # stopped after step 2
+    run_sft(str(model_dir), str(cot), str(tmp_path / "parts"), args)  # resumes from checkpoint-2
+    state = json.loads((tmp_path / "parts" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 and len([e for e in state["log_history"] if "loss" in e]) == 3
+    whole, parts = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "parts" / "model.safetensors")
+    base = load_file(model_dir / "model.safetensors")
+    assert all(torch.equal(whole[k], parts[k]) for k in whole)  # the checkpoint's weights were really loaded
+    assert any(not torch.equal(whole[k], base[k]) for k in whole)
+    run_sft(str(model_dir), str(cot), str(tmp_path / "parts"), args | {"max_steps": 4}, resume=False)
+    fresh = json.loads((tmp_path / "parts" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert [e["loss"] for e in fresh["log_history"] if "loss" in e][:3] == [
+        e["loss"] for e in json.loads((tmp_path / "whole" / "checkpoint-3" / "trainer_state.json").read_text())[
+            "log_history"] if "loss" in e]  # resume=False starts again from step 1

@@ -21,6 +21,9 @@ class Request:
     dimension: str
     prompt: str | None
     prefix: str = ""  # assistant text forced before generation (answer-only mode)
+    # This request's own sampling seed (derived from the picture, the dimension and the run seed), so
+    # what it draws does not depend on which other requests share its batch, or in what order.
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,13 @@ class Decoding:
     max_new_tokens: int = 4096
     num_samples: int = 1
     read_digit_probs: bool = False  # record the distribution over digits at every step
-    seed: int | None = None
+    seed: int | None = None  # the run seed sampled requests derive their own seeds from; None: unseeded
 
     def key(self) -> dict:
         """The settings that change results (for cache keys); sampling knobs only matter when sampling."""
         data = asdict(self)
-        data.pop("seed")
         if not self.do_sample:
-            for name in ("temperature", "top_p", "top_k"):
+            for name in ("temperature", "top_p", "top_k", "seed"):
                 data.pop(name)
         return data
 

@@ -6,10 +6,19 @@ request is reported against itself and the others are still scored.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from reward_model.backends import (
     Completion,
@@ -34,6 +43,39 @@ class DigitProbabilityRecorder(LogitsProcessor):
         probs = torch.softmax(scores.float(), dim=-1)
         self.steps.append(probs[:, self.digit_ids.to(probs.device)].cpu())
         return scores
+
+
+class SeededSampler(LogitsProcessor):
+    """Samples each row from its own torch.Generator, so a row's draws do not depend on its batch.
+
+    transformers' sampling draws every row from one global random stream; here the library's own
+    temperature / top-k / top-p warpers shape the distribution, the draw uses the row's generator, and
+    the scores returned leave only the drawn token, which greedy decoding then takes.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float) -> None:
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.warpers = LogitsProcessorList(
+            [TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k), TopPLogitsWarper(top_p)]
+        )
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(self.warpers(input_ids, scores.float()), dim=-1).cpu()
+        drawn = [
+            torch.multinomial(row, 1, generator=generator).item()
+            for row, generator in zip(probs, self.generators, strict=True)
+        ]
+        chosen = torch.full_like(scores, torch.finfo(scores.dtype).min)
+        chosen[torch.arange(len(drawn)), torch.tensor(drawn, device=scores.device)] = 0.0
+        return chosen
+
+
+def sample_seeds(request_seed: int, count: int) -> list[int]:
+    """Seeds for the `count` samples of one request (sample 0 uses the request's own seed)."""
+    return [request_seed] + [
+        int.from_bytes(hashlib.sha256(f"{request_seed}:{k}".encode()).digest()[:8], "big") >> 1
+        for k in range(1, count)
+    ]
 
 
 def default_device() -> str:
@@ -109,31 +151,37 @@ class TransformersBackend:
     @torch.inference_mode()
     def _generate_batch(self, requests: list[Request], decoding: Decoding) -> list[RequestResult]:
         started = time.perf_counter()
-        texts = [self.render(request) for request in requests]
-        images = [request.image for request in requests]
+        seeded = decoding.do_sample and all(request.seed is not None for request in requests)
+        # Seeded sampling gives every sample its own row (and generator); otherwise generate repeats rows.
+        repeats = decoding.num_samples if seeded else 1
+        texts = [self.render(request) for request in requests for _ in range(repeats)]
+        images = [request.image for request in requests for _ in range(repeats)]
         inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
         recorder = DigitProbabilityRecorder(self.digit_token_ids()) if decoding.read_digit_probs else None
-        if decoding.seed is not None:
-            torch.manual_seed(decoding.seed)
-        sampling = (
-            {
+        processors = [recorder] if recorder else []
+        greedy = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if seeded:
+            seeds = [seed for request in requests for seed in sample_seeds(request.seed, repeats)]
+            processors.append(SeededSampler(seeds, decoding.temperature, decoding.top_k, decoding.top_p))
+            sampling = greedy  # the sampler above has already drawn; greedy takes its token
+        elif decoding.do_sample:
+            sampling = {
                 "do_sample": True,
                 "temperature": decoding.temperature,
                 "top_p": decoding.top_p,
                 "top_k": decoding.top_k,
             }
-            if decoding.do_sample
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        )
+        else:
+            sampling = greedy
         generated = self.model.generate(
             **inputs,
             **sampling,
             max_new_tokens=decoding.max_new_tokens,
-            num_return_sequences=decoding.num_samples,
+            num_return_sequences=1 if seeded else decoding.num_samples,
             repetition_penalty=1.0,  # the settings are explicit; ignore any default in the checkpoint
             eos_token_id=self.stop_ids,
             pad_token_id=self.pad_id,
-            logits_processor=LogitsProcessorList([recorder]) if recorder else None,
+            logits_processor=LogitsProcessorList(processors) if processors else None,
         )
         new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()
         digit_steps = torch.stack(recorder.steps, dim=1) if recorder and recorder.steps else None

@@ -35,11 +35,21 @@ class RejectionConfig:
             raise ValueError("k must be >= 1 and tolerance >= 0")
 
 
-def judge(trajectory: str, label: float, tolerance: float) -> float | None:
-    """The trajectory's absolute error when it is well formed and within tolerance, else None."""
-    if not has_strict_format(trajectory):
+def sft_target(trajectory: str) -> str | None:
+    """The SFT target (the trajectory without its plan), or None when that target is not well formed:
+    exactly one think block with some reasoning left in it, then one answer block."""
+    target = split_plan(trajectory)[1]
+    if not has_strict_format(target) or not parse_answer(target).rationale:
         return None
-    score = parse_answer(trajectory).score
+    return target
+
+
+def judge(trajectory: str, label: float, tolerance: float) -> float | None:
+    """The trajectory's absolute error when its SFT target is well formed and within tolerance, else None."""
+    target = sft_target(trajectory)
+    if target is None:
+        return None
+    score = parse_answer(target).score
     if score is None or abs(score - label) > tolerance:
         return None
     return abs(score - label)
@@ -99,7 +109,7 @@ def build_cot_dataset(
                 line = asdict(record) | {
                     "image": str(image_path),
                     "key": key,
-                    "target": split_plan(trajectory)[1],
+                    "target": sft_target(trajectory),
                     "trajectory": trajectory,
                     "prediction": parse_answer(trajectory).score,
                     "accepted": len(accepted),

@@ -16,7 +16,6 @@ from typing import Protocol
 
 from reward_model.data.schema import IQARecord
 
-PLAN_PREFIX = "Plan:"
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 PLANS = {
@@ -39,17 +38,29 @@ def verdict(score: float) -> str:
     return "excellent"
 
 
+# "Plan:", "plan -", "**Plan:**", "**Plan**:", "__Plan__:" ... at the very start of the think block.
+_PLAN_HEADER = re.compile(r"^(?:\*\*|__)?\s*plan\s*(?:\*\*|__)?\s*[:\-]\s*(?:\*\*|__)?", re.IGNORECASE)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
 def split_plan(trajectory: str) -> tuple[str, str]:
-    """(plan, trajectory without the plan). A trajectory without a plan is returned unchanged."""
+    """(plan, trajectory without the plan). A trajectory without a plan is returned unchanged.
+
+    The plan is the think block's first paragraph when it opens with a plan header ("Plan:", "**Plan:**",
+    ...): it ends at the first blank line, else at the first line break. A plan with nothing after it leaves
+    an empty think block, which the format check on the target (see rejection.judge) then rejects.
+    """
     match = _THINK.search(trajectory)
     if not match:
         return "", trajectory
     body = match.group(1).strip()
-    if not body.startswith(PLAN_PREFIX):
+    if not _PLAN_HEADER.match(body):
         return "", trajectory
-    plan, _, reasoning = body.partition("\n\n")
-    without = trajectory[: match.start()] + f"<think> {reasoning.strip()} </think>" + trajectory[match.end() :]
-    return plan.strip(), without
+    end = _BLANK_LINE.search(body) or re.search(r"\n", body)
+    plan, reasoning = (body[: end.start()], body[end.end() :]) if end else (body, "")
+    reasoning = reasoning.strip()
+    think = f"<think> {reasoning} </think>" if reasoning else "<think></think>"
+    return plan.strip(), trajectory[: match.start()] + think + trajectory[match.end() :]
 
 
 class Teacher(Protocol):
@@ -122,51 +133,56 @@ TEACHER_INSTRUCTION = (
 )
 
 
-def teacher_prompt(processor, record: IQARecord) -> str:
-    """The scoring prompt with the plan-then-reason instruction, through the teacher's chat template."""
+def teacher_messages(task: str, prompt: str | None) -> list[dict]:
+    """The scoring chat with the plan-then-reason instruction appended to the user turn."""
     from reward_model.prompts import chat_messages
 
-    messages = chat_messages(record.task, record.prompt)
+    messages = chat_messages(task, prompt)
     messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return messages
+
+
+def teacher_prompt(processor, record: IQARecord) -> str:
+    """The scoring prompt with the plan-then-reason instruction, through the teacher's chat template."""
+    return processor.apply_chat_template(teacher_messages(record.task, record.prompt), add_generation_prompt=True,
+                                         tokenize=False)
 
 
 @dataclass
 class TransformersTeacher:
-    """A real VLM teacher (e.g. Qwen2.5-VL-72B) through transformers, K sampled trajectories per image."""
+    """A real VLM teacher through the scorer's transformers backend (one generation path for scoring,
+    evaluation and distillation): K sampled trajectories per image, bf16 on a GPU.
+
+    The backend holds the model on one device; a teacher larger than one GPU (Qwen2.5-VL-72B) belongs on
+    the vLLM teacher, which shards it (tensor_parallel_size).
+    """
 
     model_path: str
     temperature: float = 1.0
     top_p: float = 0.9
+    top_k: int = 0  # 0: no top-k cut (pure temperature / top-p sampling)
     max_new_tokens: int = 1024
+    device: str | None = None
+    seed: int | None = None
     name: str = "transformers"
 
     def __post_init__(self) -> None:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from reward_model.cot.teacher_backend import TeacherBackend
+        from reward_model.presets import resolve_model
 
-        self.processor = AutoProcessor.from_pretrained(self.model_path)
-        self.model = AutoModelForImageTextToText.from_pretrained(self.model_path, dtype="auto", device_map="auto")
-        self.model.eval()
+        self.backend = TeacherBackend(resolve_model(self.model_path), device=self.device, batch_size=1)
 
     def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
-        import torch
-        from PIL import Image
+        from reward_model.backends import Decoding, Request
+        from reward_model.images import load_image
 
-        text = teacher_prompt(self.processor, record)
-        with Image.open(image_path) as image:
-            inputs = self.processor(images=[image.convert("RGB")], text=[text], return_tensors="pt")
-        inputs = inputs.to(self.model.device)
-        with torch.no_grad():
-            output = self.model.generate(
-                **inputs,
-                do_sample=True,
-                temperature=self.temperature,
-                top_p=self.top_p,
-                max_new_tokens=self.max_new_tokens,
-                num_return_sequences=k,
-            )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        request = Request(load_image(image_path), record.task, record.prompt)
+        decoding = Decoding(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+                            max_new_tokens=self.max_new_tokens, num_samples=k, seed=self.seed)
+        (result,) = self.backend.generate([request], decoding)
+        if result.error is not None:
+            raise RuntimeError(f"teacher failed on {image_path}: {result.error}")
+        return [completion.text for completion in result.completions]
 
 
 @dataclass

@@ -28,8 +28,9 @@ EXPECTED_FILES = {
     "kadid10k": "dmos.csv (dist_img, ref_img, dmos on 1..5) + images/<dist_img>",
     "ava": "AVA.txt (index, image id, 10 vote counts for 1..10, tags, challenge) + images/<id>.jpg",
     "agiqa3k": "data.csv (name, prompt, mos_quality, mos_align on 0..5) + images/<name>",
-    "evalmuse": "train_list.json and/or test.json (prompt, img_path, total_score on 1..5) + <img_path>",
-    "livec": "Data/AllImages_release.mat, Data/AllMOS_release.mat (MOS on 0..100) + Images/<name>",
+    "evalmuse": "train_list.json and/or test.json (prompt_id, prompt, img_path, total_score on 1..5) + <img_path>",
+    "livec": "Data/AllImages_release.mat, Data/AllMOS_release.mat (MOS on 0..100) + Images/<name> "
+    "(the first 7 entries are the training images, in Images/trainingImages/<name>)",
     "tid2013": "mos_with_names.txt (MOS on 0..9, image name) + distorted_images/<name>",
 }
 
@@ -40,7 +41,13 @@ def hash_split(name: str, test_fraction: float) -> str:
     return "test" if digest / 2**32 < test_fraction else "train"
 
 
-def _label(value: float, low: float, high: float) -> float:
+def _label(value: float, low: float, high: float, where: str = "") -> float:
+    """The score rescaled to 0..5; a score outside the dataset's nominal range is an error, not a label."""
+    value = float(value)
+    if not low <= value <= high:
+        place = f" {where}" if where else ""
+        raise ValueError(f"score {value}{place} is outside the nominal range {low:g}..{high:g}: "
+                         "wrong file or wrong column?")
     return round(rescale(value, low, high), 4)
 
 
@@ -125,14 +132,19 @@ def ava(root: Path, test_fraction: float = 0.2) -> Iterator[IQARecord]:
 
 
 def agiqa3k(root: Path, test_fraction: float = 0.2) -> Iterator[IQARecord]:
-    """Two records per image: perceptual quality (technical) and text alignment."""
+    """Two records per image: perceptual quality (technical) and text alignment, both MOS on 0..5.
+
+    Every MOS is checked against 0..5 (a file with another scale stops the conversion with the row named).
+    """
     with open(_require(root / "data.csv"), newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             image = str(root / "images" / row["name"])
             split = hash_split(row["name"], test_fraction)
-            yield IQARecord(image=image, task="technical", label=_label(float(row["mos_quality"]), 0.0, 5.0),
+            where = f"(agiqa3k {row['name']}, mos_quality)"
+            yield IQARecord(image=image, task="technical", label=_label(row["mos_quality"], 0.0, 5.0, where),
                             source="agiqa3k", split=split)
-            yield IQARecord(image=image, task="alignment", label=_label(float(row["mos_align"]), 0.0, 5.0),
+            where = f"(agiqa3k {row['name']}, mos_align)"
+            yield IQARecord(image=image, task="alignment", label=_label(row["mos_align"], 0.0, 5.0, where),
                             prompt=row["prompt"], source="agiqa3k", split=split)
 
 
@@ -143,33 +155,53 @@ def _mean_score(value: object) -> float:
 
 
 def evalmuse(root: Path, test_fraction: float = 0.2) -> Iterator[IQARecord]:
+    """Alignment records from EvalMuse; annotators' total scores are averaged.
+
+    The public test.json comes without labels (they are held out), so it yields nothing. When no labelled
+    test entry exists, a test split is carved out of the training list by a stable hash of the prompt id:
+    all images of one prompt fall on the same side.
+    """
     files = [(name, split) for name, split in (("train_list.json", "train"), ("test.json", "test"))
              if (root / name).exists()]
     if not files:
         raise FileNotFoundError(f"expected {root}/train_list.json or {root}/test.json")
-    for name, split in files:
-        for entry in json.loads((root / name).read_text(encoding="utf-8")):
-            if entry.get("total_score") is None:  # the test file may come without labels
-                continue
-            yield IQARecord(
-                image=str(root / entry["img_path"]),
-                task="alignment",
-                label=_label(_mean_score(entry["total_score"]), 1.0, 5.0),
-                prompt=entry["prompt"],
-                source="evalmuse",
-                split=split,
-            )
+    entries = [(entry, split) for name, split in files
+               for entry in json.loads((root / name).read_text(encoding="utf-8"))
+               if entry.get("total_score") is not None]  # the test file may come without labels
+    carve_test = not any(split == "test" for _, split in entries)
+    for entry, split in entries:
+        if carve_test:
+            split = hash_split(str(entry.get("prompt_id", entry["prompt"])), test_fraction)
+        yield IQARecord(
+            image=str(root / entry["img_path"]),
+            task="alignment",
+            label=_label(_mean_score(entry["total_score"]), 1.0, 5.0, f"(evalmuse {entry['img_path']})"),
+            prompt=entry["prompt"],
+            source="evalmuse",
+            split=split,
+        )
 
 
-def livec(root: Path, test_fraction: float = 0.2) -> Iterator[IQARecord]:
+LIVEC_TRAINING_IMAGES = 7  # the release lists its 7 training images first, stored in Images/trainingImages/
+
+
+def livec(root: Path, test_fraction: float = 0.2, keep_training_images: bool = False) -> Iterator[IQARecord]:
+    """LIVE Challenge: the 1,162 rated photographs (the usual protocol); the 7 training images are skipped
+    unless `keep_training_images`, then read from Images/trainingImages/."""
     from scipy.io import loadmat
 
     names = loadmat(_require(root / "Data" / "AllImages_release.mat"))["AllImages_release"]
     moses = loadmat(_require(root / "Data" / "AllMOS_release.mat"))["AllMOS_release"]
     names = [str(cell[0][0]) for cell in names]
     moses = [float(v) for v in moses.reshape(-1)]
-    for name, mos in zip(names, moses, strict=True):
-        yield IQARecord(image=str(root / "Images" / name), task="technical", label=_label(mos, 0.0, 100.0),
+    for index, (name, mos) in enumerate(zip(names, moses, strict=True)):
+        folder = root / "Images"
+        if index < LIVEC_TRAINING_IMAGES:
+            if not keep_training_images:
+                continue
+            folder = folder / "trainingImages"
+        yield IQARecord(image=str(folder / name), task="technical",
+                        label=_label(mos, 0.0, 100.0, f"(livec {name})"),
                         source="livec", split=hash_split(name, test_fraction))
 
 

@@ -1,0 +1,49 @@
+"""Search has one home: every strategy implements `SearchStrategy` and is registered by name.
+
+    from t2i_guidance.search import build_strategy
+    search = build_strategy("best-of-n", generator, scorer, weights=..., n=8)
+    result = search(prompt, settings, seed=0, budget=Budget(nfes=320))
+
+A new strategy is one class in its own module plus one `register_strategy` call; no core file changes.
+Entries are "module:Class" strings imported on first use, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_REGISTRY: dict[str, Any] = {}
+
+
+def register_strategy(name: str, target: Any) -> None:
+    """Register a strategy class (or a "module:Class" string) under `name`."""
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing != target and not isinstance(existing, str):
+        raise ValueError(f"a strategy named {name!r} is already registered")
+    _REGISTRY[name] = target
+
+
+def available_strategies() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def strategy_class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown strategy {name!r}; available: {', '.join(available_strategies())}")
+    entry = _REGISTRY[name]
+    if isinstance(entry, str):
+        module_name, attribute = entry.split(":")
+        entry = getattr(importlib.import_module(module_name), attribute)
+        _REGISTRY[name] = entry
+    return entry
+
+
+def build_strategy(name: str, generator: Any, scorer: Any, **options: Any) -> Any:
+    return strategy_class(name)(generator, scorer, **options)
+
+
+register_strategy("best-of-n", "t2i_guidance.search.best_of_n:BestOfN")
+register_strategy("refine", "t2i_guidance.search.prompt_refinement:PromptRefinement")
+register_strategy("zero-order", "t2i_guidance.search.noise_search:ZeroOrderSearch")
+register_strategy("cascade", "t2i_guidance.search.cascade:Cascade")

@@ -1,0 +1,56 @@
+"""Best-of-N: generate N candidates, score them all, keep the best (random search over initial noises)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from t2i_guidance.generator import GenerationSettings, candidate_seeds
+from t2i_guidance.result import SearchResult
+from t2i_guidance.search.base import Search
+from t2i_guidance.search.ledger import Budget, CostLedger
+
+MAX_UNDER_BUDGET = 256  # candidates, when only a budget bounds the run
+
+
+class BestOfN(Search):
+    """Candidate k uses seed + k. With a budget, N is what fits: one candidate is made first to measure
+    its cost, the rest in batches; the images are those of a plain best-of-N with that N."""
+
+    name = "best-of-n"
+
+    def __init__(self, generator, scorer, n: int | None = 8, **common: Any) -> None:
+        super().__init__(generator, scorer, **common)
+        if n is not None and n < 1:
+            raise ValueError("n must be at least 1")
+        self.n = n
+
+    def options(self) -> dict:
+        return {"n": self.n, **super().options()}
+
+    def __call__(
+        self,
+        prompt: str,
+        settings: GenerationSettings,
+        *,
+        seed: int = 0,
+        budget: Budget | None = None,
+        progress: bool = False,
+    ) -> SearchResult:
+        ledger = CostLedger()
+        limited = budget is not None and budget.limited
+        n = self.n or (MAX_UNDER_BUDGET if limited else 8)
+        scored, events = [], []
+        while len(scored) < n:
+            if not scored:
+                want = 1 if limited else n
+            else:
+                want = self.affordable(ledger, budget, n - len(scored), scored[0].candidate.nfes)
+                want = min(want, self.batch_size or want)
+                if want == 0:
+                    break
+            seeds = candidate_seeds(seed, want, first_index=len(scored))
+            candidates = self.generate(ledger, prompt, seeds, settings, len(scored), progress=progress)
+            scored += self.score(ledger, candidates, prompt, progress)
+        if limited and budget.nfes is not None and ledger.nfes > budget.nfes:
+            events.append({"event": "over_budget", "detail": "the budget is below one candidate's cost; one was made"})
+        return self.result(prompt, scored, ledger, settings, seed, budget, events=events)

@@ -1,0 +1,175 @@
+"""Command line: any registered search strategy for one prompt.
+
+    python -m t2i_guidance.search --strategy best-of-n --prompt "a red circle above a blue square" --n 8 --out runs/a
+    python -m t2i_guidance.search --strategy refine --prompt "..." --rounds 4 --per-round 4 --out runs/b
+    python -m t2i_guidance.search --strategy zero-order --prompt "..." --budget 320 --out runs/c
+    python -m t2i_guidance.search --strategy cascade --prompt "..." --n 16 --keep 4 --out runs/d
+
+Every bad input is one `error:` line and exit 2, before any model is loaded; 1 when the run could not be
+produced (a model failed to load, or no candidate could be scored: the files are still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from reward_model.interface import validate_dimensions
+from t2i_guidance.cli_common import (
+    MAX_CANDIDATES,
+    OneLineParser,
+    UsageError,
+    check_n,
+    check_output_dir,
+    check_prompt,
+    fail,
+)
+from t2i_guidance.presets import DEFAULT_PRESET, available_presets
+from t2i_guidance.search import available_strategies
+from t2i_guidance.search.ledger import parse_budget
+from t2i_guidance.search.run_builder import RunError, RunRequest, build_run, plan_run
+
+# Flags that become strategy options when given (None: not given, the strategy's default applies).
+STRATEGY_FLAGS = {
+    "n": "n", "per_round": "per_round", "rounds": "rounds", "max_rounds": "max_rounds", "patience": "patience",
+    "target": "target", "rewriter": "rewriter", "neighbours": "neighbours", "step_size": "step_size",
+    "keep": "keep",
+}
+DEFAULT_N = 8
+
+
+def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidance.search") -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+    if strategy is None:
+        parser.add_argument("--strategy", default="best-of-n", help=f"one of: {', '.join(available_strategies())}")
+    parser.add_argument("--prompt", required=True, help="what to draw")
+    parser.add_argument("--out", required=True, help="folder for best.png, candidates/, result.json, index.html")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of: {', '.join(available_presets())}")
+    parser.add_argument("--budget", help="compute budget: NFEs (e.g. 320) or seconds (e.g. 30s); instead of --n")
+    run = parser.add_argument_group("strategy options (each applies to the strategies that take it)")
+    run.add_argument("--n", type=int, help=f"candidates (best-of-n, cascade: default {DEFAULT_N}; zero-order: "
+                     f"round-0 candidates); 1..{MAX_CANDIDATES}")
+    run.add_argument("--per-round", type=int, help="refine: candidates per round")
+    run.add_argument("--max-rounds", type=int, help="refine: rounds at most")
+    run.add_argument("--rounds", type=int, help="zero-order: rounds at most")
+    run.add_argument("--patience", type=int, help="refine, zero-order: stop after this many rounds without gain")
+    run.add_argument("--target", type=float, help="refine: stop once the best weighted score reaches this")
+    run.add_argument("--rewriter", help="refine: world, transformers:MODEL or vllm:MODEL")
+    run.add_argument("--neighbours", type=int, help="zero-order: neighbours of the pivot noise per round")
+    run.add_argument("--step-size", type=float, help="zero-order: how far neighbours move from the pivot")
+    run.add_argument("--keep", type=int, help="cascade: candidates the cheap pass lets through")
+    run.add_argument("--cheap-scorer", help="cascade: registered scorer for the cheap pass (default: the scorer)")
+    run.add_argument("--cheap-mode", choices=("answer-only", "prob-weighted", "reason"),
+                     help="cascade with omniquality-r: the cheap pass's mode (default answer-only)")
+    run.add_argument("--cheap-dimensions", help="cascade: dimensions the cheap pass judges, e.g. aesthetic "
+                     "(default: the weighted ones)")
+    run.add_argument("--selection", default="mean", choices=("mean", "lcb"),
+                     help="rank by the weighted mean, or by mean - lambda * std over --samples")
+    run.add_argument("--lcb-lambda", type=float, default=1.0)
+    run.add_argument("--samples", type=int, help="omniquality-r: sampled answers per request (for --selection lcb)")
+    parser.add_argument("--generator", help="diffusers pipeline: hub id or local folder (overrides the preset)")
+    parser.add_argument("--scorer", help="registered scorer name (overrides the preset)")
+    parser.add_argument("--scorer-model", help="model for the scorer: hub id, local folder or 'embedded'")
+    parser.add_argument(
+        "--scorer-mode", choices=("reason", "prob-weighted", "answer-only"),
+        help="OmniQuality-R: reason (sampled, seeded by --seed), prob-weighted (deterministic, no sampling)"
+        " or answer-only (cheap)",
+    )
+    parser.add_argument("--steps", type=int, help="denoising steps (preset default otherwise)")
+    parser.add_argument("--guidance-scale", type=float, help="classifier-free guidance scale")
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--negative-prompt")
+    parser.add_argument("--seed", type=int, default=0, help="candidate k uses seed + k")
+    parser.add_argument("--weights", help="e.g. technical=1,aesthetic=1,alignment=2 (preset default otherwise)")
+    parser.add_argument("--batch-size", type=int, help="candidates per pipeline call (default: all at once)")
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
+    parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
+                        help="default: bfloat16 on GPU, float32 on CPU")
+    parser.add_argument("--cpu-offload", action="store_true", help="offload idle pipeline parts to CPU (GPU only)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    parser.add_argument("--json", action="store_true", help="print result.json to stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
+    """The run request the flags describe; raises UsageError / RunError on bad input."""
+    budget = parse_budget(args.budget) if args.budget is not None else None
+    if args.n is not None:
+        check_n(args.n)
+    options = {key: getattr(args, flag) for flag, key in STRATEGY_FLAGS.items() if getattr(args, flag) is not None}
+    if args.cheap_dimensions is not None:
+        dims = [d.strip() for d in args.cheap_dimensions.split(",") if d.strip()]
+        try:
+            validate_dimensions(dims)
+        except ValueError as exc:
+            raise UsageError(f"--cheap-dimensions: {exc}") from None
+        options["cheap_dimensions"] = dims
+    if strategy in ("best-of-n", "cascade") and "n" not in options:
+        options["n"] = None if budget is not None else DEFAULT_N
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    if args.cheap_mode is not None and strategy != "cascade":
+        raise UsageError(f"--cheap-mode applies to the cascade strategy, not {strategy!r}")
+    return RunRequest(
+        preset=args.preset, strategy=strategy, strategy_options=options, generator=args.generator,
+        scorer=args.scorer, scorer_model=args.scorer_model, scorer_mode=args.scorer_mode,
+        scorer_options={"samples": args.samples} if args.samples is not None else {},
+        cheap_scorer=args.cheap_scorer,
+        cheap_scorer_options={"mode": args.cheap_mode, "samples": 1} if args.cheap_mode else None,
+        weights=args.weights, steps=args.steps, guidance_scale=args.guidance_scale, height=args.height,
+        width=args.width, negative_prompt=args.negative_prompt, batch_size=args.batch_size,
+        selection=args.selection, lcb_lambda=args.lcb_lambda, budget=budget, device=args.device,
+        dtype=args.dtype, cpu_offload=args.cpu_offload, prompt=args.prompt, seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None, strategy: str | None = None,
+         prog: str = "python -m t2i_guidance.search") -> int:
+    args = build_parser(strategy, prog).parse_args(argv)
+    strategy = strategy or args.strategy
+    # Every check on user input happens here, before a model is loaded.
+    try:
+        args.prompt = check_prompt(args.prompt)
+        plan = plan_run(request_from_args(args, strategy))  # also checks the prompt is drawable
+        prompt = plan.request.prompt
+        out_dir = check_output_dir(args.out, args.overwrite)
+    except (UsageError, RunError, ValueError) as exc:
+        fail(str(exc))
+
+    from t2i_guidance.report import write_run
+    from t2i_guidance.search.run_builder import load_generator, load_scorer
+
+    try:
+        scorer = load_scorer(plan)
+    except Exception as exc:
+        fail(f"could not load scorer {plan.scorer_name!r}: {type(exc).__name__}: {exc}", code=1)
+    try:
+        generator = load_generator(plan)
+    except Exception as exc:  # missing weights, no network, out of memory: say which, do not guess
+        fail(f"could not load generator {plan.generator_location!r}: {type(exc).__name__}: {exc}", code=1)
+    try:
+        run = build_run(plan, generator=generator, scorer=scorer)
+    except Exception as exc:  # the cascade's cheap scorer, a rewriter model
+        fail(f"could not set up {strategy!r}: {type(exc).__name__}: {exc}", code=1)
+
+    result = run(prompt, seed=args.seed, progress=not args.quiet)
+    data = write_run(result, out_dir)
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    best = result.best
+    if best is None:
+        print(f"error: no candidate could be scored; see {out_dir / 'index.html'}", file=sys.stderr)
+        return 1
+    if not args.json:
+        print(f"best: {best.id} (seed {best.candidate.seed}, aggregate {best.aggregate:.3f}) -> {out_dir / 'best.png'}")
+        print(f"contact sheet: {out_dir / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

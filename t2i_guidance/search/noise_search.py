@@ -1,0 +1,112 @@
+"""Search over initial noises beyond random sampling: zero-order search (Ma et al. 2025).
+
+Round 0 draws `n` random noises (best-of-n's own candidates). Each later round draws `neighbours`
+noises around the pivot, the best noise so far: (pivot + step * eps) / sqrt(1 + step^2), which keeps
+unit variance; eps is the noise of the neighbour's own seed (candidate k uses seed + k throughout, so
+every candidate is reproducible). A neighbour that beats the pivot becomes the pivot. Stops after
+`rounds` rounds, after `patience` rounds without gain, or at the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from t2i_guidance.generator import GenerationSettings, candidate_seeds
+from t2i_guidance.result import ScoredCandidate, SearchResult
+from t2i_guidance.search.base import Search
+from t2i_guidance.search.ledger import Budget, CostLedger
+
+
+def neighbour(pivot: torch.Tensor, eps: torch.Tensor, step: float) -> torch.Tensor:
+    return (pivot + step * eps) / math.sqrt(1.0 + step * step)
+
+
+class ZeroOrderSearch(Search):
+    name = "zero-order"
+
+    def __init__(
+        self,
+        generator,
+        scorer,
+        n: int = 4,
+        neighbours: int = 4,
+        rounds: int = 3,
+        step_size: float = 0.5,
+        patience: int = 2,
+        **common: Any,
+    ) -> None:
+        super().__init__(generator, scorer, **common)
+        if n < 1 or neighbours < 1 or rounds < 1 or patience < 1 or step_size <= 0:
+            raise ValueError("n, neighbours, rounds and patience must be at least 1, step_size positive")
+        self.n, self.neighbours, self.rounds = n, neighbours, rounds
+        self.step_size, self.patience = step_size, patience
+
+    def options(self) -> dict:
+        return {"n": self.n, "neighbours": self.neighbours, "rounds": self.rounds,
+                "step_size": self.step_size, "patience": self.patience, **super().options()}
+
+    def __call__(
+        self,
+        prompt: str,
+        settings: GenerationSettings,
+        *,
+        seed: int = 0,
+        budget: Budget | None = None,
+        progress: bool = False,
+    ) -> SearchResult:
+        ledger = CostLedger()
+        limited = budget is not None and budget.limited
+        scored: list[ScoredCandidate] = []
+        noises: dict[str, torch.Tensor] = {}
+        rounds: list[dict] = []
+        pivot: ScoredCandidate | None = None
+        without_gain, stop = 0, "rounds"
+        for round_index in range(self.rounds):
+            size = self.n if round_index == 0 else self.neighbours
+            round_scored: list[ScoredCandidate] = []
+            while len(round_scored) < size:
+                if not scored and not round_scored:
+                    want = 1 if limited else size
+                else:
+                    nfes_each = (scored or round_scored)[0].candidate.nfes
+                    want = self.affordable(ledger, budget, size - len(round_scored), nfes_each)
+                    if want == 0:
+                        break
+                first = len(scored) + len(round_scored)
+                seeds = candidate_seeds(seed, want, first_index=first)
+                fresh = [self.generator.initial_noise(s, settings) for s in seeds]
+                if pivot is None:
+                    latents, extra = fresh, {"round": round_index, "pivot": None}
+                else:
+                    latents = [neighbour(noises[pivot.id], eps, self.step_size) for eps in fresh]
+                    extra = {"round": round_index, "pivot": pivot.id, "step_size": self.step_size}
+                candidates = self.generate(ledger, prompt, seeds, settings, first, latents=latents,
+                                           progress=progress, extra=extra)
+                noises.update({c.id: z for c, z in zip(candidates, latents, strict=True)})
+                round_scored += self.score(ledger, candidates, prompt, progress)
+            if not round_scored:
+                stop = "budget"
+                break
+            scored += round_scored
+            round_best = self.best_of(round_scored)
+            gained = round_best is not None and (pivot is None or self.value(round_best) > self.value(pivot))
+            if gained:
+                pivot, without_gain = round_best, 0
+            else:
+                without_gain += 1
+            rounds.append({"round": round_index, "pivot": pivot.id if pivot else None,
+                           "candidates": [c.id for c in round_scored],
+                           "best": round_best.id if round_best else None,
+                           "best_value": self.value(round_best) if round_best else None, "improved": gained})
+            if without_gain >= self.patience:
+                stop = "no_gain"
+                break
+            if pivot is None:  # nothing could be scored: no noise to search around
+                stop = "no_scores"
+                break
+        result = self.result(prompt, scored, ledger, settings, seed, budget, rounds=rounds)
+        result.config["stopped"] = stop
+        return result

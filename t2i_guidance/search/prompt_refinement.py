@@ -1,0 +1,177 @@
+"""Iterative prompt refinement: rounds of generate -> score -> rewrite, best image over ALL rounds.
+
+Round 0 draws the user's prompt. After each round a rewriter proposes the next prompt from the round's
+best candidates (scores and rationales) and the history. Every candidate, whatever prompt drew it, is
+judged against the ORIGINAL prompt, so refinement cannot drift from what the user asked. A rewrite that
+is empty, runs away, leaves the caption grammar (embedded world) or drops an element of the original is
+rejected and logged; that round redraws the best prompt so far with fresh seeds, so compute is never
+wasted on a bad proposal. The loop stops at the target score, after `patience` rounds without gain, at
+`max_rounds`, or when the budget cannot pay for another candidate. Seeds continue across rounds
+(candidate k of the run uses seed + k), so round 0 is exactly best-of-N's first candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from t2i_guidance.generator import GenerationSettings, candidate_seeds
+from t2i_guidance.result import ScoredCandidate, SearchResult
+from t2i_guidance.search.base import Search
+from t2i_guidance.search.ledger import Budget, CostLedger
+from t2i_guidance.search.rewriting import (
+    CandidateFeedback,
+    Rewrite,
+    Rewriter,
+    RewriteRequest,
+    build_rewriter,
+    check_rewrite,
+)
+
+
+class PromptRefinement(Search):
+    name = "refine"
+
+    def __init__(
+        self,
+        generator,
+        scorer,
+        rewriter: Rewriter | str = "world",
+        per_round: int = 4,
+        max_rounds: int = 4,
+        patience: int = 2,
+        target: float | None = None,
+        feedback: int = 2,
+        world_grammar: bool | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(generator, scorer, **common)
+        if per_round < 1 or max_rounds < 1 or patience < 1 or feedback < 1:
+            raise ValueError("per_round, max_rounds, patience and feedback must be at least 1")
+        self.rewriter = build_rewriter(rewriter) if isinstance(rewriter, str) else rewriter
+        self.per_round = per_round
+        self.max_rounds = max_rounds
+        self.patience = patience
+        self.target = target
+        self.feedback = feedback
+        if world_grammar is None:  # the embedded generator only draws prompts of its grammar
+            world_grammar = type(generator.pipeline).__name__ == "WorldDiffusionPipeline"
+        self.world_grammar = world_grammar
+
+    def options(self) -> dict:
+        return {"per_round": self.per_round, "max_rounds": self.max_rounds, "patience": self.patience,
+                "target": self.target, "rewriter": self.rewriter.name, "world_grammar": self.world_grammar,
+                **super().options()}
+
+    def _feedback(self, scored: list[ScoredCandidate]) -> list[CandidateFeedback]:
+        ranked = sorted((c for c in scored if self.value(c) is not None), key=lambda c: -self.value(c))
+        picked = ranked[: self.feedback] or scored[:1]  # nothing scored: show what failed and why
+        return [
+            CandidateFeedback(
+                id=c.id, prompt=c.candidate.prompt, value=self.value(c),
+                scores={d: s.score for d, s in c.scores.items()},
+                rationales={d: s.rationale or s.error or "" for d, s in c.scores.items()},
+            )
+            for c in picked
+        ]
+
+    def _propose(self, request: RewriteRequest, events: list[dict], round_index: int) -> Rewrite | None:
+        """The rewriter's proposal if it passes the checks, else None (logged)."""
+        try:
+            proposal = self.rewriter.rewrite(request)
+        except Exception as exc:  # a broken rewriter must not end the run
+            events.append({"event": "rewrite_rejected", "round": round_index,
+                           "reason": f"the rewriter failed: {type(exc).__name__}: {exc}", "proposal": None})
+            return None
+        reason = check_rewrite(request.original_prompt, proposal, self.world_grammar)
+        if reason is not None:
+            text = proposal.prompt if proposal is not None and isinstance(proposal.prompt, str) else None
+            events.append({"event": "rewrite_rejected", "round": round_index, "reason": reason,
+                           "proposal": text[:500] if text else text})
+            return None
+        # What the rewriter leaves unsaid stays as it was.
+        return replace(
+            proposal,
+            prompt=" ".join(proposal.prompt.split()),
+            negative_prompt=proposal.negative_prompt if proposal.negative_prompt is not None else request.negative_prompt,
+            guidance_scale=proposal.guidance_scale if proposal.guidance_scale is not None else request.guidance_scale,
+        )
+
+    def __call__(
+        self,
+        prompt: str,
+        settings: GenerationSettings,
+        *,
+        seed: int = 0,
+        budget: Budget | None = None,
+        progress: bool = False,
+    ) -> SearchResult:
+        ledger = CostLedger()
+        limited = budget is not None and budget.limited
+        scored: list[ScoredCandidate] = []
+        rounds: list[dict] = []
+        events: list[dict] = []
+        current = Rewrite(prompt=prompt, negative_prompt=settings.negative_prompt,
+                          guidance_scale=settings.guidance_scale)
+        best: ScoredCandidate | None = None
+        best_rewrite = current
+        without_gain = 0
+        stop = "max_rounds"
+        for round_index in range(self.max_rounds):
+            round_settings = replace(settings, negative_prompt=current.negative_prompt,
+                                     guidance_scale=current.guidance_scale)
+            round_scored: list[ScoredCandidate] = []
+            while len(round_scored) < self.per_round:
+                if not scored and not round_scored:
+                    want = 1 if limited else self.per_round  # one first, to learn a candidate's cost
+                else:
+                    nfes_each = (scored or round_scored)[0].candidate.nfes
+                    want = self.affordable(ledger, budget, self.per_round - len(round_scored), nfes_each)
+                    if want == 0:
+                        break
+                first = len(scored) + len(round_scored)
+                candidates = self.generate(
+                    ledger, current.prompt, candidate_seeds(seed, want, first_index=first), round_settings,
+                    first, progress=progress, extra={"round": round_index},
+                )
+                round_scored += self.score(ledger, candidates, prompt, progress)  # the ORIGINAL prompt
+            if not round_scored:
+                stop = "budget"
+                break
+            scored += round_scored
+            round_best = self.best_of(round_scored)
+            gained = round_best is not None and (best is None or self.value(round_best) > self.value(best))
+            if gained:
+                best, best_rewrite, without_gain = round_best, current, 0
+            else:
+                without_gain += 1
+            rounds.append({
+                "round": round_index, "prompt": current.prompt, "negative_prompt": current.negative_prompt,
+                "guidance_scale": current.guidance_scale, "note": current.note,
+                "candidates": [c.id for c in round_scored],
+                "best": round_best.id if round_best else None,
+                "best_value": self.value(round_best) if round_best else None,
+                "improved": gained,
+            })
+            if self.target is not None and best is not None and self.value(best) >= self.target:
+                stop = "target"
+                break
+            if without_gain >= self.patience:
+                stop = "no_gain"
+                break
+            if round_index == self.max_rounds - 1:
+                break
+            if limited and self.affordable(ledger, budget, 1, scored[0].candidate.nfes) == 0:
+                stop = "budget"
+                break
+            request = RewriteRequest(
+                original_prompt=prompt, current_prompt=current.prompt, best=self._feedback(round_scored),
+                history=[{"round": r["round"], "prompt": r["prompt"], "best_value": r["best_value"]} for r in rounds],
+                negative_prompt=current.negative_prompt, guidance_scale=current.guidance_scale,
+            )
+            proposal = self._propose(request, events, round_index + 1)
+            # A rejected proposal redraws the best prompt so far with fresh seeds.
+            current = proposal if proposal is not None else replace(best_rewrite, note="redraw after a rejected rewrite")
+        result = self.result(prompt, scored, ledger, settings, seed, budget, rounds=rounds, events=events)
+        result.config["stopped"] = stop
+        return result

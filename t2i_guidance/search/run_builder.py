@@ -1,0 +1,265 @@
+"""The one run builder: a preset plus overrides -> (generator, scorer, strategy), for the CLIs, the demo
+and the benchmarks alike.
+
+    plan = plan_run(RunRequest(preset="embedded", strategy="refine", strategy_options={"max_rounds": 3}))
+    run = build_run(plan)                     # loads the models
+    result = run("a red circle above a blue square", seed=0)
+
+`plan_run` checks everything a user can get wrong and loads nothing, so bad input fails before any
+model does; `build_run` loads (or reuses the generator and scorer it is given).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from t2i_guidance import scorer_registry
+from t2i_guidance.aggregate import parse_weights
+from t2i_guidance.generator import GenerationSettings
+from t2i_guidance.presets import DEFAULT_PRESET, Preset, load_preset
+from t2i_guidance.result import SearchResult
+from t2i_guidance.search import strategy_class
+from t2i_guidance.search.base import SELECTIONS, Search
+from t2i_guidance.search.ledger import Budget
+from t2i_guidance.search.rewriting import check_rewriter_spec
+
+COMMON_OPTIONS = ("weights", "batch_size", "score_chunk_size", "selection", "lcb_lambda")
+
+
+class RunError(ValueError):
+    """A run that cannot be planned from what was asked (bad input): one line for the user."""
+
+
+@dataclass
+class RunRequest:
+    """What a caller asks for. Everything but the preset is an optional override of it."""
+
+    preset: str = DEFAULT_PRESET
+    strategy: str = "best-of-n"
+    strategy_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n": 8} or {"max_rounds": 3}
+    generator: str | None = None  # diffusers pipeline: hub id or folder
+    scorer: str | None = None  # registered scorer name
+    scorer_model: str | None = None
+    scorer_mode: str | None = None  # omniquality-r: reason, prob-weighted or answer-only
+    scorer_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"samples": 4, "decoding": "greedy"}
+    cheap_scorer: str | None = None  # cascade: registered name (default: the main scorer)
+    cheap_scorer_options: dict[str, Any] | None = None  # default for omniquality-r: {"mode": "answer-only"}
+    weights: str | Mapping[str, float] | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+    height: int | None = None
+    width: int | None = None
+    negative_prompt: str | None = None
+    batch_size: int | None = None
+    score_chunk_size: int | None = None  # pictures per scorer call (the strategy's default otherwise)
+    selection: str = "mean"
+    lcb_lambda: float = 1.0
+    budget: Budget | None = None
+    device: str | None = None
+    dtype: str | None = None
+    cpu_offload: bool = False
+    prompt: str | None = None  # when given, checked against what the generator can draw
+    seed: int | None = None  # the run's seed: checked, and handed to scorers that sample (same seed, same ranking)
+
+
+@dataclass
+class RunPlan:
+    """A checked request: every name resolved, nothing loaded."""
+
+    request: RunRequest
+    preset: Preset
+    generator_location: str
+    scorer_name: str
+    scorer_kwargs: dict[str, Any]
+    cheap: tuple[str, dict[str, Any]] | None
+    weights: dict[str, float]
+    settings: GenerationSettings
+    strategy_options: dict[str, Any]
+
+    def config(self) -> dict:
+        """What result.json records about where the run came from."""
+        return {"preset": self.preset.name, "generator": self.generator_location, "scorer": self.scorer_name,
+                "scorer_kwargs": self.scorer_kwargs,
+                "cheap_scorer": list(self.cheap) if self.cheap else None}
+
+
+def _strategy_parameters(cls: type) -> set[str]:
+    names = set()
+    for klass in cls.__mro__:
+        if klass in (Search, object) or "__init__" not in vars(klass):
+            continue
+        names |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "generator", "scorer")}
+    return names - {"common"}
+
+
+def _check_scorer(name: str) -> None:
+    if name not in scorer_registry.available_scorers():
+        raise RunError(f"unknown scorer {name!r}; available: {', '.join(scorer_registry.available_scorers())}")
+
+
+def _seeded(name: str, kwargs: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """Scorers that sample take the run's seed, so the same seed gives the same ranking."""
+    from t2i_guidance.cli_common import accepts_keyword
+
+    if seed is not None and accepts_keyword(scorer_registry.get_scorer_factory(name), "seed"):
+        kwargs.setdefault("seed", seed)
+    return kwargs
+
+
+def _candidate_bound(options: Mapping[str, Any]) -> int:
+    """At most how many candidates (seeds seed, seed + 1, ...) a run may draw, for the seed range check."""
+    if options.get("n") is not None:
+        return options["n"]
+    if options.get("per_round") is not None and options.get("max_rounds") is not None:
+        return options["per_round"] * options["max_rounds"]
+    return 1
+
+
+def _weights_text(weights: str | Mapping[str, float]) -> str:
+    if isinstance(weights, Mapping):
+        return ",".join(f"{k}={v}" for k, v in weights.items())
+    return weights
+
+
+def plan_run(request: RunRequest) -> RunPlan:
+    """Check a request and resolve it against its preset; raises RunError with one line, loads nothing."""
+    from t2i_guidance.cli_common import (
+        UsageError,
+        accepts_keyword,
+        check_drawable,
+        check_generation_args,
+        check_model_location,
+        check_prompt,
+        check_weights,
+    )
+
+    try:
+        preset = load_preset(request.preset)
+    except KeyError as exc:
+        raise RunError(exc.args[0]) from None
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    try:
+        cls = strategy_class(request.strategy)
+    except KeyError as exc:
+        raise RunError(exc.args[0]) from None
+    allowed = _strategy_parameters(cls)
+    options = dict(request.strategy_options)  # None is meaningful (best-of-n: n=None fills the budget)
+    unknown = sorted(set(options) - allowed - {"cheap_scorer"})
+    if unknown:
+        raise RunError(f"option {', '.join(unknown)} does not apply to strategy {request.strategy!r}")
+    for name in ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep"):
+        if options.get(name) is not None and (not isinstance(options[name], int) or options[name] < 1):
+            raise RunError(f"{name} must be a whole number of at least 1, got {options[name]!r}")
+    if options.get("step_size") is not None and not options["step_size"] > 0:
+        raise RunError(f"step_size must be positive, got {options['step_size']}")
+    if "rewriter" in options and isinstance(options["rewriter"], str):
+        try:
+            check_rewriter_spec(options["rewriter"])
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+    scorer_name = request.scorer or preset.scorer
+    _check_scorer(scorer_name)
+    steps = request.steps if request.steps is not None else preset.num_inference_steps
+    try:
+        generator_location = check_model_location(
+            request.generator or preset.generator, "generator", index_file="model_index.json"
+        )
+        if request.prompt is not None:
+            request.prompt = check_prompt(request.prompt)
+            check_drawable(request.prompt, generator_location)
+        weights = check_weights(_weights_text(preset.weights if request.weights is None else request.weights),
+                                parse_weights)
+        # reads guidance_scale, height, width, batch_size, seed off the request; cleans its negative prompt
+        check_generation_args(request, _candidate_bound(options), steps)
+    except (UsageError, ValueError) as exc:
+        raise RunError(str(exc)) from None
+    if request.scorer_mode and not accepts_keyword(scorer_registry.get_scorer_factory(scorer_name), "mode"):
+        raise RunError(f"scorer {scorer_name!r} has no modes; --scorer-mode is for omniquality-r")
+    if request.selection not in SELECTIONS:
+        raise RunError(f"unknown selection {request.selection!r}; choose from {', '.join(SELECTIONS)}")
+    if request.lcb_lambda < 0:
+        raise RunError(f"--lcb-lambda must be >= 0, got {request.lcb_lambda}")
+    scorer_kwargs = dict(preset.scorer_kwargs) if scorer_name == preset.scorer else {}
+    if request.scorer_model:
+        scorer_kwargs["model"] = request.scorer_model
+    if request.scorer_mode:
+        scorer_kwargs["mode"] = request.scorer_mode
+    scorer_kwargs.update(request.scorer_options)
+    scorer_kwargs = _seeded(scorer_name, scorer_kwargs, request.seed)
+    cheap = None
+    if request.strategy == "cascade":
+        cheap_name = request.cheap_scorer or scorer_name
+        _check_scorer(cheap_name)
+        cheap_kwargs = dict(scorer_kwargs) if cheap_name == scorer_name else {}
+        if request.cheap_scorer_options is not None:
+            cheap_kwargs.update(request.cheap_scorer_options)
+        elif cheap_name == "omniquality-r":
+            cheap_kwargs.update(mode="answer-only", samples=1)
+        cheap = (cheap_name, _seeded(cheap_name, cheap_kwargs, request.seed))
+    elif request.cheap_scorer is not None:
+        raise RunError(f"--cheap-scorer applies to the cascade strategy, not {request.strategy!r}")
+    settings = preset.generation_settings(
+        num_inference_steps=steps, guidance_scale=request.guidance_scale, height=request.height,
+        width=request.width, negative_prompt=request.negative_prompt,
+    )
+    return RunPlan(request, preset, generator_location, scorer_name, scorer_kwargs, cheap, weights, settings,
+                   options)
+
+
+@dataclass
+class Run:
+    """A built run: call it with a prompt."""
+
+    plan: RunPlan
+    generator: Any
+    scorer: Any
+    strategy: Any
+
+    def __call__(self, prompt: str, seed: int = 0, progress: bool = False,
+                 settings: GenerationSettings | None = None) -> SearchResult:
+        result = self.strategy(prompt, settings or self.plan.settings, seed=seed, budget=self.plan.request.budget,
+                               progress=progress)
+        result.config.update(self.plan.config())
+        return result
+
+
+_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def load_generator(plan: RunPlan) -> Any:
+    import torch
+
+    from t2i_guidance.generator import Generator
+
+    dtype = getattr(torch, plan.request.dtype) if plan.request.dtype else None
+    return Generator.from_pretrained(plan.generator_location, device=plan.request.device, dtype=dtype,
+                                     cpu_offload=plan.request.cpu_offload)
+
+
+def load_scorer(plan: RunPlan) -> Any:
+    return scorer_registry.build_scorer(plan.scorer_name, **plan.scorer_kwargs)
+
+
+def build_run(plan: RunPlan | RunRequest, generator: Any = None, scorer: Any = None) -> Run:
+    """Load what the plan names (a given generator or scorer is reused) and assemble the strategy."""
+    if isinstance(plan, RunRequest):
+        plan = plan_run(plan)
+    generator = generator if generator is not None else load_generator(plan)
+    scorer = scorer if scorer is not None else load_scorer(plan)
+    options = dict(plan.strategy_options)
+    if plan.cheap is not None:
+        name, kwargs = plan.cheap
+        same = name == plan.scorer_name and kwargs == plan.scorer_kwargs
+        options["cheap_scorer"] = scorer if same else scorer_registry.build_scorer(name, **kwargs)
+    request = plan.request
+    if request.score_chunk_size is not None:
+        options["score_chunk_size"] = request.score_chunk_size
+    strategy = strategy_class(request.strategy)(
+        generator, scorer, weights=plan.weights, batch_size=request.batch_size, selection=request.selection,
+        lcb_lambda=request.lcb_lambda, **options,
+    )
+    return Run(plan, generator, scorer, strategy)
