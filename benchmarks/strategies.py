@@ -73,8 +73,8 @@ SearchFn = Callable[[str, list[int]], Outcome]
 def make_search(spec: StrategySpec, generator: Any, scorer: Any | None) -> SearchFn:
     """(prompt, candidate seeds) -> Outcome. The adapter between the runner and the search code."""
     from t2i_guidance.aggregate import parse_weights
-    from t2i_guidance.search.best_of_n import BestOfN
     from t2i_guidance.presets import load_preset
+    from t2i_guidance.search.best_of_n import BestOfN
 
     preset = load_preset(spec.preset)
     settings = preset.generation_settings()
