@@ -187,12 +187,14 @@ def markdown(config: dict, rows: list[dict], table: list[dict], diffs: list[dict
         "",
     ]
     if config:
-        command = (f"python -m benchmarks.run --out RUN_DIR --prompt-set {config['prompt_set']} "
-                   f"--images {config['images_per_prompt']} --seed {config['seed']} "
+        command = (f"python -m benchmarks.run --out RUN_DIR --prompt-set {config.get('prompt_set', '?')} "
+                   f"--images {config.get('images_per_prompt', '?')} --seed {config.get('seed', '?')} "
                    + (f"--per-task {config['per_task']} " if config.get("per_task") else "")
                    + f"--strategies {' '.join(config['strategies'])} --judges {' '.join(config['judges'])}"
                    + (" --allow-self-judged" if config.get("allow_self_judged") else ""))
-        lines += [f"Run: `{command}` (add `--shard I/N` per process, then `python -m benchmarks.merge RUN_DIR`).", ""]
+        run_line = f"Run: `{command}` (add `--shard I/N` per process, then `python -m benchmarks.merge RUN_DIR`)."
+    else:
+        run_line = ""
     if any("tasks" in e for e in table):
         lines += ["## GenEval-shaped table (accuracy; overall = mean of the task accuracies)", "",
                   *_geneval_lines(table, tasks, True), ""]
@@ -225,6 +227,8 @@ def markdown(config: dict, rows: list[dict], table: list[dict], diffs: list[dict
     if unjudged:
         lines += ["", f"{unjudged} images have no verdict (no candidate could be scored); they are counted, not filled."]
     lines += ["", "Plots: `quality_vs_nfes.png`, `quality_vs_scorer_tokens.png`; samples: `samples.png`."]
+    if run_line:  # last, so a self-judged strategy it names never reads as part of the independent tables
+        lines += ["", run_line]
     return "\n".join(lines) + "\n"
 
 

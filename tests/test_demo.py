@@ -100,7 +100,7 @@ def test_the_embedded_preset_refuses_what_it_cannot_draw(monkeypatch):
 
 
 def test_weights_start_at_the_presets():
-    assert demo.preset_weights("embedded") == {"technical": 0.0, "aesthetic": 1.0, "alignment": 2.0}
+    assert demo.preset_weights("embedded") == {"technical": 1.0, "aesthetic": 1.0, "alignment": 2.0}
 
 
 def test_trade_off_front_keeps_the_unbeaten():

@@ -55,9 +55,12 @@ class SeededSampler(LogitsProcessor):
 
     def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float) -> None:
         self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        self.warpers = LogitsProcessorList(
-            [TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k), TopPLogitsWarper(top_p)]
-        )
+        warpers = [TemperatureLogitsWarper(temperature)]
+        if top_k:  # 0 or None: no top-k cut, as in transformers' own sampling
+            warpers.append(TopKLogitsWarper(top_k))
+        if top_p is not None and top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p))
+        self.warpers = LogitsProcessorList(warpers)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         probs = torch.softmax(self.warpers(input_ids, scores.float()), dim=-1).cpu()
