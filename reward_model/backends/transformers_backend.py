@@ -48,9 +48,10 @@ class SeededSampler(LogitsProcessor):
 
     def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float) -> None:
         self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        self.warpers = LogitsProcessorList(
-            [TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k), TopPLogitsWarper(top_p)]
-        )
+        warpers = [TemperatureLogitsWarper(temperature)]
+        if top_k:  # 0 means no top-k cut, as in generate(); the warper itself refuses 0
+            warpers.append(TopKLogitsWarper(top_k))
+        self.warpers = LogitsProcessorList([*warpers, TopPLogitsWarper(top_p)])
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         probs = torch.softmax(self.warpers(input_ids, scores.float()), dim=-1).cpu()
