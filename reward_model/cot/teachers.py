@@ -175,10 +175,10 @@ class TransformersTeacher:
     def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
         from reward_model.backends import Decoding, Request
         from reward_model.images import load_image
+        from reward_model.scorer import request_seed
 
-        # The backend samples reproducibly per request seed; each record gets its own, from the run seed.
-        seed = None if self.seed is None else int.from_bytes(
-            hashlib.sha256(f"{self.seed}|{record_key(record)}".encode()).digest()[:8], "big") >> 1
+        # The backend seeds sampling per request (the run seed alone no longer reaches the sampler).
+        seed = request_seed(self.seed, record.image, record.task, record.prompt)
         request = Request(load_image(image_path), record.task, record.prompt, seed=seed)
         decoding = Decoding(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                             max_new_tokens=self.max_new_tokens, num_samples=k, seed=self.seed)
