@@ -71,8 +71,10 @@ def test_best_of_n_in_a_real_browser(browser, demo_url):
     prompt.fill("a cat on a sofa")
     page.wait_for_function("document.querySelector('#prompt-warning').innerText.includes('cannot draw')",
                            timeout=120_000)
-    page.get_by_text("a large yellow triangle on the left on a black background").first.click()  # an example
-    assert prompt.input_value() == "a large yellow triangle on the left on a black background"
+    example = "a large yellow triangle on the left on a black background"
+    page.get_by_text(example).first.click()  # an example; the page fills the prompt after a server round trip
+    page.wait_for_function(f"document.querySelector('#prompt textarea').value === {example!r}", timeout=60_000)
+    assert prompt.input_value() == example
     page.locator("#n input[type=number]").fill("2")
     page.locator("#n input[type=number]").press("Enter")
     page.click("#generate")
