@@ -20,7 +20,8 @@ Pictures: 32 px renders (clean and damaged at every level, good and poor composi
 exporter's scenes) and the world generator's own outputs (with and without added damage), all described
 by the oracles' perception, which is what the scorer will be held to. Each sample is made from its index,
 so a resumed run sees exactly the batches an uninterrupted one would; checkpoints are written atomically
-every `--save-every` steps and Ctrl-C saves the last finished step.
+every `--save-every` steps and Ctrl-C saves the last finished step. On a CUDA GPU it trains in bf16;
+`--max-minutes` cuts a run into chunks (a checkpoint, then the same command continues).
 """
 
 from __future__ import annotations
@@ -214,8 +215,10 @@ def export(model, processor, target: Path, provenance: dict) -> Path:
 
 def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_size: int = 32, lr: float = 1e-3,
           head_weight: float = 1.0, save_every: int = 250, seed: int = 0, log_every: int = 25,
-          progress: bool = True, sizes: dict | None = None) -> Path:
-    """Train (or continue) for `steps` steps in all; returns the exported model folder OUT/final."""
+          progress: bool = True, sizes: dict | None = None, max_minutes: float | None = None,
+          device: str | None = None) -> Path | None:
+    """Train (or continue) for `steps` steps in all; returns the exported model folder OUT/final, or None
+    when `max_minutes` ran out first (the checkpoint is saved: the same call continues)."""
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
@@ -233,13 +236,18 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
     sizes = sizes or BASE_SIZES
     model = build_tiny_model(processor, seed=seed, **sizes)
     heads = PerceptionHeads(model.config.text_config.hidden_size)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    heads.to(device)
+    # bf16 autocast on a GPU; fp32 on the CPU, where autocast only costs time at this size.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     parameters = list(model.parameters()) + list(heads.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(200, steps // 10), steps)
     checkpoint, log_path = out / "checkpoint.pt", out / "log.jsonl"
     step = 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         heads.load_state_dict(state["heads"])
         optimizer.load_state_dict(state["optimizer"])
@@ -257,12 +265,19 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
     started, window = time.time(), []
     try:
         while step < steps:
+            if max_minutes is not None and time.time() - started > 60 * max_minutes:
+                bar.close()
+                save()
+                print(f"stopped after {max_minutes} minutes at step {step}; run the same command to continue")
+                return None
             batch = collate([samples(step * batch_size + i) for i in range(batch_size)], processor)
-            targets = batch.pop("perception")
-            output = model(**batch)
-            tokens = tap.tokens.view(batch_size, GRID * GRID, -1)
-            head_loss, accuracy = heads.loss(tokens, targets)
-            loss = output.loss + head_weight * head_loss
+            targets = {name: value.to(device) for name, value in batch.pop("perception").items()}
+            batch = {name: value.to(device) for name, value in batch.items()}
+            with autocast:
+                output = model(**batch)
+                tokens = tap.tokens.view(batch_size, GRID * GRID, -1)
+                head_loss, accuracy = heads.loss(tokens.float(), targets)
+                loss = output.loss + head_weight * head_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -287,6 +302,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
     bar.close()
     save()
     model.eval()
+    model.to("cpu")  # the shipped model is loaded on any machine
     provenance = {"what": "world base VLM (stand-in for Qwen2.5-VL-Instruct)", "steps": steps,
                   "batch_size": batch_size, "lr": lr, "head_weight": head_weight, "seed": seed,
                   "sizes": sizes, "pool": str(pool) if pool else None,
@@ -306,13 +322,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-minutes", type=float, help="stop after this long (checkpoint saved; rerun to continue)")
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when present, in bf16)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be at least 1")
     torch.set_num_threads(args.threads)
     final = train(args.out, args.steps, args.pool, args.batch_size, args.lr, args.head_weight, args.save_every,
-                  args.seed)
-    print(f"base VLM written to {final}")
+                  args.seed, max_minutes=args.max_minutes, device=args.device)
+    if final is not None:
+        print(f"base VLM written to {final}")
     return 0
 
 
