@@ -10,33 +10,24 @@ Entries are "module:Class" strings imported on first use, so importing this pack
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-_REGISTRY: dict[str, Any] = {}
+from reward_model.registry import LazyRegistry
+
+_STRATEGIES = LazyRegistry("strategy")
 
 
 def register_strategy(name: str, target: Any) -> None:
     """Register a strategy class (or a "module:Class" string) under `name`."""
-    existing = _REGISTRY.get(name)
-    if existing is not None and existing != target and not isinstance(existing, str):
-        raise ValueError(f"a strategy named {name!r} is already registered")
-    _REGISTRY[name] = target
+    _STRATEGIES.add(name, target)
 
 
 def available_strategies() -> list[str]:
-    return sorted(_REGISTRY)
+    return _STRATEGIES.names()
 
 
 def strategy_class(name: str) -> type:
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown strategy {name!r}; available: {', '.join(available_strategies())}")
-    entry = _REGISTRY[name]
-    if isinstance(entry, str):
-        module_name, attribute = entry.split(":")
-        entry = getattr(importlib.import_module(module_name), attribute)
-        _REGISTRY[name] = entry
-    return entry
+    return _STRATEGIES.get(name)
 
 
 def build_strategy(name: str, generator: Any, scorer: Any, **options: Any) -> Any:
