@@ -165,12 +165,20 @@ def _normalise(prompt: str) -> str:
     return " ".join(re.sub(r"[^a-z, ]", " ", prompt.lower()).split())
 
 
-def _parse_training_grammar(prompt: str) -> PromptSpec:
-    text = " ".join(re.sub(r"[^a-z, ]", " ", prompt.lower()).split())
-    backgrounds = re.findall(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", text)
+_BACKGROUND_PHRASE = r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b"
+
+
+def _split_background(prompt: str, text: str) -> tuple[str | None, str]:
+    """(the background named, the text without it); several different backgrounds are refused."""
+    backgrounds = re.findall(_BACKGROUND_PHRASE, text)
     if len(set(backgrounds)) > 1:
         raise PromptParseError(f"the prompt names several backgrounds: {prompt!r}")
-    text_wo_background = re.sub(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", " ", text)
+    return (backgrounds[0] if backgrounds else None), re.sub(_BACKGROUND_PHRASE, " ", text)
+
+
+def _parse_training_grammar(prompt: str) -> PromptSpec:
+    text = _normalise(prompt)
+    background, text_wo_background = _split_background(prompt, text)
     matches = list(_OBJECT.finditer(text_wo_background))
     if not matches:
         raise PromptParseError(f"no object (colour + shape) found in {prompt!r}")
@@ -180,7 +188,6 @@ def _parse_training_grammar(prompt: str) -> PromptSpec:
         ObjectRequest(m.group(2), m.group(3), SIZE_SYNONYMS[m.group(1)] if m.group(1) else None) for m in matches
     )
     tags = tuple(t for t in TAG_WORDS if re.search(r"\b" + t + r"\b", text))
-    background = backgrounds[0] if backgrounds else None
     if len(objects) == 2:
         between = text_wo_background[matches[0].end():matches[1].start()]
         relations = _find_phrase(between, RELATION_WORDS)
@@ -227,10 +234,7 @@ def extended_vocabulary() -> list[str]:
 def parse_extended_prompt(prompt: str) -> PromptSpec:
     """Parse the extended grammar; raise PromptParseError outside it."""
     text = _normalise(prompt)
-    backgrounds = re.findall(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", text)
-    if len(set(backgrounds)) > 1:
-        raise PromptParseError(f"the prompt names several backgrounds: {prompt!r}")
-    body = re.sub(r"\b(" + "|".join(BACKGROUNDS) + r")\s+background\b", " ", text)
+    background, body = _split_background(prompt, text)
     matches = list(_GROUP.finditer(body))
     if not matches:
         raise PromptParseError(f"no object (article or number + shape) found in {prompt!r}")
@@ -244,7 +248,6 @@ def parse_extended_prompt(prompt: str) -> PromptSpec:
         size = SIZE_SYNONYMS[m.group(2)] if m.group(2) else None
         objects.append(ObjectRequest(m.group(3), m.group(4), size, count))
     tags = tuple(t for t in TAG_WORDS if re.search(r"\b" + t + r"\b", text))
-    background = backgrounds[0] if backgrounds else None
     counted = any(o.count > 1 for o in objects)
     if len(objects) == 2:
         first, second = objects
