@@ -48,3 +48,53 @@ def test_ctrl_c_saves_the_last_finished_step(tmp_path, monkeypatch):
         run(tmp_path, 5)
     assert saved_step(tmp_path) == 2
     assert not (tmp_path / "out").exists()  # nothing half-trained is exported
+
+
+def test_a_pipeline_saved_before_counts_grows_its_vocabulary_keeping_every_id(tmp_path):
+    old = WorldDiffusionPipeline.from_config_untrained(block_out_channels=(8, 16, 16))
+    from t2i_guidance.world.captions import vocabulary
+
+    words = ["[PAD]", "[UNK]", *vocabulary()]
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    core.normalizer, core.pre_tokenizer = normalizers.Lowercase(), pre_tokenizers.Whitespace()
+    old.tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]")
+    old.text_encoder.resize_token_embeddings(len(words))
+    before = old.text_encoder.get_input_embeddings().weight.detach().clone()
+    assert old.tokenizer("two circles").input_ids == [1, 1]  # unknown to the old tokenizer
+
+    train_generator.grow_vocabulary(old)
+
+    ids = old.tokenizer("two red circles").input_ids
+    assert 1 not in ids and old.tokenizer.convert_ids_to_tokens(ids) == ["two", "red", "circles"]
+    grown = old.text_encoder.get_input_embeddings().weight
+    assert grown.shape[0] == len(old.tokenizer) > len(words)
+    assert torch.equal(grown[: len(words)], before)  # the trained rows are untouched
+
+
+def test_some_training_captions_count_objects_and_none_is_held_out():
+    from t2i_guidance.world.captions import parse_extended_prompt
+    from t2i_guidance.world.scene import is_held_out
+
+    _, captions = train_generator.training_batch(0, 256)
+    counted = [c for c in captions if c.split(" ")[0] in ("two", "three", "four")]
+    assert 10 <= len(counted) <= 45  # about COUNT_SHARE of 256, less caption dropout
+    for text in counted:
+        spec = parse_extended_prompt(text)
+        assert spec.objects[0].count in (2, 3, 4) and spec.objects[0].colour is not None
+    scene, _ = train_generator.count_example(7, __import__("random").Random(7))
+    assert not is_held_out(scene)
+
+
+def test_min_snr_weighting_downweights_nearly_clean_steps():
+    scheduler = WorldDiffusionPipeline.from_config_untrained(block_out_channels=(8, 16, 16)).scheduler
+    target = torch.zeros(2, 3, 4, 4)
+    prediction = torch.ones(2, 3, 4, 4)
+    timesteps = torch.tensor([5, 500])  # nearly clean, mid-noise
+    plain = train_generator.weighted_loss(prediction, target, scheduler, timesteps, None)
+    clean_only = train_generator.weighted_loss(prediction[:1], target[:1], scheduler, timesteps[:1], 5.0)
+    mid_only = train_generator.weighted_loss(prediction[1:], target[1:], scheduler, timesteps[1:], 5.0)
+    assert plain == 1.0
+    assert clean_only < 0.05 < mid_only <= 1.0

@@ -16,7 +16,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
-from t2i_guidance.world.captions import vocabulary
+from t2i_guidance.world.captions import extended_vocabulary, vocabulary
 
 IMAGE_SIZE = 32
 MAX_TOKENS = 24  # the longest caption of the grammar is about 20 words
@@ -26,8 +26,11 @@ PAD, UNK = "[PAD]", "[UNK]"
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Word-level tokenizer over the grammar's words: deterministic, no training, no hub."""
-    words = [PAD, UNK, *vocabulary()]
+    """Word-level tokenizer over the grammar's words: deterministic, no training, no hub.
+
+    The count words ("two", "circles") come after the training grammar's words, so a tokenizer saved
+    before counts existed keeps every id and grows by appending."""
+    words = [PAD, UNK, *vocabulary(), *extended_vocabulary()]
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=UNK))
     core.normalizer = normalizers.Lowercase()
     core.pre_tokenizer = pre_tokenizers.Whitespace()

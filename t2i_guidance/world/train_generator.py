@@ -21,16 +21,32 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers.training_utils import EMAModel
+from diffusers.training_utils import EMAModel, compute_snr
 from tqdm.auto import tqdm
 
-from t2i_guidance.world.captions import caption
-from t2i_guidance.world.pipeline import IMAGE_SIZE, WorldDiffusionPipeline
+from t2i_guidance.world.captions import caption, count_caption
+from t2i_guidance.world.pipeline import IMAGE_SIZE, WorldDiffusionPipeline, build_tokenizer
 from t2i_guidance.world.render import render_scene
-from t2i_guidance.world.scene import sample_split_scene
+from t2i_guidance.world.scene import COUNTS, Scene, is_held_out, sample_count_scene, sample_split_scene
 
 QUALITY_MIX = {"clean": 0.7, "blurry": 0.15, "noisy": 0.15}
 CAPTION_DROPOUT = 0.1  # empty captions teach the unconditional branch that guidance needs
+COUNT_SHARE = 0.1  # "three red squares": the extended grammar's counts, always with their colour
+
+
+def count_example(seed: int, rng: random.Random) -> tuple[Scene, str]:
+    """A training scene of 2..4 like objects and its caption. The colour is always named, so the world
+    GenEval's colourless counting prompts ("two circles") stay unseen phrasings."""
+    probe = seed
+    while True:
+        scene = sample_count_scene(probe, rng.choice(COUNTS))
+        if not is_held_out(scene):
+            break
+        probe += 1_000_003
+    obj = scene.objects[0]
+    size = obj.size if rng.random() < 0.5 else None
+    background = scene.background if rng.random() < 0.8 else None
+    return scene, count_caption(obj.shape, len(scene.objects), obj.colour, size, background)
 
 
 def training_batch(step: int, batch_size: int) -> tuple[torch.Tensor, list[str]]:
@@ -38,13 +54,43 @@ def training_batch(step: int, batch_size: int) -> tuple[torch.Tensor, list[str]]
     images, captions = [], []
     for i in range(batch_size):
         seed = step * batch_size + i
-        scene = sample_split_scene(seed, held_out=False, quality_mix=QUALITY_MIX)
         rng = random.Random(seed)
-        text = "" if rng.random() < CAPTION_DROPOUT else caption(scene, rng)
+        if rng.random() < COUNT_SHARE:
+            scene, text = count_example(seed, rng)
+        else:
+            scene = sample_split_scene(seed, held_out=False, quality_mix=QUALITY_MIX)
+            text = caption(scene, rng)
+        text = "" if rng.random() < CAPTION_DROPOUT else text
         images.append(np.asarray(render_scene(scene, IMAGE_SIZE, seed), dtype=np.float32))
         captions.append(text)
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 127.5 - 1.0
     return pixels, captions
+
+
+def weighted_loss(
+    prediction: torch.Tensor, target: torch.Tensor, scheduler, timesteps: torch.Tensor, snr_gamma: float | None
+) -> torch.Tensor:
+    """v-prediction MSE, Min-SNR-gamma weighted (Hang et al. 2023) when snr_gamma is set: low-noise steps
+    stop dominating the gradient, so the layout-forming high-noise steps learn faster."""
+    if not snr_gamma:
+        return F.mse_loss(prediction, target)
+    snr = compute_snr(scheduler, timesteps)
+    weights = torch.clamp(snr, max=snr_gamma) / (snr + 1)  # the v-prediction form of min(SNR, gamma)
+    per_image = F.mse_loss(prediction, target, reduction="none").mean(dim=(1, 2, 3))
+    return (per_image * weights).mean()
+
+
+def grow_vocabulary(pipe: WorldDiffusionPipeline) -> None:
+    """Give a pipeline saved before the count words the current tokenizer; old ids are unchanged and the
+    new words' embeddings start untrained."""
+    tokenizer = build_tokenizer()
+    old = pipe.tokenizer.get_vocab()
+    if len(old) == len(tokenizer):
+        return
+    if any(tokenizer.get_vocab()[word] != index for word, index in old.items()):
+        raise ValueError("the saved tokenizer's ids differ from the grammar's; cannot grow it")
+    pipe.text_encoder.resize_token_embeddings(len(tokenizer))
+    pipe.tokenizer = tokenizer
 
 
 def save_atomically(state: dict, path: Path) -> None:
@@ -82,14 +128,14 @@ def train(args: argparse.Namespace) -> None:
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
     ema = EMAModel(parameters, decay=args.ema_decay)
-    step, losses = 0, []
+    step, losses, start_step = 0, [], 0
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
         unet.load_state_dict(state["unet"])
         text_encoder.load_state_dict(state["text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
         ema.load_state_dict(state["ema"])
-        step, losses = state["step"], state["losses"]
+        step, losses, start_step = state["step"], state["losses"], state.get("start_step", 0)
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from step {step}")
     elif args.init_from:
@@ -97,9 +143,10 @@ def train(args: argparse.Namespace) -> None:
         # optimizer state starts fresh, the EMA starts at the exported (EMA) weights.
         shipped = WorldDiffusionPipeline.from_pretrained(args.init_from)
         unet.load_state_dict(shipped.unet.state_dict())
+        grow_vocabulary(shipped)
         text_encoder.load_state_dict(shipped.text_encoder.state_dict())
         ema = EMAModel(parameters, decay=args.ema_decay)
-        step = json.loads((Path(args.init_from) / "training.json").read_text())["steps"]
+        step = start_step = json.loads((Path(args.init_from) / "training.json").read_text())["steps"]
         print(f"initialised from {args.init_from} at step {step}")
     if args.export_only:
         if not checkpoint.exists():
@@ -110,6 +157,7 @@ def train(args: argparse.Namespace) -> None:
         save_atomically(
             {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
              "optimizer": optimizer.state_dict(), "ema": ema.state_dict(), "step": step, "losses": losses,
+             "start_step": start_step,
              "torch_rng": torch.get_rng_state()},
             checkpoint,
         )
@@ -127,9 +175,9 @@ def train(args: argparse.Namespace) -> None:
             target = scheduler.get_velocity(pixels, noise, timesteps)
             embeddings = pipe.encode_prompt(captions)
             prediction = unet(noisy, timesteps, encoder_hidden_states=embeddings).sample
-            loss = F.mse_loss(prediction, target)
-            for group in optimizer.param_groups:  # linear warm-up, then cosine decay to 10 %
-                warm = min(1.0, (step + 1) / args.warmup)
+            loss = weighted_loss(prediction, target, scheduler, timesteps, args.snr_gamma)
+            for group in optimizer.param_groups:  # linear warm-up (from where this run began), cosine decay to 10 %
+                warm = min(1.0, (step + 1 - start_step) / args.warmup)
                 progress = min(1.0, step / max(1, args.steps))
                 group["lr"] = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
             optimizer.zero_grad(set_to_none=True)
@@ -150,12 +198,14 @@ def train(args: argparse.Namespace) -> None:
         raise SystemExit(f"interrupted: checkpoint at step {step} saved in {work}; rerun the same command to resume") from None
     bar.close()
     save()
-    export(pipe, ema, parameters, Path(args.out), step, losses, args)
+    export(pipe, ema, parameters, Path(args.out), step, losses, args, start_step)
     if losses:
         draw_loss_curve(losses, Path(args.loss_plot))
 
 
-def export(pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: list[float], args) -> None:
+def export(
+    pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: list[float], args, start_step: int = 0
+) -> None:
     """Save the pipeline with EMA weights (what sampling should use) as safetensors."""
     ema.copy_to(parameters)
     pipe.unet.eval()
@@ -163,7 +213,8 @@ def export(pipe, ema: EMAModel, parameters: list, out: Path, step: int, losses: 
     pipe.save_pretrained(out, safe_serialization=True)
     summary = {"steps": step, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": args.ema_decay,
                "final_loss_mean_200": float(np.mean(losses[-200:])) if losses else None, "quality_mix": QUALITY_MIX,
-               "caption_dropout": CAPTION_DROPOUT}
+               "caption_dropout": CAPTION_DROPOUT, "count_share": COUNT_SHARE, "snr_gamma": args.snr_gamma,
+               "this_run_started_at_step": start_step}
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     print(f"exported to {out} after {step} steps")
 
@@ -178,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--ema-decay", type=float, default=0.995)
+    parser.add_argument("--snr-gamma", type=float, default=5.0, help="Min-SNR loss weighting; 0 for plain MSE")
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
