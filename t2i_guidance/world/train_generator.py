@@ -99,7 +99,7 @@ def save_atomically(state: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def draw_loss_curve(losses: list[float], path: Path) -> None:
+def draw_loss_curve(losses: list[float], path: Path, first_step: int = 0) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,9 +108,11 @@ def draw_loss_curve(losses: list[float], path: Path) -> None:
     window = 50
     smooth = np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) > window else losses
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(losses, alpha=0.25, lw=0.6, label="per step")
-    ax.plot(range(len(losses) - len(smooth), len(losses)), smooth, lw=1.5, label=f"mean of {window}")
-    ax.set(xlabel="step", ylabel="v-prediction MSE", yscale="log", title="World generator training loss")
+    steps = np.arange(first_step, first_step + len(losses))
+    ax.plot(steps, losses, alpha=0.25, lw=0.6, label="per step")
+    ax.plot(steps[len(losses) - len(smooth):], smooth, lw=1.5, label=f"mean of {window}")
+    ax.set(xlabel="step", ylabel="loss (v-prediction MSE, Min-SNR weighted)", yscale="log",
+           title="World generator training loss (this run)")
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +202,7 @@ def train(args: argparse.Namespace) -> None:
     save()
     export(pipe, ema, parameters, Path(args.out), step, losses, args, start_step)
     if losses:
-        draw_loss_curve(losses, Path(args.loss_plot))
+        draw_loss_curve(losses, Path(args.loss_plot), first_step=start_step)
 
 
 def export(
