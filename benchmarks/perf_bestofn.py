@@ -5,9 +5,13 @@ must pick the same candidate. Each N runs in a fresh process so peak memory is t
 
     python benchmarks/perf_bestofn.py                      # embedded preset, N = 1, 4, 8, 16
     python benchmarks/perf_bestofn.py --ns 8 --repeats 3   # one N, more repeats
+    python benchmarks/perf_bestofn.py --ns 8 --repeats 1 --threads 1 --out benchmarks/results/perf_bestofn_1thread.json
 
 Prints, per N: wall seconds (hand loop, ours), the speed-up, the share of our time spent outside
-model calls, and peak RSS; writes benchmarks/results/perf_bestofn.json.
+model calls, and peak RSS; beside them how close the denoiser runs to this CPU's fp32 matmul peak, both
+measured in the same process with the same thread count: the peak from a large torch matmul, the
+denoiser's rate from its FLOPs (torch's FlopCounterMode on one call at each batch shape) over the
+seconds spent inside its forward calls. Writes benchmarks/results/perf_bestofn.json.
 """
 
 from __future__ import annotations
@@ -21,6 +25,61 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """This CPU's fp32 matmul rate at the current thread count: the best of a few large products."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up: kernels chosen, pages touched
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+class DenoiserMeter:
+    """Seconds spent inside the denoiser's forward, and its FLOPs: calls are counted per input shape while
+    timing, and one call of each shape is replayed under FlopCounterMode afterwards (outside any timing)."""
+
+    def __init__(self, denoiser) -> None:
+        self.denoiser = denoiser
+        self.seconds = 0.0
+        self.calls: dict[tuple, int] = {}
+        self.examples: dict[tuple, tuple] = {}
+
+    def _pre(self, module, args, kwargs):
+        self._start = time.perf_counter()
+
+    def _post(self, module, args, kwargs, output):
+        self.seconds += time.perf_counter() - self._start
+        sample = args[0] if args else kwargs["sample"]
+        key = tuple(sample.shape)
+        self.calls[key] = self.calls.get(key, 0) + 1
+        self.examples.setdefault(key, (args, kwargs))
+
+    def __enter__(self):
+        self.handles = (self.denoiser.register_forward_pre_hook(self._pre, with_kwargs=True),
+                        self.denoiser.register_forward_hook(self._post, with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+    def gflops_per_second(self) -> float:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        flops = 0.0
+        for key, (args, kwargs) in self.examples.items():
+            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+                self.denoiser(*args, **kwargs)
+            flops += counter.get_total_flops() * self.calls[key]
+        return flops / self.seconds / 1e9 if self.seconds else float("nan")
 
 
 def _worker(args: argparse.Namespace) -> dict:
@@ -63,11 +122,14 @@ def _worker(args: argparse.Namespace) -> dict:
 
     seeds = [args.seed + k for k in range(args.n)]
     hand_times, ours_times, overheads = [], [], []
+    hand_rates, ours_rates = [], []
+    peaks = [matmul_peak_gflops()]
     for _ in range(args.repeats):
         # A fresh scorer each time: no cache carries over between the two sides.
         scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
         start = time.perf_counter()
         best, best_value = None, None
+        meter = DenoiserMeter(generator.denoiser).__enter__()
         for k, seed in enumerate(seeds):
             image = pipeline(
                 prompt=args.prompt,
@@ -80,6 +142,8 @@ def _worker(args: argparse.Namespace) -> dict:
             if value is not None and (best_value is None or value > best_value):
                 best, best_value = f"c{k:03d}", value
         hand_times.append(time.perf_counter() - start)
+        meter.__exit__()
+        hand_rates.append(meter.gflops_per_second())  # after the clock stopped
 
         scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
         scorer.score = timed(scorer.score)
@@ -88,14 +152,25 @@ def _worker(args: argparse.Namespace) -> dict:
         pipeline_class.__call__ = timed(original_call)
         inside["seconds"] = 0.0
         start = time.perf_counter()
-        result = build_run(plan, generator=generator, scorer=scorer)(args.prompt, seed=args.seed)
+        with DenoiserMeter(generator.denoiser) as meter:
+            result = build_run(plan, generator=generator, scorer=scorer)(args.prompt, seed=args.seed)
         ours_times.append(time.perf_counter() - start)
+        ours_rates.append(meter.gflops_per_second())
         pipeline_class.__call__ = original_call
         overheads.append(1 - inside["seconds"] / ours_times[-1])
         ours_best = result.best.id if result.best else None
         if ours_best != best:
             raise SystemExit(f"N={args.n}: the two loops picked different candidates ({best} vs {ours_best})")
+        peaks.append(matmul_peak_gflops())
+    peak = max(peaks)
     return {
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops": peak,
+        "matmul_peak_spread": min(peaks) / peak,  # how steady the machine was during the run
+        "hand_denoiser_gflops": max(hand_rates),
+        "ours_denoiser_gflops": max(ours_rates),
+        "hand_fraction_of_peak": max(hand_rates) / peak,
+        "ours_fraction_of_peak": max(ours_rates) / peak,
         "n": args.n,
         "hand_seconds": min(hand_times),
         "ours_seconds": min(ours_times),
@@ -116,6 +191,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "perf_bestofn.json"), help="where the rows go")
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -138,14 +214,17 @@ def main() -> None:
         print(
             f"N={n:3d}  hand {row['hand_seconds']:7.2f}s  ours {row['ours_seconds']:7.2f}s  "
             f"speed-up {row['speedup']:5.2f}x  overhead {100 * row['overhead_share']:4.1f}%  "
-            f"peak RSS {row['peak_rss_mb']:7.0f} MB  same pick: {row['same_pick']}",
+            f"peak RSS {row['peak_rss_mb']:7.0f} MB  same pick: {row['same_pick']}  | denoiser at "
+            f"{100 * row['ours_fraction_of_peak']:4.1f}% of the fp32 matmul peak (hand loop "
+            f"{100 * row['hand_fraction_of_peak']:4.1f}%; peak {row['matmul_peak_gflops']:.0f} GFLOP/s at "
+            f"{row['threads']} thread(s), lowest reading {100 * row['matmul_peak_spread']:.0f}% of it)",
             flush=True,
         )
     by_n = {r["n"]: r for r in rows}
     if 4 in by_n and 16 in by_n:
         print(f"peak RSS ratio N=16 / N=4: {by_n[16]['peak_rss_mb'] / by_n[4]['peak_rss_mb']:.2f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perf_bestofn.json").write_text(
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(
         json.dumps({"preset": args.preset, "threads": args.threads, "repeats": args.repeats, "rows": rows}, indent=2)
     )
 

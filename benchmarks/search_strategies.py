@@ -15,7 +15,8 @@ the oracles are independent of the guide.
 Compute is shared where the strategies would redo the same work: a candidate (prompt, seed, settings,
 initial noise) is generated once per prompt and reused by any strategy or budget that asks for it again,
 with its measured NFEs (scorers cache by image content). NFEs are therefore what each strategy WOULD
-spend; wall seconds are not comparable and are not reported. Rows are appended to a JSONL file, so an
+spend; wall seconds are not comparable and are not reported. The strategies that work inside the
+denoising loop (particles, path-search) share nothing: their populations are denoised afresh each time. Rows are appended to a JSONL file, so an
 interrupted run resumes where it stopped. Writes benchmarks/results/search_strategies.{json,md,png}.
 """
 
@@ -44,6 +45,10 @@ STRATEGIES = {
     "refine": {"rewriter": "world", "per_round": 4, "max_rounds": 32, "patience": 2},
     "zero-order": {"n": 4, "neighbours": 4, "rounds": 32, "patience": 2, "step_size": 0.5},
     "cascade": {"n": None, "keep": 2},
+    # inside the denoising loop: the budget sets the population (40 NFEs a particle at 20 steps with
+    # guidance); the guide judges the x0 predictions at 2 checkpoints (extra scorer requests, no NFEs)
+    "particles": {"n": None, "checkpoints": 2, "resample_lambda": 4.0},
+    "path-search": {"n": None, "checkpoints": 2, "keep": 2},
 }
 
 
@@ -113,6 +118,8 @@ def run_preset(preset_name: str, args: argparse.Namespace, done: set, sink) -> N
     for name, options in STRATEGIES.items():
         request = RunRequest(preset=preset_name, strategy=name, strategy_options=dict(options), device="cpu",
                              scorer_options=scorer_options)
+        if name in ("particles", "path-search"):
+            request.cheap_scorer_options = {}  # the guide itself judges the predictions (see the cascade's note)
         if name == "cascade":
             # The cheap pass judges aesthetics alone, alignment only for the survivors. (The tiny scorer's
             # answer-only mode gives no parsable answer: it never learned to answer without reasoning.)

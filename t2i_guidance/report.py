@@ -128,12 +128,12 @@ def _drawn_from(scored: ScoredCandidate, result: SearchResult) -> str:
 
 
 def _rounds_section(result: SearchResult) -> str:
-    """Each round's prompt (or noise pivot) and its best candidate, and every problem that was handled."""
+    """Each round's prompt (or noise pivot, or denoising checkpoint) and its best candidate, and every problem that was handled."""
     if not result.rounds and not result.events:
         return ""
     rows = []
     for r in result.rounds:
-        drawn = html.escape(str(r.get("prompt") or f"pivot {r.get('pivot')}"))
+        drawn = html.escape(str(r.get("prompt") or r.get("checkpoint") or f"pivot {r.get('pivot')}"))
         links = " ".join(f'<a href="#{c}">{c}</a>' for c in r["candidates"])
         value = "–" if r["best_value"] is None else f"{r['best_value']:.3f}"
         rows.append(f"<tr><td>{r['round']}</td><td>{drawn}</td><td>{links}</td><td>{r['best'] or '–'}</td>"

@@ -24,6 +24,8 @@ STRATEGY_ARGS = {
     "refine": ["--per-round", "2", "--max-rounds", "2", "--patience", "3"],
     "zero-order": ["--n", "2", "--neighbours", "2", "--rounds", "2", "--step-size", "0.4"],
     "cascade": ["--n", "4", "--keep", "2", "--cheap-dimensions", "aesthetic"],
+    "particles": ["--n", "3", "--checkpoints", "1", "--resample-lambda", "8"],
+    "path-search": ["--n", "4", "--keep", "2", "--checkpoints", "1", "--cheap-dimensions", "alignment"],
 }
 
 
@@ -62,6 +64,26 @@ def test_each_strategy_runs_from_the_command_line(tmp_path, preset, capsys, stra
         assert sum(not c["extra"].get("pruned") for c in result["candidates"]) == 2
     if strategy in ("refine", "zero-order"):
         assert len(result["rounds"]) == 2 and "<h2>Rounds</h2>" in (out / "index.html").read_text()
+    if strategy in ("particles", "path-search"):  # one checkpoint, judged on the cheap dimensions
+        n, cheap = len(result["candidates"]), len(result["config"]["cheap_dimensions"])
+        assert result["costs"]["by_scorer"]["intermediate"]["requests"] == n * cheap
+        assert result["costs"]["by_scorer"]["main"]["requests"] == n * 3
+        assert len(result["rounds"]) == 1 and "step 1/2" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("strategy", ["particles", "path-search"])
+def test_denoising_path_strategies_on_a_tiny_stable_diffusion_from_the_command_line(tmp_path, preset, capsys, strategy):
+    from tests.tiny_pipelines import save_tiny_pipeline
+
+    folder = save_tiny_pipeline("sd15", tmp_path / "sd15")
+    out = tmp_path / "out"
+    code, captured = run_main(["--strategy", strategy, "--prompt", "a red circle", "--preset", preset,
+                               "--generator", str(folder), "--height", "32", "--width", "32", "--steps", "3",
+                               "--n", "3", "--checkpoints", "2", "--out", str(out), "--quiet", "--json"], capsys)
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["costs"]["nfes"] == 3 * 3 * 2 and len(result["rounds"]) == 2
+    assert result["costs"]["by_scorer"]["intermediate"]["requests"] == 2 * 3 * 3
 
 
 def test_refine_alias_and_budget_in_nfes(tmp_path, preset, capsys):
@@ -86,8 +108,13 @@ def test_refine_alias_and_budget_in_nfes(tmp_path, preset, capsys):
         (["--strategy", "refine", "--per-round", "0"], "per_round must be a whole number of at least 1"),
         (["--strategy", "zero-order", "--step-size", "-1"], "step_size must be positive"),
         (["--strategy", "cascade", "--cheap-scorer", "nope"], "unknown scorer 'nope'"),
-        (["--strategy", "best-of-n", "--cheap-scorer", "oracle"], "applies to the cascade strategy"),
+        (["--strategy", "best-of-n", "--cheap-scorer", "oracle"], "does not apply to strategy"),
         (["--selection", "max"], "invalid choice"),
+        (["--strategy", "particles", "--checkpoints", "-1"], "checkpoints must be a whole number >= 0"),
+        (["--strategy", "particles", "--resample-lambda", "nan"], "resample_lambda must be a finite number"),
+        (["--strategy", "path-search", "--keep", "0"], "keep must be a whole number of at least 1"),
+        (["--strategy", "path-search", "--resample-lambda", "2"], "option resample_lambda does not apply"),
+        (["--strategy", "best-of-n", "--cheap-mode", "answer-only"], "--cheap-mode does not apply"),
         (["--samples", "0"], "--samples must be at least 1"),
         (["--n", "0"], "--n must be between 1 and 256"),
         (["--strategy", "cascade", "--cheap-dimensions", "beauty"], "--cheap-dimensions: unknown dimension"),
@@ -106,7 +133,9 @@ def test_bad_input_is_one_line_and_exit_2_before_any_model_loads(tmp_path, prese
 @pytest.mark.parametrize("strategy", sorted(STRATEGY_ARGS))
 def test_each_strategy_from_the_run_builder(preset, strategy):
     options = {"best-of-n": {"n": 2}, "refine": {"per_round": 2, "max_rounds": 2},
-               "zero-order": {"n": 2, "neighbours": 1, "rounds": 2}, "cascade": {"n": 3, "keep": 1}}[strategy]
+               "zero-order": {"n": 2, "neighbours": 1, "rounds": 2}, "cascade": {"n": 3, "keep": 1},
+               "particles": {"n": 3, "checkpoints": 1, "resample_lambda": 2.0},
+               "path-search": {"n": 3, "checkpoints": 1, "keep": 1}}[strategy]
     plan = plan_run(RunRequest(preset=preset, strategy=strategy, strategy_options=options, device="cpu",
                                weights="aesthetic=1,alignment=1", budget=Budget(nfes=400)))
     assert plan.weights == {"technical": 0.0, "aesthetic": 1.0, "alignment": 1.0}

@@ -4,6 +4,8 @@
     python -m t2i_guidance.search --strategy refine --prompt "..." --rounds 4 --per-round 4 --out runs/b
     python -m t2i_guidance.search --strategy zero-order --prompt "..." --budget 320 --out runs/c
     python -m t2i_guidance.search --strategy cascade --prompt "..." --n 16 --keep 4 --out runs/d
+    python -m t2i_guidance.search --strategy particles --prompt "..." --n 8 --checkpoints 3 --out runs/e
+    python -m t2i_guidance.search --strategy path-search --prompt "..." --n 8 --keep 2 --out runs/f
 
 Every bad input is one `error:` line and exit 2, before any model is loaded; 1 when the run could not be
 produced (a model failed to load, or no candidate could be scored: the files are still written).
@@ -35,7 +37,7 @@ from t2i_guidance.search.run_builder import RunError, RunRequest, build_run, pla
 STRATEGY_FLAGS = {
     "n": "n", "per_round": "per_round", "rounds": "rounds", "max_rounds": "max_rounds", "patience": "patience",
     "target": "target", "rewriter": "rewriter", "neighbours": "neighbours", "step_size": "step_size",
-    "keep": "keep",
+    "keep": "keep", "checkpoints": "checkpoints", "resample_lambda": "resample_lambda",
 }
 DEFAULT_N = 8
 
@@ -59,12 +61,18 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     run.add_argument("--rewriter", help="refine: world, transformers:MODEL or vllm:MODEL")
     run.add_argument("--neighbours", type=int, help="zero-order: neighbours of the pivot noise per round")
     run.add_argument("--step-size", type=float, help="zero-order: how far neighbours move from the pivot")
-    run.add_argument("--keep", type=int, help="cascade: candidates the cheap pass lets through")
-    run.add_argument("--cheap-scorer", help="cascade: registered scorer for the cheap pass (default: the scorer)")
+    run.add_argument("--keep", type=int, help="cascade: candidates the cheap pass lets through; path-search: "
+                     "particles kept at each checkpoint")
+    run.add_argument("--checkpoints", type=int, help="particles, path-search: steps at which the particles' x0 "
+                     "predictions are judged (spread evenly; default 3)")
+    run.add_argument("--resample-lambda", type=float, help="particles: resampling weights are "
+                     "softmax(lambda * intermediate score); 0 = no steering (default 4)")
+    run.add_argument("--cheap-scorer", help="cascade: registered scorer for the cheap pass; particles, "
+                     "path-search: for the intermediate predictions (default: the scorer)")
     run.add_argument("--cheap-mode", choices=("answer-only", "prob-weighted", "reason"),
-                     help="cascade with omniquality-r: the cheap pass's mode (default answer-only)")
-    run.add_argument("--cheap-dimensions", help="cascade: dimensions the cheap pass judges, e.g. aesthetic "
-                     "(default: the weighted ones)")
+                     help="with omniquality-r: the cheap pass's mode (default answer-only)")
+    run.add_argument("--cheap-dimensions", help="cascade, particles, path-search: dimensions the cheap pass "
+                     "judges, e.g. aesthetic (default: the weighted ones)")
     run.add_argument("--selection", default="mean", choices=("mean", "lcb"),
                      help="rank by the weighted mean, or by mean - lambda * std over --samples")
     run.add_argument("--lcb-lambda", type=float, default=1.0)
@@ -95,6 +103,16 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     return parser
 
 
+def _parameters(strategy: str) -> set[str]:
+    from t2i_guidance.search import strategy_class
+    from t2i_guidance.search.run_builder import strategy_parameters
+
+    try:
+        return strategy_parameters(strategy_class(strategy))
+    except KeyError:
+        return set()  # an unknown strategy is reported by the run builder
+
+
 def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
     """The run request the flags describe; raises UsageError / RunError on bad input."""
     budget = parse_budget(args.budget) if args.budget is not None else None
@@ -112,8 +130,8 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
         options["n"] = None if budget is not None else DEFAULT_N
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
-    if args.cheap_mode is not None and strategy != "cascade":
-        raise UsageError(f"--cheap-mode applies to the cascade strategy, not {strategy!r}")
+    if args.cheap_mode is not None and "cheap_scorer" not in _parameters(strategy):
+        raise UsageError(f"--cheap-mode does not apply to strategy {strategy!r}")
     return RunRequest(
         preset=args.preset, strategy=strategy, strategy_options=options, generator=args.generator,
         scorer=args.scorer, scorer_model=args.scorer_model, scorer_mode=args.scorer_mode,

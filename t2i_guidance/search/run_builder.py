@@ -86,7 +86,8 @@ class RunPlan:
                 "cheap_scorer": list(self.cheap) if self.cheap else None}
 
 
-def _strategy_parameters(cls: type) -> set[str]:
+def strategy_parameters(cls: type) -> set[str]:
+    """The options a strategy class takes (its own and its parents', not the common ones)."""
     names = set()
     for klass in cls.__mro__:
         if klass in (Search, object) or "__init__" not in vars(klass):
@@ -146,9 +147,9 @@ def plan_run(request: RunRequest) -> RunPlan:
         cls = strategy_class(request.strategy)
     except KeyError as exc:
         raise RunError(exc.args[0]) from None
-    allowed = _strategy_parameters(cls)
+    allowed = strategy_parameters(cls)
     options = dict(request.strategy_options)  # None is meaningful (best-of-n: n=None fills the budget)
-    unknown = sorted(set(options) - allowed - {"cheap_scorer"})
+    unknown = sorted(set(options) - allowed - {"cheap_scorer"})  # the cheap scorer is built from its name
     if unknown:
         raise RunError(f"option {', '.join(unknown)} does not apply to strategy {request.strategy!r}")
     for name in ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep"):
@@ -156,6 +157,12 @@ def plan_run(request: RunRequest) -> RunPlan:
             raise RunError(f"{name} must be a whole number of at least 1, got {options[name]!r}")
     if options.get("step_size") is not None and not options["step_size"] > 0:
         raise RunError(f"step_size must be positive, got {options['step_size']}")
+    check = getattr(cls, "check_options", None)  # a strategy's own checks on its option values
+    if check is not None:
+        try:
+            check(options)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
     if "rewriter" in options and isinstance(options["rewriter"], str):
         try:
             check_rewriter_spec(options["rewriter"])
@@ -191,7 +198,7 @@ def plan_run(request: RunRequest) -> RunPlan:
     scorer_kwargs.update(request.scorer_options)
     scorer_kwargs = _seeded(scorer_name, scorer_kwargs, request.seed)
     cheap = None
-    if request.strategy == "cascade":
+    if "cheap_scorer" in allowed:  # the cascade, and the strategies that judge intermediate predictions
         cheap_name = request.cheap_scorer or scorer_name
         _check_scorer(cheap_name)
         cheap_kwargs = dict(scorer_kwargs) if cheap_name == scorer_name else {}
@@ -201,7 +208,7 @@ def plan_run(request: RunRequest) -> RunPlan:
             cheap_kwargs.update(mode="answer-only", samples=1)
         cheap = (cheap_name, _seeded(cheap_name, cheap_kwargs, request.seed))
     elif request.cheap_scorer is not None:
-        raise RunError(f"--cheap-scorer applies to the cascade strategy, not {request.strategy!r}")
+        raise RunError(f"--cheap-scorer does not apply to strategy {request.strategy!r}")
     settings = preset.generation_settings(
         num_inference_steps=steps, guidance_scale=request.guidance_scale, height=request.height,
         width=request.width, negative_prompt=request.negative_prompt,
