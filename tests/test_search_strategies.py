@@ -291,3 +291,15 @@ def test_oracle_guided_refinement_on_a_world_prompt_keeps_its_rounds_in_grammar(
     for r in result.rounds:
         parse_prompt(r["prompt"])
     assert not result.events
+
+
+def test_the_cheap_pass_uses_the_mode_its_preset_names_and_answer_only_otherwise():
+    from t2i_guidance.search.run_builder import RunRequest, plan_run
+
+    # The tiny scorer cannot answer without reasoning first, so the embedded preset names prob-weighted.
+    for strategy in ("cascade", "particles", "path-search"):
+        assert plan_run(RunRequest(preset="embedded", strategy=strategy)).cheap[1]["mode"] == "prob-weighted"
+    plan = plan_run(RunRequest(preset="sdxl-turbo", strategy="cascade"))
+    assert plan.cheap[1]["mode"] == "answer-only"
+    asked = plan_run(RunRequest(preset="embedded", strategy="cascade", cheap_scorer_options={"mode": "reason"}))
+    assert asked.cheap[1]["mode"] == "reason"

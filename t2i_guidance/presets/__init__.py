@@ -26,6 +26,8 @@ class Preset:
     width: int | None = None
     weights: str = "technical=1,aesthetic=1,alignment=1"
     scorer_kwargs: dict = field(default_factory=dict)
+    # The cheap pass (cascade pruning, particles' checkpoints); empty means the scorer's own cheap default.
+    cheap_scorer_kwargs: dict = field(default_factory=dict)
     pipeline_kwargs: dict = field(default_factory=dict)  # family-specific, e.g. {"true_cfg_scale": 4.0}
 
 

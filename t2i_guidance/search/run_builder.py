@@ -204,8 +204,8 @@ def plan_run(request: RunRequest) -> RunPlan:
         cheap_kwargs = dict(scorer_kwargs) if cheap_name == scorer_name else {}
         if request.cheap_scorer_options is not None:
             cheap_kwargs.update(request.cheap_scorer_options)
-        elif cheap_name == "omniquality-r":
-            cheap_kwargs.update(mode="answer-only", samples=1)
+        elif cheap_name == "omniquality-r":  # the preset knows what its scorer can do cheaply
+            cheap_kwargs.update(preset.cheap_scorer_kwargs or {"mode": "answer-only", "samples": 1})
         cheap = (cheap_name, _seeded(cheap_name, cheap_kwargs, request.seed))
     elif request.cheap_scorer is not None:
         raise RunError(f"--cheap-scorer does not apply to strategy {request.strategy!r}")
