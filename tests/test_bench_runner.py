@@ -26,7 +26,7 @@ GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
 def presets(tmp_path_factory):
     """The shipped world generator at 2 steps, unguided and guided by the oracle."""
     folder = tmp_path_factory.mktemp("presets")
-    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled")):
+    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled"), ("recorded", "test-recorded-guide")):
         (folder / f"{name}.json").write_text(json.dumps({
             "description": "test", "generator": str(GENERATOR), "scorer": scorer, "num_inference_steps": 2,
             "guidance_scale": 3.0, "weights": "technical=1,aesthetic=1,alignment=2"}))
@@ -47,6 +47,48 @@ class SampledScorer:
 register_scorer("test-sampled", SampledScorer)
 
 
+class RecordingOracle:
+    """The world's oracle, noting every prompt it is asked to judge against."""
+
+    name = "test-recording"
+    prompts: list[str] = []
+
+    def __init__(self, **kwargs):
+        from t2i_guidance.scorer_registry import build_scorer
+
+        self.inner = build_scorer("oracle", **kwargs)
+
+    def score(self, items, prompt, dimensions):
+        type(self).prompts.append(prompt)
+        return self.inner.score(items, prompt, dimensions)
+
+
+class RecordingGuide(RecordingOracle):
+    """Keeps the oracle's rationales (the rewriter reads them) but scores by a hash of the pixels, so a
+    later round's image wins about half the time, whatever the 2-step generator draws."""
+
+    prompts: list[str] = []
+
+    def score(self, items, prompt, dimensions):
+        import dataclasses
+        import hashlib
+
+        table = super().score(items, prompt, dimensions)
+        for item in items:
+            value = int(hashlib.sha256(item.image.tobytes()).hexdigest()[:6], 16) / 16**6 * 5
+            table[item.id] = {d: dataclasses.replace(s, score=value) if s.ok else s for d, s in table[item.id].items()}
+        return table
+
+
+class RecordingJudge(RecordingOracle):
+    prompts: list[str] = []
+
+
+register_scorer("test-recorded-guide", RecordingGuide)
+register_scorer("test-recording-judge", RecordingJudge)
+REFINE = "refine,per_round=1,max_rounds=2"
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, presets):
     """An uninterrupted, unsharded run: 6 prompts x 2 strategies x 1 image."""
@@ -56,7 +98,9 @@ def reference(tmp_path_factory, presets):
 
 
 def args(out, presets, *extra, strategies=None):
-    strategies = strategies or [f"unguided:{presets}/fast.json", f"best-of-2:{presets}/fast.json"]
+    # Refinement first, so a kill in the first rows lands among its rows.
+    strategies = strategies or [f"{REFINE}:{presets}/fast.json", f"unguided:{presets}/fast.json",
+                                f"best-of-2:{presets}/fast.json"]
     return ["--out", str(out), "--per-task", "1", "--images", "1", "--strategies", *strategies,
             "--judges", "oracle", "--allow-self-judged", "--quiet", *extra]
 
@@ -102,20 +146,21 @@ def test_kill_minus_9_then_resume_loses_and_repeats_nothing(tmp_path, presets, r
     process.send_signal(signal.SIGKILL)
     process.wait()
     interrupted = len(read_rows(rows_file))
-    assert 3 <= interrupted < 12, "the kill must land mid-way"
+    assert 3 <= interrupted < 18, "the kill must land mid-way"
+    assert any(r["kind"] == "refine" for r in read_rows(rows_file))
 
     assert run_main(args(killed, presets)) == 0  # resume
     resumed, resumed_view = comparable_rows(killed)
     _, whole_view = comparable_rows(reference)
-    assert len(resumed) == 12 and len({row_key(r) for r in resumed}) == 12  # none lost, none twice
-    assert resumed_view == whole_view  # same inputs, same rows
+    assert len(resumed) == 18 and len({row_key(r) for r in resumed}) == 18  # none lost, none twice
+    assert resumed_view == whole_view  # same inputs, same rows (refinement's rounds included)
 
 
 def test_shards_merge_to_the_unsharded_rows(tmp_path, presets, reference):
     out = tmp_path / "sharded"
     for shard in ("0/2", "1/2"):
         assert run_main(args(out, presets, "--shard", shard)) == 0
-    assert merge_run(out) == 12
+    assert merge_run(out) == 18
     assert [p.name for p in out.glob("rows*.jsonl")] == ["rows.jsonl"]
     assert comparable_rows(out)[1] == comparable_rows(reference)[1]
 
@@ -124,12 +169,30 @@ def test_guided_image_pairs_with_the_unguided_one(reference):
     rows = read_rows(reference / "rows.jsonl")
     by_key = {(r["kind"], r["prompt_id"], r["image_index"]): r for r in rows}
     for (kind, prompt_id, k), row in by_key.items():
-        if kind == "best-of-n":
+        if kind in ("best-of-n", "refine"):  # both draw 2 candidates: equal compute, same first noise
             unguided = by_key[("unguided", prompt_id, k)]
-            assert row["seeds"][0] == unguided["seeds"][0]
+            assert row["seeds"] == [unguided["seeds"][0], unguided["seeds"][0] + 1]
             assert row["independent"]["oracle"] is False and unguided["independent"]["oracle"] is True
-            assert row["costs"]["nfes"] == 2 * unguided["costs"]["nfes"]
+            assert row["costs"]["nfes"] == 2 * unguided["costs"]["nfes"] and row["costs"]["candidates"] == 2
+            assert row["costs"]["scorer_requests"] == 2 * 3  # the ledger: 2 candidates x 3 dimensions
+            assert row["timing"]["stage_seconds"]["generate"] > 0
         assert isinstance(row["correct"], bool) and row["reason"]
+
+
+def test_refinement_is_judged_against_the_original_prompt(tmp_path, presets):
+    """Rounds after the first draw rewritten prompts; the guide and every judge still see the user's."""
+    RecordingGuide.prompts.clear()
+    RecordingJudge.prompts.clear()
+    out = tmp_path / "refine"
+    assert run_main(["--out", str(out), "--per-task", "1", "--images", "1", "--quiet", "--strategy",
+                     f"{REFINE}:{presets}/recorded.json", "--judges", "test-recording-judge"]) == 0
+    rows = read_rows(out / "rows.jsonl")
+    originals = {r["prompt"] for r in rows}
+    assert len(rows) == 6 and all(r["kind"] == "refine" and r["guides"] == ["test-recorded-guide"] for r in rows)
+    assert any(r["search"]["picked_prompt"] != r["prompt"] for r in rows), "some pick must be a rewrite's"
+    assert set(RecordingGuide.prompts) == originals  # the guide scored every round against the original
+    assert set(RecordingJudge.prompts) == originals  # so did the judge, whichever round's image was kept
+    assert all(r["independent"] == {"test-recording-judge": True, "correctness:oracle": True} for r in rows)
 
 
 def test_a_judge_that_guided_the_run_is_refused(tmp_path, presets, capsys):
@@ -143,8 +206,20 @@ def test_a_judge_that_guided_the_run_is_refused(tmp_path, presets, capsys):
     assert not (tmp_path / "x").exists()  # refused before anything was written or loaded
 
 
+def test_a_judge_that_guided_a_refinement_is_refused(tmp_path, presets, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--out", str(tmp_path / "x"), "--per-task", "1",
+                  "--strategy", f"{REFINE}:{presets}/recorded.json", "--judges", "test-recorded-guide"])
+    assert exit_info.value.code == 2
+    assert "guided by test-recorded-guide" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("bad, message", [
     (["--strategies", "best-of-1:embedded"], "N >= 2"),
+    (["--strategies", "refine,nonsense=1:embedded"], "does not apply"),
+    (["--strategies", "refine,seed=1:embedded"], "the runner sets seed"),
+    (["--strategies", "refine:embedded", "refine"], "named twice"),
     (["--strategies", "sometimes:embedded"], "bad strategy"),
     (["--strategies", "unguided:nope"], "unknown preset"),
     (["--strategies", "unguided:embedded", "--judges", "nope"], "unknown judge"),
