@@ -92,7 +92,10 @@ def compute_table(rows: list[dict]) -> list[dict]:
             "scorer_requests": float(np.mean([r["costs"]["scorer_requests"] for r in members])),
             "scorer_tokens": float(np.mean([r["costs"]["generated_tokens"] for r in members])),
             "seconds": float(np.mean([r.get("timing", {}).get("strategy_seconds", 0.0) for r in members])),
+            "candidates": float(np.mean([r["costs"].get("candidates", len(r["seeds"])) for r in members])),
         }
+        cpu = [r["timing"]["strategy_cpu_seconds"] for r in members if "strategy_cpu_seconds" in r.get("timing", {})]
+        entry["cpu_seconds"] = float(np.mean(cpu)) if len(cpu) == len(members) else None
         scores: dict[str, list[float]] = defaultdict(list)
         for r in members:
             for judge_name, dims in r.get("judges", {}).items():
@@ -226,11 +229,12 @@ def markdown(config: dict, rows: list[dict], table: list[dict], diffs: list[dict
             lines += ["", *_geneval_lines(table, tasks, False), ""]
         if dependent:
             lines += _difference_lines(dependent) + [""]
-    lines += ["## Compute per image", "", "| strategy | NFEs | scorer requests | scorer tokens | seconds (wall) |",
-              "|---|---|---|---|---|"]
+    lines += ["## Compute per image (the search's ledger; judging excluded)", "",
+              "| strategy | candidates | NFEs | scorer requests | scorer tokens | seconds (wall) | CPU seconds |",
+              "|---|---|---|---|---|---|---|"]
     for e in table:
-        lines.append(f"| {e['label']} | {e['nfes']:.0f} | {e['scorer_requests']:.1f} | {e['scorer_tokens']:.0f} | "
-                     f"{e['seconds']:.2f} |")
+        lines.append(f"| {e['label']} | {e['candidates']:.1f} | {e['nfes']:.0f} | {e['scorer_requests']:.1f} | "
+                     f"{e['scorer_tokens']:.0f} | {e['seconds']:.2f} | {_cell(e['cpu_seconds'])} |")
     unjudged = sum(e["unjudged"] for e in table if "tasks" in e)
     if unjudged:
         lines += ["", f"{unjudged} images have no verdict (no candidate could be scored); they are counted, not filled."]

@@ -194,8 +194,11 @@ class Runner:
         (seed,) = image_seeds(first, image_index, 1)
         # Anything that draws from torch's global generator (a sampled scorer without its own seed) draws
         # the same numbers for this item whatever ran before it: resumed, sharded or whole runs agree.
+        search = self._search(spec)  # loaded first: loading is not the item's cost, nor may it draw its numbers
         torch.manual_seed(seed)
-        outcome = self._search(spec)(record["prompt"], seed)
+        cpu_start = time.process_time()
+        outcome = search(record["prompt"], seed)
+        cpu_seconds = time.process_time() - cpu_start
         if len(outcome.seeds) > MAX_CANDIDATES:
             raise RuntimeError(f"{spec.name} drew {len(outcome.seeds)} candidates for one image; at most "
                                f"{MAX_CANDIDATES} keep the images' seeds apart")
@@ -223,8 +226,9 @@ class Runner:
                 row["independent"][f"correctness:{self.prompt_set.correctness_judge}"] = (
                     self.prompt_set.correctness_judge not in guides)
         # Wall-clock numbers (the ledger's seconds per stage among them) live apart: they differ between runs.
+        # cpu_seconds: what one idle core would take, whatever else shares the machine.
         row["timing"] = {"strategy_seconds": outcome.seconds, "stage_seconds": outcome.stage_seconds,
-                         "judge_seconds": time.perf_counter() - start}
+                         "strategy_cpu_seconds": cpu_seconds, "judge_seconds": time.perf_counter() - start}
         return row
 
     def run(self) -> dict:
