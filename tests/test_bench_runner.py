@@ -260,3 +260,24 @@ def test_merge_refuses_two_different_rows_for_one_key():
     assert merge_rows([[row], [{**row, "timing": {"seconds": 2}}]]) == [row]  # timing aside, the same row
     with pytest.raises(ValueError, match="two different rows"):
         merge_rows([[row], [{**row, "correct": False}]])
+
+
+def test_world_geneval_table_command_runs_resumes_and_refuses_a_self_judged_guide(tmp_path, presets, capsys):
+    from benchmarks.world_geneval import main as geneval_main
+
+    out = tmp_path / "table"
+    command = ["table", "--out", str(out), "--preset", f"{presets}/recorded.json", "--n", "2", "--per-task", "1",
+               "--images", "1", "--quiet"]
+    assert geneval_main(command) == 0
+    rows = read_rows(out / "rows.jsonl")
+    assert sorted({r["kind"] for r in rows}) == ["best-of-n", "refine", "unguided"] and len(rows) == 18
+    guided = [r for r in rows if r["kind"] != "unguided"]
+    assert {r["costs"]["nfes"] for r in guided} == {2 * rows[0]["costs"]["nfes"]}  # equal compute
+    report = (out / "report.md").read_text()
+    assert "## GenEval-shaped table" in report and "refine,per_round=1,max_rounds=2" in report
+    assert "Not independent" not in report
+    assert geneval_main(command) == 0 and "0 rows written, 18 already done" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as exit_info:  # the oracle-guided preset, judged by the oracle
+        geneval_main(["table", "--out", str(tmp_path / "self"), "--preset", f"{presets}/fast.json"])
+    assert exit_info.value.code == 2 and "guided by oracle" in capsys.readouterr().err
