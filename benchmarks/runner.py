@@ -195,6 +195,13 @@ class Runner:
         # Anything that draws from torch's global generator (a sampled scorer without its own seed) draws
         # the same numbers for this item whatever ran before it: resumed, sharded or whole runs agree.
         search = self._search(spec)  # loaded first: loading is not the item's cost, nor may it draw its numbers
+        # A scorer's in-memory cache would carry scores from earlier items (best-of-N and refinement draw
+        # the same first images): each item starts without it, so its rows and its ledger do not depend on
+        # what ran before it in this process.
+        for scorer in self._scorers.values():
+            cache = getattr(scorer, "cache", None)
+            if hasattr(cache, "clear_memory"):
+                cache.clear_memory()
         torch.manual_seed(seed)
         cpu_start = time.process_time()
         outcome = search(record["prompt"], seed)

@@ -26,7 +26,8 @@ GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
 def presets(tmp_path_factory):
     """The shipped world generator at 2 steps, unguided and guided by the oracle."""
     folder = tmp_path_factory.mktemp("presets")
-    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled"), ("recorded", "test-recorded-guide")):
+    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled"), ("recorded", "test-recorded-guide"),
+                         ("cached", "test-cached-sampled")):
         (folder / f"{name}.json").write_text(json.dumps({
             "description": "test", "generator": str(GENERATOR), "scorer": scorer, "num_inference_steps": 2,
             "guidance_scale": 3.0, "weights": "technical=1,aesthetic=1,alignment=2"}))
@@ -45,6 +46,35 @@ class SampledScorer:
 
 
 register_scorer("test-sampled", SampledScorer)
+
+
+class CachedSampledScorer(SampledScorer):
+    """A sampled scorer with the real scorer's in-memory cache (reward_model.cache.ScoreCache)."""
+
+    name = "test-cached-sampled"
+
+    def __init__(self):
+        from reward_model.cache import ScoreCache
+
+        self.cache = ScoreCache()
+
+    def score(self, items, prompt, dimensions):
+        import hashlib
+
+        table = {}
+        for item in items:
+            key = hashlib.sha256(item.image.tobytes() + prompt.encode()).hexdigest()
+            table[item.id] = {}
+            for d in dimensions:
+                found = self.cache.get(key + d)
+                if found is None:
+                    found = super().score([item], prompt, [d])[item.id][d]
+                    self.cache.put(key + d, found)
+                table[item.id][d] = found
+        return table
+
+
+register_scorer("test-cached-sampled", CachedSampledScorer)
 
 
 class RecordingOracle:
@@ -251,6 +281,18 @@ def test_a_sampled_guide_gives_the_same_rows_whole_or_sharded(tmp_path, presets)
     whole, parts = comparable_rows(tmp_path / "whole"), comparable_rows(tmp_path / "parts")
     assert whole[1] == parts[1]
     assert len({r["pick"] for r in whole[0]}) > 1  # the sampled guide did pick different candidates
+
+
+def test_a_cached_guide_gives_the_same_rows_whole_or_sharded(tmp_path, presets):
+    """Best-of-N and refinement draw the same first images: a scorer cache shared across items must not
+    hand the later strategy the earlier one's scores (or make its ledger depend on the run order)."""
+    strategies = [f"best-of-2:{presets}/cached.json", f"{REFINE}:{presets}/cached.json"]
+    assert run_main(args(tmp_path / "whole", presets, strategies=strategies)) == 0
+    for shard in ("1/2", "0/2"):
+        assert run_main(args(tmp_path / "parts", presets, "--shard", shard, strategies=strategies)) == 0
+    whole, parts = comparable_rows(tmp_path / "whole"), comparable_rows(tmp_path / "parts")
+    assert whole[1] == parts[1]
+    assert all(r["costs"]["scorer_cache_hits"] == 0 and r["costs"]["scorer_requests"] == 6 for r in whole[0])
 
 
 def test_merge_refuses_two_different_rows_for_one_key():
