@@ -250,6 +250,7 @@ def test_a_judge_that_guided_a_refinement_is_refused(tmp_path, presets, capsys):
     (["--strategies", "refine,nonsense=1:embedded"], "does not apply"),
     (["--strategies", "refine,seed=1:embedded"], "the runner sets seed"),
     (["--strategies", "refine:embedded", "refine"], "named twice"),
+    (["--strategies", "cascade,n=2,keep=1,cheap_scorer=oracle:embedded"], "guided by oracle"),  # its cheap pass
     (["--strategies", "sometimes:embedded"], "bad strategy"),
     (["--strategies", "unguided:nope"], "unknown preset"),
     (["--strategies", "unguided:embedded", "--judges", "nope"], "unknown judge"),
