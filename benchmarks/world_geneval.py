@@ -160,7 +160,7 @@ def run_table(argv: list[str]) -> int:
     parser.add_argument("--preset", default="embedded", help="generator and guide (default: embedded)")
     parser.add_argument("--n", type=int, default=4, help="candidates per image for both searches (even, >= 2)")
     parser.add_argument("--per-task", type=int, default=10,
-                        help="prompts per task (default 10: about 12 minutes on one CPU core; GenEval: all, 80-100)")
+                        help="prompts per task (default 10: about 10 minutes of one CPU core; GenEval: all, 80-100)")
     parser.add_argument("--images", type=int, default=1, help="images per prompt (GenEval: 4)")
     parser.add_argument("--judges", nargs="+", default=["oracle"], help="registered scorers (none may guide)")
     parser.add_argument("--shard", default="0/1")
