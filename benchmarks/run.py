@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         strategies = [parse_strategy(s) for s in args.strategies]
         if len({s.name for s in strategies}) != len(strategies):
             raise ValueError("a strategy is named twice")
-        too_many = [s.name for s in strategies if s.n > MAX_CANDIDATES]
+        too_many = [s.name for s in strategies if (s.n or 0) > MAX_CANDIDATES]
         if too_many:
             raise ValueError(f"at most {MAX_CANDIDATES} candidates per image: {', '.join(too_many)}")
         unknown = [j for j in args.judges if j not in scorers.available_scorers()]

@@ -34,7 +34,7 @@ class StrategySpec:
 
     name: str  # the canonical name, `...:PRESET`: what rows and the config record
     kind: str  # "unguided" or the search registry's name, e.g. "best-of-n", "refine"
-    n: int  # at most how many candidates one image may draw (seeds first .. first + n - 1)
+    n: int | None  # at most how many candidates one image draws, where the options say (None: unknown)
     preset: str
     options: dict = field(default_factory=dict, compare=False)
     plan: Any = field(default=None, compare=False)  # the search package's RunPlan (None when unguided)
@@ -53,8 +53,8 @@ def _value(text: str) -> Any:
 
 
 def _candidate_bound(kind: str, options: dict) -> int | None:
-    """At most how many candidates a search draws, from its options and the class defaults; None when a
-    budget decides it (checked after each search instead)."""
+    """At most how many candidates a shipped search draws, from its options and the class defaults; None
+    when a budget decides it or the strategy is not one of these (the runner checks after each search)."""
     import inspect
 
     from t2i_guidance.search import strategy_class
@@ -70,7 +70,9 @@ def _candidate_bound(kind: str, options: dict) -> int | None:
         return values["per_round"] * values["max_rounds"]
     if kind == "zero-order":
         return values["n"] + values["neighbours"] * (values["rounds"] - 1)
-    return values.get("n")  # best-of-n, cascade; None: as many as the budget pays for
+    if kind in ("best-of-n", "cascade"):
+        return values["n"]  # None: as many as the budget pays for
+    return None
 
 
 def parse_strategy(name: str) -> StrategySpec:
@@ -127,7 +129,7 @@ def parse_strategy(name: str) -> StrategySpec:
     except RunError as exc:
         raise ValueError(f"bad strategy {name!r}: {exc}") from None
     bound = _candidate_bound(kind, plan.strategy_options)
-    return StrategySpec(canonical, kind, bound or 0, preset, options, plan)
+    return StrategySpec(canonical, kind, bound, preset, options, plan)
 
 
 def guides_of(spec: StrategySpec) -> list[str]:
@@ -196,8 +198,6 @@ def make_search(spec: StrategySpec, generator: Any, scorer: Any | None) -> Searc
         result = run(prompt, seed=seed)
         candidates = sorted(result.candidates, key=lambda c: c.candidate.index)
         seeds = [c.candidate.seed for c in candidates]
-        if spec.n and len(seeds) > spec.n:
-            raise RuntimeError(f"{spec.name} drew {len(seeds)} candidates, more than its bound {spec.n}")
         costs, stages = ledger_costs(result.costs), dict(result.costs.seconds)
         best = result.best
         info = {"rounds": [{k: r[k] for k in ("round", "prompt", "guidance_scale", "best_value", "improved")}

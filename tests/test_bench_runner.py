@@ -324,3 +324,19 @@ def test_world_geneval_table_command_runs_resumes_and_refuses_a_self_judged_guid
     with pytest.raises(SystemExit) as exit_info:  # the oracle-guided preset, judged by the oracle
         geneval_main(["table", "--out", str(tmp_path / "self"), "--preset", f"{presets}/fast.json"])
     assert exit_info.value.code == 2 and "guided by oracle" in capsys.readouterr().err
+
+
+def test_a_strategy_registered_later_runs_without_a_benchmark_edit(tmp_path, presets, monkeypatch):
+    from t2i_guidance.search import _STRATEGIES
+    from t2i_guidance.search.best_of_n import BestOfN
+
+    class LateStrategy(BestOfN):  # stands for one a later change registers (path search, particles, ...)
+        name = "test-late"
+
+    monkeypatch.setitem(_STRATEGIES._entries, "test-late", LateStrategy)  # removed again after the test
+    out = tmp_path / "late"
+    assert run_main(args(out, presets, strategies=[f"test-late,n=3:{presets}/fast.json"])) == 0
+    rows = read_rows(out / "rows.jsonl")
+    assert len(rows) == 6 and {r["kind"] for r in rows} == {"test-late"}
+    assert all(len(r["seeds"]) == 3 and r["costs"]["candidates"] == 3 and r["costs"]["scorer_requests"] == 9
+               for r in rows)
