@@ -92,7 +92,10 @@ def compute_table(rows: list[dict]) -> list[dict]:
             "scorer_requests": float(np.mean([r["costs"]["scorer_requests"] for r in members])),
             "scorer_tokens": float(np.mean([r["costs"]["generated_tokens"] for r in members])),
             "seconds": float(np.mean([r.get("timing", {}).get("strategy_seconds", 0.0) for r in members])),
+            "candidates": float(np.mean([r["costs"].get("candidates", len(r["seeds"])) for r in members])),
         }
+        cpu = [r["timing"]["strategy_cpu_seconds"] for r in members if "strategy_cpu_seconds" in r.get("timing", {})]
+        entry["cpu_seconds"] = float(np.mean(cpu)) if len(cpu) == len(members) else None
         scores: dict[str, list[float]] = defaultdict(list)
         for r in members:
             for judge_name, dims in r.get("judges", {}).items():
@@ -108,7 +111,12 @@ def compute_table(rows: list[dict]) -> list[dict]:
             entry["tasks"] = {t: float(np.mean(v)) for t, v in groups.items()}
             entry["prompts"] = {t: len(v) for t, v in groups.items()}
             complete = set(groups) == all_tasks
-            entry["overall"] = bootstrap_interval(groups, mean_of_group_means) if complete else None
+            entry["overall"] = None
+            if complete:
+                entry["overall_point"] = mean_of_group_means({t: np.asarray(v) for t, v in groups.items()})
+                # One prompt in a task has nothing to resample: no interval rather than a zero-width one.
+                if min(len(v) for v in groups.values()) >= 2:
+                    entry["overall"] = bootstrap_interval(groups, mean_of_group_means)
         table.append(entry)
     return table
 
@@ -160,7 +168,10 @@ def _geneval_lines(table: list[dict], tasks: list[str], independent: bool) -> li
         if "tasks" not in entry or entry["independent"] != independent:
             continue
         cells = " | ".join(_cell(entry["tasks"].get(t)) for t in tasks)
-        lines.append(f"| {entry['label']} | {_interval(entry['overall'])} | {cells} | {entry['nfes']:.0f} | "
+        overall = _interval(entry["overall"])
+        if entry["overall"] is None and entry.get("overall_point") is not None:
+            overall = f"{entry['overall_point']:.2f} (no interval: 1 prompt in a task)"
+        lines.append(f"| {entry['label']} | {overall} | {cells} | {entry['nfes']:.0f} | "
                      f"{entry['scorer_tokens']:.0f} |")
     return lines
 
@@ -218,18 +229,39 @@ def markdown(config: dict, rows: list[dict], table: list[dict], diffs: list[dict
             lines += ["", *_geneval_lines(table, tasks, False), ""]
         if dependent:
             lines += _difference_lines(dependent) + [""]
-    lines += ["## Compute per image", "", "| strategy | NFEs | scorer requests | scorer tokens | seconds (wall) |",
-              "|---|---|---|---|---|"]
+    lines += ["## Compute per image (the search's ledger; judging excluded)", "",
+              "| strategy | candidates | NFEs | scorer requests | scorer tokens | seconds (wall) | CPU seconds |",
+              "|---|---|---|---|---|---|---|"]
     for e in table:
-        lines.append(f"| {e['label']} | {e['nfes']:.0f} | {e['scorer_requests']:.1f} | {e['scorer_tokens']:.0f} | "
-                     f"{e['seconds']:.2f} |")
+        lines.append(f"| {e['label']} | {e['candidates']:.1f} | {e['nfes']:.0f} | {e['scorer_requests']:.1f} | "
+                     f"{e['scorer_tokens']:.0f} | {e['seconds']:.2f} | {_cell(e['cpu_seconds'])} |")
     unjudged = sum(e["unjudged"] for e in table if "tasks" in e)
     if unjudged:
         lines += ["", f"{unjudged} images have no verdict (no candidate could be scored); they are counted, not filled."]
-    lines += ["", "Plots: `quality_vs_nfes.png`, `quality_vs_scorer_tokens.png`; samples: `samples.png`."]
+    lines += _search_lines(rows)
+    lines += ["", "Plots: `quality_vs_nfes.png`, `quality_vs_scorer_tokens.png`, `quality_vs_seconds.png`; "
+              "samples: `samples.png`."]
     if run_line:  # last, so a self-judged strategy it names never reads as part of the independent tables
         lines += ["", run_line]
     return "\n".join(lines) + "\n"
+
+
+def _search_lines(rows: list[dict]) -> list[str]:
+    """What multi-round searches did: how often the kept image came from a rewritten prompt, rewrites
+    rejected, why they stopped."""
+    lines = []
+    for strategy in dict.fromkeys(r["strategy"] for r in rows if r.get("search", {}).get("rounds")):
+        members = [r for r in rows if r["strategy"] == strategy]
+        rewritten = sum(r["search"].get("picked_prompt") not in (None, r["prompt"]) for r in members)
+        rounds = [len(r["search"]["rounds"]) for r in members]
+        rejected = sum(e.get("event") == "rewrite_rejected" for r in members for e in r["search"].get("events", []))
+        stops = defaultdict(int)
+        for r in members:
+            stops[r["search"].get("stopped")] += 1
+        lines.append(f"- {strategy}: {rewritten} of {len(members)} kept images were drawn from a rewritten prompt "
+                     f"(all judged against the original); {np.mean(rounds):.1f} rounds per image; {rejected} "
+                     f"rewrites rejected; stopped: " + ", ".join(f"{k} {v}" for k, v in stops.items()) + ".")
+    return ["", "## Multi-round searches", "", *lines] if lines else []
 
 
 def plot_quality_vs_compute(table: list[dict], diffs: list[dict], out: Path) -> list[Path]:
@@ -239,13 +271,14 @@ def plot_quality_vs_compute(table: list[dict], diffs: list[dict], out: Path) -> 
     import matplotlib.pyplot as plt
 
     written = []
-    for axis, title in (("nfes", "NFEs per image"), ("scorer_tokens", "scorer tokens per image")):
+    for axis, title in (("nfes", "NFEs per image"), ("scorer_tokens", "scorer tokens per image"),
+                        ("seconds", "wall seconds per image")):
         fig, ax = plt.subplots(figsize=(6, 4))
-        geneval = any(e.get("overall") for e in table)
+        geneval = any(e.get("overall_point") is not None for e in table)
         metric = None if geneval else next((k for e in table for k in sorted(e["judge_means"])), None)
         for entry in table:
-            if geneval and entry.get("overall"):
-                point, low, high = entry["overall"]
+            if geneval and entry.get("overall_point") is not None:
+                point, low, high = entry["overall"] or (entry["overall_point"],) * 3
                 marker = "o" if entry["independent"] else "x"
                 ax.errorbar(entry[axis], point, yerr=[[point - low], [high - point]], fmt=marker, capsize=3,
                             label=entry["label"] + ("" if entry["independent"] else " [not independent]"))

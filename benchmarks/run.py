@@ -1,7 +1,7 @@
 """Run a benchmark: strategies x prompt set x images, judged by independent scorers; resumable.
 
     python -m benchmarks.run --out runs/geneval --prompt-set world-geneval --per-task 3 \\
-        --strategies unguided:embedded best-of-4:embedded --judges oracle
+        --strategies unguided:embedded best-of-4:embedded refine,per_round=2,max_rounds=2:embedded --judges oracle
     python -m benchmarks.run ... --shard 0/2      # and --shard 1/2 in another process; then
     python -m benchmarks.merge runs/geneval       # one rows.jsonl
     python -m benchmarks.report runs/geneval      # report.md + PNGs from the rows alone
@@ -21,8 +21,10 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="run folder: config.json, rows*.jsonl, images/")
     parser.add_argument("--prompt-set", default="world-geneval", help="registered name or file:PATH")
-    parser.add_argument("--strategies", nargs="+", required=True,
-                        help="unguided:PRESET and best-of-N:PRESET, e.g. best-of-4:embedded")
+    parser.add_argument("--strategies", "--strategy", nargs="+", required=True,
+                        help="STRATEGY[,OPTION=VALUE...][:PRESET]: unguided, best-of-N or any registered search "
+                        "strategy, e.g. best-of-4:embedded, refine,per_round=2,max_rounds=2:embedded, "
+                        "best-of-n,budget=160:embedded (preset default: embedded)")
     parser.add_argument("--judges", nargs="+", default=["oracle"], help="registered scorers that judge every image")
     parser.add_argument("--images", type=int, default=4, help="images per prompt and strategy (GenEval: 4)")
     parser.add_argument("--per-task", type=int, help="first K prompts of every task (default: all)")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         strategies = [parse_strategy(s) for s in args.strategies]
         if len({s.name for s in strategies}) != len(strategies):
             raise ValueError("a strategy is named twice")
-        too_many = [s.name for s in strategies if s.n > MAX_CANDIDATES]
+        too_many = [s.name for s in strategies if (s.n or 0) > MAX_CANDIDATES]
         if too_many:
             raise ValueError(f"at most {MAX_CANDIDATES} candidates per image: {', '.join(too_many)}")
         unknown = [j for j in args.judges if j not in scorers.available_scorers()]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.prompt_sets import PromptSet
 from benchmarks.rows import RowWriter, read_rows, row_key
-from benchmarks.strategies import StrategySpec, guide_of, make_search
+from benchmarks.strategies import StrategySpec, guide_of, guides_of, make_search
 
 MAX_CANDIDATES = 100  # seeds of consecutive images are 100 apart
 
@@ -72,12 +72,12 @@ def image_seeds(first: int, image_index: int, n: int) -> list[int]:
 
 
 def self_judged_pairs(strategies: list[StrategySpec], judges: list[str], correctness_judge: str | None) -> list:
-    """(strategy, judge) pairs where the judge is the strategy's guide."""
+    """(strategy, judge) pairs where the judge is one of the strategy's guides."""
     pairs = []
     for spec in strategies:
-        guide = guide_of(spec)
+        guides = guides_of(spec)
         for judge in [*judges, *([correctness_judge] if correctness_judge else [])]:
-            if guide is not None and guide == judge:
+            if judge in guides:
                 pairs.append((spec.name, judge))
     return pairs
 
@@ -161,14 +161,18 @@ class Runner:
         if spec.name not in self._searches:
             from t2i_guidance.presets import load_preset
 
-            preset = load_preset(spec.preset)
-            scorer = self._scorer(preset.scorer, **preset.scorer_kwargs) if spec.guided else None
-            self._searches[spec.name] = make_search(spec, self._generator(preset.generator), scorer)
+            if spec.guided:  # the run builder's resolution of generator and scorer (overrides included)
+                location = spec.plan.generator_location
+                scorer = self._scorer(spec.plan.scorer_name, **spec.plan.scorer_kwargs)
+            else:
+                location, scorer = load_preset(spec.preset).generator, None
+            self._searches[spec.name] = make_search(spec, self._generator(location), scorer)
         return self._searches[spec.name]
 
     # ---- one work item
 
-    def _judge(self, image, record: dict, guide: str | None) -> tuple[dict, dict]:
+    def _judge(self, image, record: dict, guides: list[str]) -> tuple[dict, dict]:
+        """Every judge scores the image against the record's prompt: the user's, never a rewrite of it."""
         from reward_model.interface import DIMENSIONS, ImageItem
 
         verdicts, independent = {}, {}
@@ -178,7 +182,7 @@ class Runner:
             table = judge.score([ImageItem("image", image)], record["prompt"], dimensions)["image"]
             verdicts[name] = {d: {"status": s.status.value, "score": s.score, "reason": s.rationale or s.error}
                               for d, s in table.items()}
-            independent[name] = guide != name
+            independent[name] = name not in guides
         return verdicts, independent
 
     def run_item(self, spec: StrategySpec, record: dict, image_index: int) -> dict:
@@ -187,18 +191,32 @@ class Runner:
         from t2i_guidance.presets import load_preset
 
         first = base_seed(self.config.seed, self.prompt_set.name, record["id"])
-        seeds = image_seeds(first, image_index, spec.n)
+        (seed,) = image_seeds(first, image_index, 1)
         # Anything that draws from torch's global generator (a sampled scorer without its own seed) draws
         # the same numbers for this item whatever ran before it: resumed, sharded or whole runs agree.
-        torch.manual_seed(seeds[0])
-        outcome = self._search(spec)(record["prompt"], seeds)
-        guide = guide_of(spec)
+        search = self._search(spec)  # loaded first: loading is not the item's cost, nor may it draw its numbers
+        # A scorer's in-memory cache would carry scores from earlier items (best-of-N and refinement draw
+        # the same first images): each item starts without it, so its rows and its ledger do not depend on
+        # what ran before it in this process.
+        for scorer in self._scorers.values():
+            cache = getattr(scorer, "cache", None)
+            if hasattr(cache, "clear_memory"):
+                cache.clear_memory()
+        torch.manual_seed(seed)
+        cpu_start = time.process_time()
+        outcome = search(record["prompt"], seed)
+        cpu_seconds = time.process_time() - cpu_start
+        if len(outcome.seeds) > MAX_CANDIDATES:
+            raise RuntimeError(f"{spec.name} drew {len(outcome.seeds)} candidates for one image; at most "
+                               f"{MAX_CANDIDATES} keep the images' seeds apart")
+        guide, guides = guide_of(spec), guides_of(spec)
+        generator = spec.plan.generator_location if spec.guided else load_preset(spec.preset).generator
         row = {
             "strategy": spec.name, "prompt_set": self.prompt_set.name, "prompt_id": record["id"],
             "image_index": image_index, "task": record["task"], "prompt": record["prompt"],
-            "kind": spec.kind, "n": spec.n, "preset": spec.preset, "guide": guide,
-            "generator": Path(load_preset(spec.preset).generator).name, "seeds": seeds, "pick": outcome.pick,
-            "guide_score": outcome.guide_score, "costs": outcome.costs,
+            "kind": spec.kind, "n": spec.n, "options": spec.options, "preset": spec.preset, "guide": guide,
+            "guides": guides, "generator": Path(generator).name, "seeds": outcome.seeds, "pick": outcome.pick,
+            "guide_score": outcome.guide_score, "costs": outcome.costs, "search": outcome.search,
         }
         start = time.perf_counter()
         if outcome.image is None:
@@ -208,13 +226,16 @@ class Runner:
             relative = f"images/{spec.name.replace(':', '_')}/{record['id']}-{image_index}.png"
             row["image_sha256"] = _save_png(outcome.image, self.out / relative)
             row["image"] = relative
-            row["judges"], row["independent"] = self._judge(outcome.image, record, guide)
+            row["judges"], row["independent"] = self._judge(outcome.image, record, guides)
             if self.prompt_set.correctness is not None:
                 row["correct"], row["reason"] = self.prompt_set.correctness(record, outcome.image)
                 row["correctness_judge"] = self.prompt_set.correctness_judge
                 row["independent"][f"correctness:{self.prompt_set.correctness_judge}"] = (
-                    guide != self.prompt_set.correctness_judge)
-        row["timing"] = {"strategy_seconds": outcome.seconds, "judge_seconds": time.perf_counter() - start}
+                    self.prompt_set.correctness_judge not in guides)
+        # Wall-clock numbers (the ledger's seconds per stage among them) live apart: they differ between runs.
+        # cpu_seconds: what one idle core would take, whatever else shares the machine.
+        row["timing"] = {"strategy_seconds": outcome.seconds, "stage_seconds": outcome.stage_seconds,
+                         "strategy_cpu_seconds": cpu_seconds, "judge_seconds": time.perf_counter() - start}
         return row
 
     def run(self) -> dict:

@@ -60,6 +60,10 @@ class ScoreCache:
         if self.directory is not None:
             self._write(key, stored)
 
+    def clear_memory(self) -> None:
+        """Forget what this process stored (an on-disk copy stays): a benchmark item starts afresh."""
+        self._memory.clear()
+
     def __len__(self) -> int:
         return len(self._memory)
 

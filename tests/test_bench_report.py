@@ -112,6 +112,26 @@ def test_report_from_rows_alone_keeps_self_judged_numbers_apart(tmp_path):
         assert (tmp_path / name).exists()
 
 
+def test_one_prompt_per_task_has_no_interval_and_refinement_is_summarised(tmp_path):
+    rows = []
+    for task in ("single_object", "counting"):
+        rows.append(row("unguided:p", "unguided", None, f"{task}-0", task, 0, True, 2.0))
+        refined = row("refine:p", "refine", "tiny", f"{task}-0", task, 0, task == "counting", 3.0)
+        refined["search"] = {"rounds": [{"round": 0, "prompt": refined["prompt"]}, {"round": 1, "prompt": "new"}],
+                             "events": [{"event": "rewrite_rejected"}], "stopped": "max_rounds",
+                             "picked_prompt": "new" if task == "counting" else refined["prompt"]}
+        rows.append(refined)
+    with RowWriter(tmp_path / "rows.jsonl") as writer:
+        for r in rows:
+            writer.append(r)
+    table = {e["strategy"]: e for e in compute_table(rows)}
+    assert table["refine:p"]["overall"] is None and table["refine:p"]["overall_point"] == 0.5
+    text = write_report(tmp_path).read_text()
+    assert "| refine:p (guided by tiny) | 0.50 (no interval: 1 prompt in a task) |" in text
+    assert "refine:p: 1 of 2 kept images were drawn from a rewritten prompt" in text and "2 rewrites rejected" in text
+    assert (tmp_path / "quality_vs_seconds.png").exists()
+
+
 def test_iqa_command_scores_world_records_and_reports_correlations(tmp_path):
     from benchmarks.iqa import main
 

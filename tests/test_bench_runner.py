@@ -26,7 +26,8 @@ GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
 def presets(tmp_path_factory):
     """The shipped world generator at 2 steps, unguided and guided by the oracle."""
     folder = tmp_path_factory.mktemp("presets")
-    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled")):
+    for name, scorer in (("fast", "oracle"), ("sampled", "test-sampled"), ("recorded", "test-recorded-guide"),
+                         ("cached", "test-cached-sampled")):
         (folder / f"{name}.json").write_text(json.dumps({
             "description": "test", "generator": str(GENERATOR), "scorer": scorer, "num_inference_steps": 2,
             "guidance_scale": 3.0, "weights": "technical=1,aesthetic=1,alignment=2"}))
@@ -47,6 +48,77 @@ class SampledScorer:
 register_scorer("test-sampled", SampledScorer)
 
 
+class CachedSampledScorer(SampledScorer):
+    """A sampled scorer with the real scorer's in-memory cache (reward_model.cache.ScoreCache)."""
+
+    name = "test-cached-sampled"
+
+    def __init__(self):
+        from reward_model.cache import ScoreCache
+
+        self.cache = ScoreCache()
+
+    def score(self, items, prompt, dimensions):
+        import hashlib
+
+        table = {}
+        for item in items:
+            key = hashlib.sha256(item.image.tobytes() + prompt.encode()).hexdigest()
+            table[item.id] = {}
+            for d in dimensions:
+                found = self.cache.get(key + d)
+                if found is None:
+                    found = super().score([item], prompt, [d])[item.id][d]
+                    self.cache.put(key + d, found)
+                table[item.id][d] = found
+        return table
+
+
+register_scorer("test-cached-sampled", CachedSampledScorer)
+
+
+class RecordingOracle:
+    """The world's oracle, noting every prompt it is asked to judge against."""
+
+    name = "test-recording"
+    prompts: list[str] = []
+
+    def __init__(self, **kwargs):
+        from t2i_guidance.scorer_registry import build_scorer
+
+        self.inner = build_scorer("oracle", **kwargs)
+
+    def score(self, items, prompt, dimensions):
+        type(self).prompts.append(prompt)
+        return self.inner.score(items, prompt, dimensions)
+
+
+class RecordingGuide(RecordingOracle):
+    """Keeps the oracle's rationales (the rewriter reads them) but scores by a hash of the pixels, so a
+    later round's image wins about half the time, whatever the 2-step generator draws."""
+
+    prompts: list[str] = []
+
+    def score(self, items, prompt, dimensions):
+        import dataclasses
+        import hashlib
+
+        table = super().score(items, prompt, dimensions)
+        for item in items:
+            value = int(hashlib.sha256(item.image.tobytes()).hexdigest()[:6], 16) / 16**6 * 5
+            table[item.id] = {d: dataclasses.replace(s, score=value) if s.ok else s for d, s in table[item.id].items()}
+        return table
+
+
+class RecordingJudge(RecordingOracle):
+    prompts: list[str] = []
+
+
+register_scorer("test-recorded-guide", RecordingGuide)
+register_scorer("test-recording-judge", RecordingJudge)
+REFINE = "refine,per_round=1,max_rounds=2"
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, presets):
     """An uninterrupted, unsharded run: 6 prompts x 2 strategies x 1 image."""
@@ -56,7 +128,9 @@ def reference(tmp_path_factory, presets):
 
 
 def args(out, presets, *extra, strategies=None):
-    strategies = strategies or [f"unguided:{presets}/fast.json", f"best-of-2:{presets}/fast.json"]
+    # Refinement first, so a kill in the first rows lands among its rows.
+    strategies = strategies or [f"{REFINE}:{presets}/fast.json", f"unguided:{presets}/fast.json",
+                                f"best-of-2:{presets}/fast.json"]
     return ["--out", str(out), "--per-task", "1", "--images", "1", "--strategies", *strategies,
             "--judges", "oracle", "--allow-self-judged", "--quiet", *extra]
 
@@ -102,20 +176,21 @@ def test_kill_minus_9_then_resume_loses_and_repeats_nothing(tmp_path, presets, r
     process.send_signal(signal.SIGKILL)
     process.wait()
     interrupted = len(read_rows(rows_file))
-    assert 3 <= interrupted < 12, "the kill must land mid-way"
+    assert 3 <= interrupted < 18, "the kill must land mid-way"
+    assert any(r["kind"] == "refine" for r in read_rows(rows_file))
 
     assert run_main(args(killed, presets)) == 0  # resume
     resumed, resumed_view = comparable_rows(killed)
     _, whole_view = comparable_rows(reference)
-    assert len(resumed) == 12 and len({row_key(r) for r in resumed}) == 12  # none lost, none twice
-    assert resumed_view == whole_view  # same inputs, same rows
+    assert len(resumed) == 18 and len({row_key(r) for r in resumed}) == 18  # none lost, none twice
+    assert resumed_view == whole_view  # same inputs, same rows (refinement's rounds included)
 
 
 def test_shards_merge_to_the_unsharded_rows(tmp_path, presets, reference):
     out = tmp_path / "sharded"
     for shard in ("0/2", "1/2"):
         assert run_main(args(out, presets, "--shard", shard)) == 0
-    assert merge_run(out) == 12
+    assert merge_run(out) == 18
     assert [p.name for p in out.glob("rows*.jsonl")] == ["rows.jsonl"]
     assert comparable_rows(out)[1] == comparable_rows(reference)[1]
 
@@ -124,12 +199,30 @@ def test_guided_image_pairs_with_the_unguided_one(reference):
     rows = read_rows(reference / "rows.jsonl")
     by_key = {(r["kind"], r["prompt_id"], r["image_index"]): r for r in rows}
     for (kind, prompt_id, k), row in by_key.items():
-        if kind == "best-of-n":
+        if kind in ("best-of-n", "refine"):  # both draw 2 candidates: equal compute, same first noise
             unguided = by_key[("unguided", prompt_id, k)]
-            assert row["seeds"][0] == unguided["seeds"][0]
+            assert row["seeds"] == [unguided["seeds"][0], unguided["seeds"][0] + 1]
             assert row["independent"]["oracle"] is False and unguided["independent"]["oracle"] is True
-            assert row["costs"]["nfes"] == 2 * unguided["costs"]["nfes"]
+            assert row["costs"]["nfes"] == 2 * unguided["costs"]["nfes"] and row["costs"]["candidates"] == 2
+            assert row["costs"]["scorer_requests"] == 2 * 3  # the ledger: 2 candidates x 3 dimensions
+            assert row["timing"]["stage_seconds"]["generate"] > 0
         assert isinstance(row["correct"], bool) and row["reason"]
+
+
+def test_refinement_is_judged_against_the_original_prompt(tmp_path, presets):
+    """Rounds after the first draw rewritten prompts; the guide and every judge still see the user's."""
+    RecordingGuide.prompts.clear()
+    RecordingJudge.prompts.clear()
+    out = tmp_path / "refine"
+    assert run_main(["--out", str(out), "--per-task", "1", "--images", "1", "--quiet", "--strategy",
+                     f"{REFINE}:{presets}/recorded.json", "--judges", "test-recording-judge"]) == 0
+    rows = read_rows(out / "rows.jsonl")
+    originals = {r["prompt"] for r in rows}
+    assert len(rows) == 6 and all(r["kind"] == "refine" and r["guides"] == ["test-recorded-guide"] for r in rows)
+    assert any(r["search"]["picked_prompt"] != r["prompt"] for r in rows), "some pick must be a rewrite's"
+    assert set(RecordingGuide.prompts) == originals  # the guide scored every round against the original
+    assert set(RecordingJudge.prompts) == originals  # so did the judge, whichever round's image was kept
+    assert all(r["independent"] == {"test-recording-judge": True, "correctness:oracle": True} for r in rows)
 
 
 def test_a_judge_that_guided_the_run_is_refused(tmp_path, presets, capsys):
@@ -143,8 +236,21 @@ def test_a_judge_that_guided_the_run_is_refused(tmp_path, presets, capsys):
     assert not (tmp_path / "x").exists()  # refused before anything was written or loaded
 
 
+def test_a_judge_that_guided_a_refinement_is_refused(tmp_path, presets, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--out", str(tmp_path / "x"), "--per-task", "1",
+                  "--strategy", f"{REFINE}:{presets}/recorded.json", "--judges", "test-recorded-guide"])
+    assert exit_info.value.code == 2
+    assert "guided by test-recorded-guide" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("bad, message", [
     (["--strategies", "best-of-1:embedded"], "N >= 2"),
+    (["--strategies", "refine,nonsense=1:embedded"], "does not apply"),
+    (["--strategies", "refine,seed=1:embedded"], "the runner sets seed"),
+    (["--strategies", "refine:embedded", "refine"], "named twice"),
+    (["--strategies", "cascade,n=2,keep=1,cheap_scorer=oracle:embedded"], "guided by oracle"),  # its cheap pass
     (["--strategies", "sometimes:embedded"], "bad strategy"),
     (["--strategies", "unguided:nope"], "unknown preset"),
     (["--strategies", "unguided:embedded", "--judges", "nope"], "unknown judge"),
@@ -178,6 +284,18 @@ def test_a_sampled_guide_gives_the_same_rows_whole_or_sharded(tmp_path, presets)
     assert len({r["pick"] for r in whole[0]}) > 1  # the sampled guide did pick different candidates
 
 
+def test_a_cached_guide_gives_the_same_rows_whole_or_sharded(tmp_path, presets):
+    """Best-of-N and refinement draw the same first images: a scorer cache shared across items must not
+    hand the later strategy the earlier one's scores (or make its ledger depend on the run order)."""
+    strategies = [f"best-of-2:{presets}/cached.json", f"{REFINE}:{presets}/cached.json"]
+    assert run_main(args(tmp_path / "whole", presets, strategies=strategies)) == 0
+    for shard in ("1/2", "0/2"):
+        assert run_main(args(tmp_path / "parts", presets, "--shard", shard, strategies=strategies)) == 0
+    whole, parts = comparable_rows(tmp_path / "whole"), comparable_rows(tmp_path / "parts")
+    assert whole[1] == parts[1]
+    assert all(r["costs"]["scorer_cache_hits"] == 0 and r["costs"]["scorer_requests"] == 6 for r in whole[0])
+
+
 def test_merge_refuses_two_different_rows_for_one_key():
     from benchmarks.rows import merge_rows
 
@@ -185,3 +303,40 @@ def test_merge_refuses_two_different_rows_for_one_key():
     assert merge_rows([[row], [{**row, "timing": {"seconds": 2}}]]) == [row]  # timing aside, the same row
     with pytest.raises(ValueError, match="two different rows"):
         merge_rows([[row], [{**row, "correct": False}]])
+
+
+def test_world_geneval_table_command_runs_resumes_and_refuses_a_self_judged_guide(tmp_path, presets, capsys):
+    from benchmarks.world_geneval import main as geneval_main
+
+    out = tmp_path / "table"
+    command = ["table", "--out", str(out), "--preset", f"{presets}/recorded.json", "--n", "2", "--per-task", "1",
+               "--images", "1", "--quiet"]
+    assert geneval_main(command) == 0
+    rows = read_rows(out / "rows.jsonl")
+    assert sorted({r["kind"] for r in rows}) == ["best-of-n", "refine", "unguided"] and len(rows) == 18
+    guided = [r for r in rows if r["kind"] != "unguided"]
+    assert {r["costs"]["nfes"] for r in guided} == {2 * rows[0]["costs"]["nfes"]}  # equal compute
+    report = (out / "report.md").read_text()
+    assert "## GenEval-shaped table" in report and "refine,per_round=1,max_rounds=2" in report
+    assert "Not independent" not in report
+    assert geneval_main(command) == 0 and "0 rows written, 18 already done" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as exit_info:  # the oracle-guided preset, judged by the oracle
+        geneval_main(["table", "--out", str(tmp_path / "self"), "--preset", f"{presets}/fast.json"])
+    assert exit_info.value.code == 2 and "guided by oracle" in capsys.readouterr().err
+
+
+def test_a_strategy_registered_later_runs_without_a_benchmark_edit(tmp_path, presets, monkeypatch):
+    from t2i_guidance.search import _STRATEGIES
+    from t2i_guidance.search.best_of_n import BestOfN
+
+    class LateStrategy(BestOfN):  # stands for one a later change registers (path search, particles, ...)
+        name = "test-late"
+
+    monkeypatch.setitem(_STRATEGIES._entries, "test-late", LateStrategy)  # removed again after the test
+    out = tmp_path / "late"
+    assert run_main(args(out, presets, strategies=[f"test-late,n=3:{presets}/fast.json"])) == 0
+    rows = read_rows(out / "rows.jsonl")
+    assert len(rows) == 6 and {r["kind"] for r in rows} == {"test-late"}
+    assert all(len(r["seeds"]) == 3 and r["costs"]["candidates"] == 3 and r["costs"]["scorer_requests"] == 9
+               for r in rows)
