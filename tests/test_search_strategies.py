@@ -303,3 +303,21 @@ def test_the_cheap_pass_uses_the_mode_its_preset_names_and_answer_only_otherwise
     assert plan.cheap[1]["mode"] == "answer-only"
     asked = plan_run(RunRequest(preset="embedded", strategy="cascade", cheap_scorer_options={"mode": "reason"}))
     assert asked.cheap[1]["mode"] == "reason"
+
+
+@pytest.mark.parametrize("original", [
+    "three small red squares on a white background",
+    "two circles on a black background",
+    "a circle and a red square on a gray background",
+])
+def test_world_rewriter_keeps_counts_and_both_objects_of_extended_prompts(original):
+    from t2i_guidance.search.rewriting import Rewrite, RewriteRequest, check_rewrite
+    from t2i_guidance.search.world_rewriter import WorldRewriter
+
+    history, current = [], original
+    for round_index in range(4):
+        rewrite = WorldRewriter().rewrite(RewriteRequest(original, current, [], history, guidance_scale=3.0))
+        assert rewrite is not None and check_rewrite(original, rewrite, world_grammar=True) is None, rewrite
+        history.append({"round": round_index, "prompt": rewrite.prompt, "best_value": 1.0})
+        current = rewrite.prompt
+    assert "drops" in check_rewrite("three red squares", Rewrite("a red square"), world_grammar=True)

@@ -66,7 +66,7 @@ def world_elements(spec: PromptSpec) -> set[tuple]:
     """The elements a world prompt asks for, phrasing-independent ("A above B" == "B below A")."""
     elements: set[tuple] = set()
     for obj in spec.objects:
-        elements.add(("object", obj.colour, obj.shape))
+        elements.add(("object", obj.colour, obj.shape, obj.count))  # "three circles" is not "a circle"
         if obj.size:
             elements.add(("size", obj.colour, obj.size))
     if spec.relation is not None:

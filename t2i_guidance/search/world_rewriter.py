@@ -17,6 +17,7 @@ import re
 
 from t2i_guidance.search.rewriting import Rewrite, RewriteRequest
 from t2i_guidance.world.captions import (
+    NUMBER_NAMES,
     POSITION_WORDS,
     RELATION_WORDS,
     ObjectRequest,
@@ -61,13 +62,15 @@ def _object(obj: ObjectRequest, size_variant: int) -> str:
     size = obj.size
     if size is not None:
         size = ("small", "tiny")[size_variant] if size == "small" else ("large", "big")[size_variant]
+    if obj.count != 1:  # "three small red squares": the count is part of what was asked
+        return " ".join(w for w in (NUMBER_NAMES[obj.count], size, obj.colour, obj.shape + "s") if w)
     return _article(" ".join(w for w in (size, obj.colour, obj.shape) if w))
 
 
 def phrasings(spec: PromptSpec) -> list[tuple[str, dict]]:
     """Every phrasing of the spec this rewriter can write, with the knobs that made it."""
     out = []
-    orders = (False, True) if spec.relation is not None else (False,)
+    orders = (False, True) if len(spec.objects) == 2 else (False,)
     backgrounds = ("end", "front") if spec.background else ("none",)
     kept_tags = [t for t in spec.tags if t in ("blurry", "noisy")]  # asked-for damage stays asked for
     tags = ("",) if kept_tags else TAGS
@@ -79,6 +82,9 @@ def phrasings(spec: PromptSpec) -> list[tuple[str, dict]]:
             if inverted:
                 first, second, relation = second, first, INVERSE_RELATION[relation]
             body = f"{_object(first, size_variant)} {RELATION_WORDS[relation][words]} {_object(second, size_variant)}"
+        elif len(spec.objects) == 2:  # "A and B" (the extended grammar): only the order can change
+            first, second = spec.objects[::-1] if inverted else spec.objects
+            body = f"{_object(first, size_variant)} and {_object(second, size_variant)}"
         else:
             body = _object(spec.objects[0], size_variant)
             if spec.position is not None:
