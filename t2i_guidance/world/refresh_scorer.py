@@ -77,16 +77,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def build_records(out: Path, args: argparse.Namespace) -> dict[str, Path]:
+def build_records(out: Path, args: argparse.Namespace, timings: dict) -> dict[str, Path]:
     """Stages 1 and 2: the pools and the record sets; returns the train file and the two test files."""
     from t2i_guidance.world import generated_pool, scorer_data
 
     pools = {"train": out / "pool_train", "test": out / "pool_test"}
-    generated_pool.build_pool(pools["train"], args.pool, args.seed, args.generator)
-    generated_pool.build_pool(pools["test"], args.test_pool, args.seed, args.generator, held_out=True)
+    for name, n, held_out in (("train", args.pool, False), ("test", args.test_pool, True)):
+        if len(list(pools[name].glob("chunk_[0-9][0-9][0-9][0-9].npz"))) * generated_pool.CHUNK < n:
+            timings[f"pool_{name}"] = _timed(lambda name=name, n=n, held_out=held_out: generated_pool.build_pool(
+                pools[name], n, args.seed, args.generator, held_out=held_out))
     data, held_out = out / "data", out / "data_generator_test"
     if not (data / "test.jsonl").exists():  # export writes test.jsonl last
-        scorer_data.export(data, args.renders, pools["train"], args.seed)
+        timings["records"] = _timed(lambda: scorer_data.export(data, args.renders, pools["train"], args.seed))
     if not (held_out / "test.jsonl").exists():
         scorer_data.export(held_out, 0, pools["test"], args.seed, pool_split="test")
     return {"train": data / "train.jsonl", "renders": data / "test.jsonl", "generator": held_out / "test.jsonl"}
@@ -139,10 +141,11 @@ def train(out: Path, args: argparse.Namespace, files: dict[str, Path], timings: 
     return models
 
 
-def _timed(work) -> float:
-    start = time.time()
+def _timed(work) -> dict[str, float]:
+    """Wall and CPU seconds of work() (CPU time says what the stage costs on an unshared core)."""
+    wall, cpu = time.time(), time.process_time()
     work()
-    return round(time.time() - start, 1)
+    return {"wall": round(time.time() - wall, 1), "cpu": round(time.process_time() - cpu, 1)}
 
 
 def evaluate(out: Path, name: str, model: Path, files: dict[str, Path], args: argparse.Namespace,
@@ -154,10 +157,9 @@ def evaluate(out: Path, name: str, model: Path, files: dict[str, Path], args: ar
     for test_set in TEST_SETS:
         folder = out / "eval" / f"{name}_{test_set}"
         if not (folder / "metrics.json").exists():
-            start = time.time()
-            evaluate_model(model, files[test_set], folder, split="test", limit=args.eval_limit,
-                           max_new_tokens=args.max_new_tokens, batch_size=32)
-            timings[f"eval_{name}_{test_set}"] = round(time.time() - start, 1)
+            timings[f"eval_{name}_{test_set}"] = _timed(lambda folder=folder, test_set=test_set: evaluate_model(
+                model, files[test_set], folder, split="test", limit=args.eval_limit,
+                max_new_tokens=args.max_new_tokens, batch_size=32))
         tables[test_set] = [row for row in correlation_table(read_predictions(folder)) if row["source"] == "all"]
     return tables
 
@@ -210,7 +212,8 @@ def write_report(out: Path, report: dict) -> str:
               "", "Verdict: " + ("not worse on held-out renders beyond noise, fit to ship" if verdict["ship"]
                                  else "keep the old scorer: " + "; ".join(verdict["reasons"])),
               f"Shipped: {report['shipped'] or 'no'}", "",
-              "Stage seconds: " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()), ""]
+              "Stage seconds (wall / CPU): " + ", ".join(f"{k} {v['wall']} / {v['cpu']}"
+                                                         for k, v in report["timings"].items()), ""]
     text = "\n".join(lines)
     (out / "refresh_report.md").write_text(text)
     (out / "refresh_report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -252,9 +255,7 @@ def refresh(args: argparse.Namespace) -> dict:
     def save_timings() -> None:
         timings_path.write_text(json.dumps(timings, indent=1) + "\n")
 
-    start = time.time()
-    files = build_records(out, args)
-    timings.setdefault("pools+records", round(time.time() - start, 1))
+    files = build_records(out, args, timings)
     save_timings()
     evaluations = {"before": evaluate(out, "before", Path(args.scorer), files, args, timings)}
     save_timings()
