@@ -18,21 +18,22 @@ def _rows(task: str, labels: list[float], scores: list[float | None]) -> list[di
 
 
 LABELS = [float(i % 5) + 0.1 * i for i in range(40)]
+ROUNDS = 200  # bootstrap rounds: enough to tell these cases apart
 
 
 def test_verdict_keeps_a_scorer_that_got_worse_and_ships_one_that_did_not():
     good = _rows("technical", LABELS, LABELS)
     noisy = _rows("technical", LABELS, [v if i % 4 else 10 - v for i, v in enumerate(LABELS)])
     reversed_ = _rows("technical", LABELS, [-v for v in LABELS])
-    assert refresh_scorer.ship_verdict(noisy, good) == (True, [])
-    assert refresh_scorer.ship_verdict(good, good) == (True, [])  # no change is not worse
-    ship, reasons = refresh_scorer.ship_verdict(good, reversed_)
+    assert refresh_scorer.ship_verdict(noisy, good, ROUNDS) == (True, [])
+    assert refresh_scorer.ship_verdict(good, good, ROUNDS) == (True, [])  # no change is not worse
+    ship, reasons = refresh_scorer.ship_verdict(good, reversed_, ROUNDS)
     assert not ship and "SRCC fell" in reasons[0]
     unreadable = _rows("technical", LABELS, [None] * len(LABELS))
-    ship, reasons = refresh_scorer.ship_verdict(good, unreadable)
+    ship, reasons = refresh_scorer.ship_verdict(good, unreadable, ROUNDS)
     assert not ship and "no SRCC" in reasons[0]
     some_failures = _rows("technical", LABELS, [None if i < 5 else v for i, v in enumerate(LABELS)])
-    ship, reasons = refresh_scorer.ship_verdict(good, some_failures)
+    ship, reasons = refresh_scorer.ship_verdict(good, some_failures, ROUNDS)
     assert not ship and "parse failures grew from 0 to 5" in reasons[0]
 
 
@@ -49,7 +50,7 @@ def test_refresh_resumes_after_an_interrupted_stage_and_ships_with_provenance(tm
     (scorer / "provenance.json").write_text(json.dumps({"base_vlm": "reward_model/weights/world-base-vlm"}))
     out, target = tmp_path / "refresh", tmp_path / "shipped"
     argv = ["--generator", str(generator), "--scorer", str(scorer), "--target", str(target), "--out", str(out),
-            "--pool", "4", "--test-pool", "4", "--renders", "15", "--sft-steps", "2", "--grpo1-steps", "1",
+            "--pool", "2", "--test-pool", "4", "--renders", "10", "--sft-steps", "2", "--grpo1-steps", "1",
             "--grpo2-steps", "1", "--batch-size", "8", "--max-new-tokens", "12", "--ship"]
     real_grpo = reward_model.train.run_grpo_stage
     calls = []
@@ -71,13 +72,13 @@ def test_refresh_resumes_after_an_interrupted_stage_and_ships_with_provenance(tm
 
     # A random tiny scorer answers nothing readable: it has no SRCC, so it would never ship; let it pass the
     # verdict here to exercise the export.
-    monkeypatch.setattr(refresh_scorer, "ship_verdict", lambda before, after: (True, []))
+    monkeypatch.setattr(refresh_scorer, "ship_verdict", lambda before, after, rounds=0: (True, []))
     assert refresh_scorer.main(argv) == 0
     assert calls[2:] == [str(out / "grpo_stage2")]  # only the interrupted stage ran again
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())
     report = json.loads((out / "refresh_report.json").read_text())
     assert report["final_stage"] == "grpo_stage2" and report["shipped"] == str(target)
-    assert report["train_records"] == {"generator": 12, "render_replay": len(
+    assert report["train_records"] == {"generator": 6, "render_replay": len(
         [line for line in (out / "data" / "train.jsonl").read_text().splitlines() if "world-render" in line])}
     for stage in ("before", "sft", "grpo_stage1", "grpo_stage2"):
         assert set(report["evaluations"][stage]) == {"renders", "generator"}

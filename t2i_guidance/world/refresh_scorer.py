@@ -166,7 +166,7 @@ def evaluate(out: Path, name: str, model: Path, files: dict[str, Path], args: ar
     return tables
 
 
-def ship_verdict(before: list[dict], after: list[dict]) -> tuple[bool, list[str]]:
+def ship_verdict(before: list[dict], after: list[dict], rounds: int = 2000) -> tuple[bool, list[str]]:
     """Whether `after` may replace `before`, judged on the same held-out render records (prediction rows):
     per task, it must have an SRCC, its parse failures may grow by at most max(2, 2 %), and the 95 % paired
     bootstrap interval of its SRCC change must reach 0 (worse beyond noise = the interval wholly below 0).
@@ -176,7 +176,7 @@ def ship_verdict(before: list[dict], after: list[dict]) -> tuple[bool, list[str]
     reasons = []
     first = {row["task"]: row for row in correlation_table(before) if row["source"] == "all"}
     second = {row["task"]: row for row in correlation_table(after) if row["source"] == "all"}
-    for change in paired_srcc_change(before, after):
+    for change in paired_srcc_change(before, after, rounds):
         task = change["task"]
         if second[task]["srcc"] is None:
             reasons.append(f"{task}: the refreshed scorer has no SRCC ({second[task]['parse_failures']} "
