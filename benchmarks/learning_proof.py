@@ -59,37 +59,14 @@ def evaluate(name: str, model: Path, data: dict, out: Path, results: dict, args:
 
 def srcc_change(out: Path, before: str, after: str, rounds: int = 2000, seed: int = 0) -> list[dict]:
     """Per task: SRCC of `after` minus SRCC of `before` on the same test records, with a 95 % paired
-    bootstrap interval. A record either model failed to score is left out of that task's pairs."""
-    import numpy as np
+    bootstrap interval (reward_model.evaluate.paired_srcc_change)."""
+    from reward_model.evaluate import paired_srcc_change, read_predictions
 
-    from reward_model.evaluate import srcc
-
-    def load(name: str) -> list[dict]:
-        path = out / f"eval_{name}" / "predictions.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    first, second = load(before), load(after)
-    if [r["image"] for r in first] != [r["image"] for r in second]:
-        raise ValueError(f"eval_{before} and eval_{after} scored different records")
-    rng = np.random.default_rng(seed)
-    changes = []
-    for task in sorted({r["task"] for r in first}):
-        pairs = [(a["label"], a["score"], b["score"]) for a, b in zip(first, second, strict=True)
-                 if a["task"] == task and a["score"] is not None and b["score"] is not None]
-        if len(pairs) < 3:
-            changes.append({"task": task, "n": len(pairs), "change": None, "ci95": None})
-            continue
-        labels, x, y = (np.array(column) for column in zip(*pairs, strict=True))
-
-        def delta(idx, labels=labels, x=x, y=y) -> float | None:
-            after, before = srcc(y[idx], labels[idx]), srcc(x[idx], labels[idx])
-            return None if after is None or before is None else after - before
-
-        samples = [delta(rng.integers(0, len(labels), len(labels))) for _ in range(rounds)]
-        samples = [v for v in samples if v is not None]  # a resample of constant scores has no SRCC
-        changes.append({"task": task, "n": len(pairs), "change": delta(np.arange(len(labels))),
-                        "ci95": [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))]})
-    return changes
+    try:
+        return paired_srcc_change(read_predictions(out / f"eval_{before}"), read_predictions(out / f"eval_{after}"),
+                                  rounds, seed)
+    except ValueError as error:
+        raise ValueError(f"eval_{before} and eval_{after}: {error}") from error
 
 
 def write_tables(out: Path, results: dict) -> str:

@@ -173,3 +173,38 @@ def evaluate_model(
     (out_dir / "metrics.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     (out_dir / "metrics.md").write_text(format_table(table), encoding="utf-8")
     return table
+
+
+def read_predictions(path: str | Path) -> list[dict]:
+    """The rows `evaluate_model` wrote to predictions.jsonl (a file, or the folder that holds it)."""
+    path = Path(path)
+    path = path / "predictions.jsonl" if path.is_dir() else path
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def paired_srcc_change(before: Sequence[dict], after: Sequence[dict], rounds: int = 2000,
+                       seed: int = 0) -> list[dict]:
+    """Per task: SRCC of `after` minus SRCC of `before` on the same records (prediction rows), with a 95 %
+    paired bootstrap interval. A record either model failed to score is left out of that task's pairs."""
+    if [r["image"] for r in before] != [r["image"] for r in after]:
+        raise ValueError("the two evaluations scored different records")
+    rng = np.random.default_rng(seed)
+    changes = []
+    for task in sorted({r["task"] for r in before}):
+        pairs = [(a["label"], a["score"], b["score"]) for a, b in zip(before, after, strict=True)
+                 if a["task"] == task and a["score"] is not None and b["score"] is not None]
+        if len(pairs) < 3:
+            changes.append({"task": task, "n": len(pairs), "change": None, "ci95": None})
+            continue
+        labels, x, y = (np.array(column) for column in zip(*pairs, strict=True))
+
+        def delta(idx, labels=labels, x=x, y=y) -> float | None:
+            second, first = srcc(y[idx], labels[idx]), srcc(x[idx], labels[idx])
+            return None if second is None or first is None else second - first
+
+        samples = [delta(rng.integers(0, len(labels), len(labels))) for _ in range(rounds)]
+        samples = [v for v in samples if v is not None]  # a resample of constant scores has no SRCC
+        changes.append({"task": task, "n": len(pairs), "change": delta(np.arange(len(labels))),
+                        "ci95": [float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))]
+                        if samples else None})
+    return changes

@@ -4,7 +4,8 @@
 
 The scorer must judge the generator's pictures, so its base model and its CoT data see them too. Prompts
 come from training scene contents only (never a held-out one), one phrasing each; candidate k of prompt p
-uses seed p * 1000 + k, so any picture can be remade alone. Pictures are written in chunks (one .npz of
+uses seed p * 1000 + k, so any picture can be remade alone. `--held-out` draws from held-out scene contents
+instead: a test pool for judging a scorer on the generator's pictures of prompts no training record used. Pictures are written in chunks (one .npz of
 uint8 arrays + prompts + seeds each, renamed into place when complete): an interrupted run resumes at
 the first missing chunk and loses at most the chunk in flight.
 """
@@ -25,19 +26,19 @@ CHUNK = 64
 PER_PROMPT = 2  # two candidates per prompt: the pool shows the generator's variety for one prompt too
 
 
-def pool_prompts(n: int, seed: int = 0) -> list[tuple[str, int]]:
-    """(prompt, seed) for picture 0..n-1: a training-split scene, phrased by the grammar."""
+def pool_prompts(n: int, seed: int = 0, held_out: bool = False) -> list[tuple[str, int]]:
+    """(prompt, seed) for picture 0..n-1: a scene of the chosen split, phrased by the grammar."""
     items = []
     for index in range(n):
         prompt_index, candidate = divmod(index, PER_PROMPT)
         rng = random.Random(f"pool:{seed}:{prompt_index}")
-        scene = sample_split_scene(rng.randrange(2**31), held_out=False)
+        scene = sample_split_scene(rng.randrange(2**31), held_out=held_out)
         items.append((caption(scene, rng), prompt_index * 1000 + candidate))
     return items
 
 
 def build_pool(out: str | Path, n: int, seed: int = 0, generator: str | Path = DEFAULT_GENERATOR,
-               steps: int = 20, guidance_scale: float = 3.0, progress: bool = True) -> Path:
+               steps: int = 20, guidance_scale: float = 3.0, progress: bool = True, held_out: bool = False) -> Path:
     """Write chunk files out/chunk_XXXX.npz until n pictures exist; returns out."""
     import torch
     from tqdm.auto import tqdm
@@ -46,7 +47,7 @@ def build_pool(out: str | Path, n: int, seed: int = 0, generator: str | Path = D
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    items = pool_prompts(n, seed)
+    items = pool_prompts(n, seed, held_out)
     chunks = [items[i:i + CHUNK] for i in range(0, n, CHUNK)]
     todo = [i for i in range(len(chunks)) if not (out / f"chunk_{i:04d}.npz").exists()]
     if not todo:
@@ -85,11 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generator", default=str(DEFAULT_GENERATOR))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--held-out", action="store_true", help="prompts of held-out scene contents (a test pool)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    build_pool(args.out, args.n, args.seed, args.generator)
+    build_pool(args.out, args.n, args.seed, args.generator, held_out=args.held_out)
     images, _, _ = load_pool(args.out)
     print(f"{len(images)} generator pictures in {args.out}")
     return 0

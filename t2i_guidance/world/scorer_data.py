@@ -9,8 +9,9 @@ other truth. Two sources, at the generator's 32 px:
     right and partly wrong captions); held-out scene contents go to test only;
   - the world generator's own pictures (a `generated_pool` folder), each as an aesthetic record, an
     alignment record with the prompt it was drawn from, and a technical record (half of them with
-    added blur, noise or compression). All of them go to train: the held-out test of the generator's
-    pictures is the guided benchmark, on prompts this set never uses.
+    added blur, noise or compression). All of them go to train (the held-out test of the generator's
+    pictures is the guided benchmark, on prompts this set never uses), unless `pool_split="test"` says
+    the pool is a held-out one (`generated_pool --held-out`), as the scorer refresh uses it.
 Record facts carry the sentences of `describe.py` (seen, asks, levels, issues, unmet, elements) for the
 rule-based CoT teacher.
 """
@@ -42,7 +43,7 @@ def _record(image: Image.Image, task: str, prompt: str | None, name: str, source
 
 
 def export(out: str | Path, renders: int, pool: str | Path | None = None, seed: int = 0,
-           progress: bool = True) -> dict[str, int]:
+           progress: bool = True, pool_split: str = "train") -> dict[str, int]:
     """Write OUT/images/*.png and OUT/{train,test}.jsonl; returns records per split."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -65,8 +66,8 @@ def export(out: str | Path, renders: int, pool: str | Path | None = None, seed: 
                 shown = picture
                 if task == "technical" and rng.random() < 0.5:
                     shown = degrade(picture, rng.choice(DEGRADATIONS), rng.randint(1, 5), seed=rng.randrange(2**31))
-                records["train"].append(_record(shown, task, prompts[index], f"images/gen_{task}_{index:06d}.png",
-                                                "world-generator", "train", out))
+                records[pool_split].append(_record(shown, task, prompts[index], f"images/gen_{task}_{index:06d}.png",
+                                                   "world-generator", pool_split, out))
     for rows in records.values():
         random.Random(seed).shuffle(rows)  # sources and tasks interleaved for SFT's sequential limit
     return {split: write_records(out / f"{split}.jsonl", rows) for split, rows in records.items()}
