@@ -437,6 +437,25 @@ STOP_WORDS = {
 }
 
 
+ISSUE_WORDS = {  # the world rewriter's coarse kinds of fault, as a person says them
+    "relation": "how the shapes are placed against each other", "position": "where the shape is",
+    "background": "the background", "missing": "a missing shape", "shape": "the wrong shape", "size": "the size",
+    "extra": "shapes nobody asked for", "quality": "blur, noise or blockiness",
+}
+
+
+def rewrite_reason(note: str) -> str:
+    """A rewriter's note for the page ("issues: extra, relation" -> what the judge found wrong)."""
+    if note.startswith("issues: "):
+        kinds = [k.strip() for k in note.removeprefix("issues: ").split(",") if k.strip()]
+        words = [ISSUE_WORDS.get(k, k) for k in kinds if k != "none named"]
+        return ("Rewritten to address what the judge found wrong: " + "; ".join(words) + ".") if words \
+            else "Rewritten in other words (the judge named no particular fault)."
+    if not note or "rejected rewrite" in note:  # said below, with the reason the rewrite was refused
+        return ""
+    return f"Why: {note}"
+
+
 def rounds_html(result: SearchResult) -> str:
     """Each round of a multi-round search: its prompt (or where it searched), its pictures large enough
     to judge, their overall scores; the round holding the overall winner is marked."""
@@ -455,8 +474,9 @@ def rounds_html(result: SearchResult) -> str:
         if "prompt" in entry:
             changed = "" if entry["prompt"] == result.prompt else " (rewritten)"
             lines.append(f"Prompt{changed}: <i>“{html.escape(entry['prompt'])}”</i>")
-            if entry.get("note"):
-                lines.append(f"<small>Why: {html.escape(str(entry['note']))}</small>")
+            reason = rewrite_reason(str(entry.get("note") or ""))
+            if reason:
+                lines.append(f"<small>{html.escape(reason)}</small>")
         elif members and "pivot" in members[0].candidate.extra:  # noise search: where this round looked
             pivot = by_id.get(members[0].candidate.extra["pivot"] or "")
             lines.append(f"Searched near the starting noise of {picture_name(pivot)}" if pivot

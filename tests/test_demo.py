@@ -231,6 +231,10 @@ def test_refinement_rounds_are_shown_and_the_best_of_all_rounds_wins(tmp_path, w
     assert "Stopped after round" in rounds and len(gallery) == len(by_id)
     assert f"from round {winner_round}" in status and "round " in table
     assert "prompt refinement" in earlier[0][1]
+    assert "issues:" not in rounds and not any(word in rounds + table + status for word in INTERNAL_WORDS)
+    assert demo.rewrite_reason("issues: extra, relation") == ("Rewritten to address what the judge found wrong: "
+                                                             "shapes nobody asked for; how the shapes are placed "
+                                                             "against each other.")
 
 
 def test_noise_search_and_cascade_run_from_the_page(tmp_path, world_generator_dir):
