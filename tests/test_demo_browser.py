@@ -80,6 +80,8 @@ def test_best_of_n_in_a_real_browser(browser, demo_url):
     page.click("#generate")
     page.wait_for_selector("#scores table", timeout=900_000)  # minutes only on a crowded machine
 
+    page.wait_for_function("(() => { const img = document.querySelector('#best-image img');"
+                           " return img && img.complete && img.naturalWidth > 0; })()", timeout=60_000)
     best = page.locator("#best-image img").first
     box = best.bounding_box()
     natural = best.evaluate("img => [img.naturalWidth, img.naturalHeight]")
