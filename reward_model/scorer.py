@@ -16,6 +16,7 @@ state instead (not reproducible). "prob-weighted" and `decoding="greedy"` need n
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import statistics
 from collections.abc import Sequence
@@ -101,6 +102,14 @@ class OmniQualityScorer:
         from reward_model.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(self.model_info, device=device, batch_size=batch_size)
+
+    def with_seed(self, seed: int | None) -> OmniQualityScorer:
+        """This scorer drawing its samples from another run seed, sharing the loaded model and the cache
+        (whose keys hold the seed when sampling): a server answers each request with that request's seed
+        without loading the model again."""
+        twin = copy.copy(self)
+        twin.decoding = replace(self.decoding, seed=seed)
+        return twin
 
     def settings_key(self) -> dict:
         return {"mode": self.mode, **self.decoding.key()}

@@ -129,16 +129,38 @@ def pipeline_class(location: str) -> str | None:
         return None
 
 
-def world_grammar_summary() -> str:
-    """What the embedded world's model can draw, in one line."""
+def world_grammar_summary(counts: bool = False) -> str:
+    """What the embedded world's model can draw, in one line (`counts`: its tokenizer knows the count words)."""
     from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, SHAPES
 
+    counted = "; or two to four of one kind, e.g. 'three red squares'" if counts else ""
     return (
         f"one or two shapes ({', '.join(SHAPES)}) coloured {', '.join(COLOURS)}, small or large, "
         "at a place (on the left, at the top, in the center ...) or one left of / right of / above / below "
-        f"the other, on a {', '.join(BACKGROUNDS)} background; "
+        f"the other{counted}, on a {', '.join(BACKGROUNDS)} background; "
         "e.g. 'a red circle above a small blue square on a white background'"
     )
+
+
+def generator_words(generator_location: str | None) -> set[str] | None:
+    """The words a world generator's saved tokenizer knows, read from its tokenizer.json (no model load);
+    None when there is no such file to read (a hub id, or no location)."""
+    if generator_location is None:
+        return None
+    path = Path(generator_location) / "tokenizer" / "tokenizer.json"
+    try:
+        vocab = json.loads(path.read_text())["model"]["vocab"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {word for word in vocab if isinstance(word, str)} if isinstance(vocab, dict) else None
+
+
+def draws_counts(generator_location: str | None) -> bool:
+    """Whether the world generator in this folder was built for counting prompts ("three red squares")."""
+    from t2i_guidance.world.captions import extended_vocabulary
+
+    words = generator_words(generator_location)
+    return words is not None and set(extended_vocabulary()) <= words
 
 
 def check_drawable(prompt: str, generator_location: str) -> None:
@@ -146,21 +168,29 @@ def check_drawable(prompt: str, generator_location: str) -> None:
     (it would draw the unknown-word token and a scorer might still call that a match)."""
     if pipeline_class(generator_location) != WORLD_PIPELINE:
         return
-    problem = world_prompt_problem(prompt)
+    problem = world_prompt_problem(prompt, generator_location)
     if problem:
-        raise UsageError(f"the embedded model cannot draw this prompt ({problem}); it draws only {world_grammar_summary()}")
+        raise UsageError(f"the embedded model cannot draw this prompt ({problem}); "
+                         f"it draws only {world_grammar_summary(draws_counts(generator_location))}")
 
 
-def world_prompt_problem(prompt: str) -> str | None:
-    """Why the world's grammar cannot read `prompt`, in a few words, or None when it can."""
-    from t2i_guidance.world.captions import PromptParseError, parse_prompt, vocabulary
+def world_prompt_problem(prompt: str, generator_location: str | None = None) -> str | None:
+    """Why the world's generator cannot draw `prompt`, in a few words, or None when it can.
 
-    known = set(vocabulary())
+    A word is known when the generator's saved tokenizer has it (without a readable tokenizer: the
+    training grammar's words). So counting prompts ("three red squares", the extended grammar) pass
+    exactly when the generator was built with the count words, and are refused by one built before."""
+    from t2i_guidance.world.captions import PromptParseError, extended_vocabulary, parse_prompt, vocabulary
+
+    known = generator_words(generator_location) or set(vocabulary())
     words = re.findall(r"\w+", prompt.lower())
     unknown = list(dict.fromkeys(w for w in words if w not in known))
     if unknown:
         shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        return f"unknown word{'s' if len(unknown) > 1 else ''}: {shown}"
+        problem = f"unknown word{'s' if len(unknown) > 1 else ''}: {shown}"
+        if set(unknown) <= set(extended_vocabulary()):
+            problem += "; this generator was not trained on counts"
+        return problem
     try:
         parse_prompt(prompt)
     except PromptParseError as error:

@@ -80,6 +80,8 @@ def test_best_of_n_in_a_real_browser(browser, demo_url):
     page.click("#generate")
     page.wait_for_selector("#scores table", timeout=900_000)  # minutes only on a crowded machine
 
+    page.wait_for_function("(() => { const img = document.querySelector('#best-image img');"
+                           " return img && img.complete && img.naturalWidth > 0; })()", timeout=60_000)
     best = page.locator("#best-image img").first
     box = best.bounding_box()
     natural = best.evaluate("img => [img.naturalWidth, img.naturalHeight]")
@@ -93,5 +95,31 @@ def test_best_of_n_in_a_real_browser(browser, demo_url):
     failures = page.locator("#scores .failed").all_inner_texts()
     assert rationales or failures, "neither a rationale nor an explained failure on the page"
     assert page.locator("#scores img").count() == 2  # a thumbnail per candidate
+
+
+def test_prompt_refinement_rounds_in_a_real_browser(browser, demo_url):
+    """Choose prompt refinement: its settings replace best-of-N's, and each round's prompt and pictures
+    appear, the round holding the winner marked."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto(demo_url)
+    page.locator("#prompt textarea").fill("a red circle above a small blue square on a white background")
+    page.get_by_label("Prompt refinement").check()
+    page.wait_for_selector("#per-round", state="visible", timeout=60_000)
+    assert page.locator("#n").is_hidden() and page.locator("#max-rounds").is_visible()
+    for setting, value in (("per-round", "2"), ("max-rounds", "2")):
+        page.locator(f"#{setting} input[type=number]").fill(value)
+        page.locator(f"#{setting} input[type=number]").press("Enter")
+    page.click("#generate")
+    page.wait_for_selector("#rounds .round", timeout=1_200_000)  # minutes only on a crowded machine
+    rounds = page.locator("#rounds .round")
+    assert rounds.count() >= 1
+    text = page.inner_text("#rounds")
+    assert "Round 1" in text and "Prompt" in text and text.count("holds the overall winner") == 1
+    pictures = page.locator("#rounds .round img")
+    assert pictures.count() == 2 * rounds.count()  # two pictures per round
+    box = pictures.first.bounding_box()
+    assert box["width"] >= 128 and box["height"] >= 128, box
+    assert pictures.first.evaluate("img => getComputedStyle(img).imageRendering") in ("pixelated", "crisp-edges")
+    assert "Best: Picture" in page.inner_text("#status")
     if os.environ.get("DEMO_SCREENSHOT"):  # how the README's screenshot is taken
         page.screenshot(path=os.environ["DEMO_SCREENSHOT"], full_page=True)
