@@ -165,6 +165,6 @@ def test_the_plan_hands_mode_and_seed_to_scorers_that_take_them():
 
     plan = plan_run(RunRequest(preset="embedded", scorer_mode="prob-weighted", seed=5, strategy="cascade"))
     assert plan.scorer_kwargs["mode"] == "prob-weighted" and plan.scorer_kwargs["seed"] == 5
-    assert plan.cheap[1]["mode"] == "answer-only" and plan.cheap[1]["seed"] == 5
+    assert plan.cheap[1]["mode"] == "prob-weighted" and plan.cheap[1]["seed"] == 5  # the embedded preset's cheap mode
     assert "seed" not in plan_run(RunRequest(preset="embedded-oracle", seed=5)).scorer_kwargs  # oracle takes none
     assert "seed" not in plan_run(RunRequest(preset="embedded")).scorer_kwargs  # no run seed, none handed on
