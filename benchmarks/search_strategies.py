@@ -264,11 +264,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for preset in args.presets.split(","):  # one append-only file per preset: presets can run in parallel
         rows_path = Path(f"{stem}.{preset}.jsonl")
-        done = {(r["preset"], r["prompt"]) for r in _read_rows(rows_path)}
+        existing = _read_rows(rows_path)
+        missing = sorted({b for r in existing for b in args.budgets if f"best-of-n@{b:g}" not in r["results"]})
+        if missing:  # a row holds every budget of its run; resuming cannot add budgets to it
+            raise SystemExit(f"error: the rows in {rows_path} were made without budget(s) {missing}; "
+                             "use another --out or the budgets they were made with")
+        done = {(r["preset"], r["prompt"]) for r in existing}
         if not args.report_only:
             with rows_path.open("a") as sink:
                 run_preset(preset, args, done, sink)
         rows += _read_rows(rows_path)[: args.prompts]
+    if not rows:
+        raise SystemExit(f"error: no rows under {stem}.*.jsonl to report")
     prompts = {r["prompt"] for r in rows}
     report = {
         "command": "python benchmarks/search_strategies.py " + " ".join(argv if argv is not None else sys.argv[1:]),
