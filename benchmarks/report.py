@@ -299,32 +299,48 @@ def plot_quality_vs_compute(table: list[dict], diffs: list[dict], out: Path) -> 
     return written
 
 
-def sample_sheet(rows: list[dict], run_dir: Path, per_task: int = 1, images: int = 2) -> Path | None:
-    """One prompt per task: a row of images per strategy, framed green (correct) or red (not)."""
-    from PIL import Image, ImageDraw
+def sample_images_per_prompt(rows: list[dict], most: int = 2) -> int:
+    return min(most, 1 + max((r["image_index"] for r in rows), default=0))
 
+
+def sample_sheet(rows: list[dict], run_dir: Path, per_task: int = 1, images: int | None = None) -> Path | None:
+    """One prompt per task, labelled with its task and prompt: a column group of images per strategy
+    (named above it), each framed green (correct) or red (not)."""
+    import textwrap
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = images or sample_images_per_prompt(rows)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     chosen = []
     for task in task_order(rows):
-        ids = list(dict.fromkeys(r["prompt_id"] for r in rows if r["task"] == task))[:per_task]
-        chosen += ids
-    cell, pad = 64, 4
-    width = len(strategies) * images * (cell + pad) + pad
-    sheet = Image.new("RGB", (width, len(chosen) * (cell + pad) + pad), "white")
+        chosen += list(dict.fromkeys(r["prompt_id"] for r in rows if r["task"] == task))[:per_task]
+    cell, pad, label_width, header = 96, 6, 260, 34
+    font = ImageFont.load_default(size=13)
+    group = images * (cell + pad)
+    width = label_width + len(strategies) * (group + pad) + pad
+    sheet = Image.new("RGB", (width, header + len(chosen) * (cell + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
+    for s, strategy in enumerate(strategies):
+        name = strategy.split(":")[0].split(",")[0]  # "refine,per_round=2:embedded" -> "refine"
+        draw.text((label_width + s * (group + pad) + pad, 8), name, fill="black", font=font)
     index = {(r["strategy"], r["prompt_id"], r["image_index"]): r for r in rows}
+    first = {r["prompt_id"]: r for r in rows}
     for y, prompt_id in enumerate(chosen):
+        y0 = header + pad + y * (cell + pad)
+        label = f"{first[prompt_id]['task']}: {first[prompt_id]['prompt']}"
+        draw.multiline_text((pad, y0), "\n".join(textwrap.wrap(label, 34)[:6]), fill="black", font=font)
         for s, strategy in enumerate(strategies):
             for k in range(images):
                 row = index.get((strategy, prompt_id, k))
                 if row is None or row.get("image") is None or not (run_dir / row["image"]).exists():
                     continue
-                x0 = pad + (s * images + k) * (cell + pad)
-                y0 = pad + y * (cell + pad)
+                x0 = label_width + s * (group + pad) + pad + k * (cell + pad)
                 with Image.open(run_dir / row["image"]) as image:
                     sheet.paste(image.convert("RGB").resize((cell, cell), Image.Resampling.NEAREST), (x0, y0))
                 if row.get("correct") is not None:
-                    draw.rectangle([x0 - 1, y0 - 1, x0 + cell, y0 + cell], outline="green" if row["correct"] else "red")
+                    colour = "green" if row["correct"] else "red"
+                    draw.rectangle([x0 - 2, y0 - 2, x0 + cell + 1, y0 + cell + 1], outline=colour, width=2)
     path = run_dir / "samples.png"
     sheet.save(path)
     return path
@@ -338,8 +354,9 @@ def write_report(run_dir: Path) -> Path:
     sample_sheet(rows, run_dir)
     text = markdown(config, rows, table, diffs)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    text += "\nSample sheet columns, left to right: " + ", ".join(f"{s} (2 images)" for s in strategies) + \
-        "; one prompt per task, top to bottom; green frame = correct, red = not.\n"
+    shown = sample_images_per_prompt(rows)
+    text += "\nSample sheet columns, left to right: " + ", ".join(f"{s} ({shown} image{'s' * (shown > 1)})" for s in strategies) + \
+        "; one prompt per task, top to bottom, labelled; green frame = correct, red = not.\n"
     (run_dir / "report.md").write_text(text, encoding="utf-8")
     (run_dir / "summary.json").write_text(json.dumps({"table": table, "differences": diffs}, indent=2) + "\n")
     return run_dir / "report.md"
