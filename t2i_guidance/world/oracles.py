@@ -251,6 +251,28 @@ def _pick(request, objects: Sequence[SeenObject]) -> SeenObject | None:
     return max(same_colour, key=lambda o: (o.shape == request.shape, request.size in (None, o.size), o.area))
 
 
+def judge_placement(spec: PromptSpec, picked: Sequence[SeenObject | None]) -> tuple[bool, str] | None:
+    """Whether the prompt's relation (or single object's position) holds for the objects picked for its
+    requests, with the sentence that says so; None when the prompt asks for neither."""
+    if spec.relation is not None:
+        first, second = picked[0], picked[1]
+        words = RELATION_WORDS[spec.relation][0]
+        a, b = spec.objects[0].phrase(), spec.objects[1].phrase()
+        if first is None or second is None:
+            return False, f"the {a} cannot be {words} the {b}: an object is missing"
+        if relation_holds(spec.relation, first, second):
+            return True, f"the {a} is {words} the {b}"
+        return False, f"the prompt asks for the {a} {words} the {b} but it is not"
+    if spec.position is not None:
+        found, words, a = picked[0], POSITION_WORDS[spec.position][0], spec.objects[0].phrase()
+        if found is None:
+            return False, f"the {a} cannot be {words}: it is missing"
+        if POSITION_CHECKS[spec.position](found.cx, found.cy):
+            return True, f"the {a} is {words}"
+        return False, f"the prompt asks for the {a} {words} but it is {position_phrase(found.cx, found.cy)}"
+    return None
+
+
 def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], list[str]]:
     """(met, unmet) elements of the prompt against what is seen, as sentences."""
     if spec.is_extended:
@@ -280,23 +302,9 @@ def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], lis
         if request.size:
             check(found.size == request.size, f"the {request.colour} {found.shape} is {request.size}",
                   f"the prompt asks for a {request.size} {request.colour} {request.shape} but it is {found.size}")
-    if spec.relation is not None:
-        first, second = picked
-        words = RELATION_WORDS[spec.relation][0]
-        a, b = spec.objects[0].phrase(), spec.objects[1].phrase()
-        if first is None or second is None:
-            unmet.append(f"the {a} cannot be {words} the {b}: an object is missing")
-        else:
-            check(relation_holds(spec.relation, first, second), f"the {a} is {words} the {b}",
-                  f"the prompt asks for the {a} {words} the {b} but it is not")
-    elif spec.position is not None:
-        found, words = picked[0], POSITION_WORDS[spec.position][0]
-        a = spec.objects[0].phrase()
-        if found is None:
-            unmet.append(f"the {a} cannot be {words}: it is missing")
-        else:
-            check(POSITION_CHECKS[spec.position](found.cx, found.cy), f"the {a} is {words}",
-                  f"the prompt asks for the {a} {words} but it is {position_phrase(found.cx, found.cy)}")
+    placement = judge_placement(spec, picked)
+    if placement is not None:
+        (met if placement[0] else unmet).append(placement[1])
     if spec.background is not None:
         check(seen.background == spec.background, f"the background is {spec.background}",
               f"the prompt asks for a {spec.background} background but it is {seen.background}")
@@ -339,24 +347,9 @@ def judge_extended_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[
             hint = f" (seen instead: {others[0]})" if others else ""
             unmet.append(f"the prompt asks for {wanted} but none is visible{hint}")
         firsts.append(found[0] if found else None)
-    if spec.relation is not None:
-        first, second = firsts
-        words = RELATION_WORDS[spec.relation][0]
-        a, b = spec.objects[0].phrase(), spec.objects[1].phrase()
-        if first is None or second is None:
-            unmet.append(f"the {a} cannot be {words} the {b}: an object is missing")
-        elif relation_holds(spec.relation, first, second):
-            met.append(f"the {a} is {words} the {b}")
-        else:
-            unmet.append(f"the prompt asks for the {a} {words} the {b} but it is not")
-    elif spec.position is not None:
-        found, words, a = firsts[0], POSITION_WORDS[spec.position][0], spec.objects[0].phrase()
-        if found is None:
-            unmet.append(f"the {a} cannot be {words}: it is missing")
-        elif POSITION_CHECKS[spec.position](found.cx, found.cy):
-            met.append(f"the {a} is {words}")
-        else:
-            unmet.append(f"the prompt asks for the {a} {words} but it is {position_phrase(found.cx, found.cy)}")
+    placement = judge_placement(spec, firsts)
+    if placement is not None:
+        (met if placement[0] else unmet).append(placement[1])
     if spec.background is not None:
         if seen.background == spec.background:
             met.append(f"the background is {spec.background}")
