@@ -51,16 +51,11 @@ def test_ctrl_c_saves_the_last_finished_step(tmp_path, monkeypatch):
 
 
 def test_a_pipeline_saved_before_counts_grows_its_vocabulary_keeping_every_id(tmp_path):
+    from t2i_guidance.world.pipeline import build_tokenizer
+
     old = WorldDiffusionPipeline.from_config_untrained(block_out_channels=(8, 16, 16))
-    from t2i_guidance.world.captions import vocabulary
-
-    words = ["[PAD]", "[UNK]", *vocabulary()]
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    core.normalizer, core.pre_tokenizer = normalizers.Lowercase(), pre_tokenizers.Whitespace()
-    old.tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]")
+    old.tokenizer = build_tokenizer(with_counts=False)  # as saved before the count words existed
+    words = old.tokenizer.get_vocab()
     old.text_encoder.resize_token_embeddings(len(words))
     before = old.text_encoder.get_input_embeddings().weight.detach().clone()
     assert old.tokenizer("two circles").input_ids == [1, 1]  # unknown to the old tokenizer

@@ -25,12 +25,12 @@ DEFAULT_GUIDANCE = 3.0
 PAD, UNK = "[PAD]", "[UNK]"
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
+def build_tokenizer(with_counts: bool = True) -> PreTrainedTokenizerFast:
     """Word-level tokenizer over the grammar's words: deterministic, no training, no hub.
 
     The count words ("two", "circles") come after the training grammar's words, so a tokenizer saved
-    before counts existed keeps every id and grows by appending."""
-    words = [PAD, UNK, *vocabulary(), *extended_vocabulary()]
+    before counts existed (`with_counts=False`) keeps every id and grows by appending."""
+    words = [PAD, UNK, *vocabulary(), *(extended_vocabulary() if with_counts else [])]
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=UNK))
     core.normalizer = normalizers.Lowercase()
     core.pre_tokenizer = pre_tokenizers.Whitespace()
