@@ -93,3 +93,36 @@ def test_min_snr_weighting_downweights_nearly_clean_steps():
     mid_only = train_generator.weighted_loss(prediction[1:], target[1:], scheduler, timesteps[1:], 5.0)
     assert plain == 1.0
     assert clean_only < 0.05 < mid_only <= 1.0
+
+
+def test_sigterm_saves_the_last_finished_step(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    real_batch = train_generator.training_batch
+
+    def killed_at_step_two(step: int, batch_size: int):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_batch(step, batch_size)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(train_generator, "training_batch", killed_at_step_two)
+    try:
+        with pytest.raises(SystemExit, match="checkpoint at step 2 saved"):
+            run(tmp_path, 5)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert saved_step(tmp_path) == 2
+
+
+def test_a_time_limited_chunk_saves_and_the_next_run_continues(tmp_path, capsys):
+    chunk = ["--max-minutes", "0"]  # stops after the first step of each run
+    train_generator.main([
+        "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), "--loss-plot", str(tmp_path / "loss.png"),
+        "--steps", "3", "--batch-size", "2", "--warmup", "1", "--threads", "1", "--device", "cpu", *chunk,
+    ])
+    assert saved_step(tmp_path) == 1 and "rerun the same command" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+    run(tmp_path, 3)
+    assert saved_step(tmp_path) == 3 and (tmp_path / "out" / "training.json").is_file()

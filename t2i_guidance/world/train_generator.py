@@ -5,7 +5,11 @@
 Every step renders a new batch of training scenes (held-out scene contents are never drawn), so the model
 cannot memorise a fixed set. Checkpoints are written atomically every few minutes to --work-dir and a
 later run with the same --work-dir continues from the last one; the exported pipeline holds the EMA
-weights, and the loss curve is drawn to --loss-plot.
+weights, and the loss curve is drawn to --loss-plot. Ctrl-C and SIGTERM save the last finished step.
+On a GPU (picked by --device auto), --max-minutes cuts the run into chunks that fit a per-command limit:
+
+    python -m t2i_guidance.world.train_generator --init-from t2i_guidance/world/weights/generator \
+        --steps 20000 --max-minutes 9      # run again until it prints "exported"
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import math
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -120,25 +125,38 @@ def draw_loss_curve(losses: list[float], path: Path, first_step: int = 0) -> Non
     plt.close(fig)
 
 
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt  # a scheduler's or cluster's kill saves the checkpoint like Ctrl-C does
+
+
 def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / "checkpoint.pt"
     pipe = WorldDiffusionPipeline.from_config_untrained(seed=args.seed)
+    pipe.to(device)
     unet, text_encoder, scheduler = pipe.unet, pipe.text_encoder, pipe.scheduler
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
     ema = EMAModel(parameters, decay=args.ema_decay)
     step, losses, start_step = 0, [], 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         unet.load_state_dict(state["unet"])
         text_encoder.load_state_dict(state["text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
         ema.load_state_dict(state["ema"])
         step, losses, start_step = state["step"], state["losses"], state.get("start_step", 0)
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         print(f"resumed from step {step}")
     elif args.init_from:
         # Continue from exported weights (e.g. the shipped ones) when the checkpoint is gone; the
@@ -166,13 +184,14 @@ def train(args: argparse.Namespace) -> None:
 
     unet.train()
     text_encoder.train()
-    last_save = time.monotonic()
+    last_save = started = time.monotonic()
     bar = tqdm(total=args.steps, initial=step, desc="train generator", unit="step")
     try:
         while step < args.steps:
             pixels, captions = training_batch(step, args.batch_size)
+            pixels = pixels.to(device)
             noise = torch.randn_like(pixels)
-            timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(pixels),))
+            timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(pixels),), device=device)
             noisy = scheduler.add_noise(pixels, noise, timesteps)
             target = scheduler.get_velocity(pixels, noise, timesteps)
             embeddings = pipe.encode_prompt(captions)
@@ -194,6 +213,12 @@ def train(args: argparse.Namespace) -> None:
             if time.monotonic() - last_save > args.checkpoint_minutes * 60:
                 save()
                 last_save = time.monotonic()
+            if args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60 and step < args.steps:
+                bar.close()
+                save()
+                print(f"chunk of {args.max_minutes:g} min done: checkpoint at step {step} of {args.steps} saved in "
+                      f"{work}; rerun the same command to continue")
+                return
     except KeyboardInterrupt:  # Ctrl-C keeps everything up to the last finished step
         bar.close()
         save()
@@ -233,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ema-decay", type=float, default=0.995)
     parser.add_argument("--snr-gamma", type=float, default=5.0, help="Min-SNR loss weighting; 0 for plain MSE")
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--max-minutes", type=float, help="save and stop after this long (a resumable chunk)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-from", help="exported pipeline to continue from when --work-dir has no checkpoint")
