@@ -38,13 +38,15 @@ def pool_prompts(n: int, seed: int = 0, held_out: bool = False) -> list[tuple[st
 
 
 def build_pool(out: str | Path, n: int, seed: int = 0, generator: str | Path = DEFAULT_GENERATOR,
-               steps: int = 20, guidance_scale: float = 3.0, progress: bool = True, held_out: bool = False) -> Path:
-    """Write chunk files out/chunk_XXXX.npz until n pictures exist; returns out."""
+               steps: int = 20, guidance_scale: float | None = None, progress: bool = True, held_out: bool = False) -> Path:
+    """Write chunk files out/chunk_XXXX.npz until n pictures exist; returns out. The guidance scale
+    defaults to the pipeline's own, so the scorer sees the pictures users get."""
     import torch
     from tqdm.auto import tqdm
 
-    from t2i_guidance.world.pipeline import WorldDiffusionPipeline
+    from t2i_guidance.world.pipeline import DEFAULT_GUIDANCE, WorldDiffusionPipeline
 
+    guidance_scale = DEFAULT_GUIDANCE if guidance_scale is None else guidance_scale
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     items = pool_prompts(n, seed, held_out)
