@@ -73,6 +73,7 @@ def test_refresh_resumes_after_an_interrupted_stage_and_ships_with_provenance(tm
     # A random tiny scorer answers nothing readable: it has no SRCC, so it would never ship; let it pass the
     # verdict here to exercise the export.
     monkeypatch.setattr(refresh_scorer, "ship_verdict", lambda before, after, rounds=0: (True, []))
+    monkeypatch.setattr(refresh_scorer, "no_gain_reason", lambda changes: None)
     assert refresh_scorer.main(argv) == 0
     assert calls[2:] == [str(out / "grpo_stage2")]  # only the interrupted stage ran again
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())
@@ -90,3 +91,11 @@ def test_refresh_resumes_after_an_interrupted_stage_and_ships_with_provenance(tm
     assert provenance["base_vlm"].endswith("world-base-vlm")
     assert provenance["refresh"]["settings"]["sft_steps"] == 2
     assert (target / "config.json").is_file() and "Verdict" in (out / "refresh_report.md").read_text()
+
+
+def test_a_refresh_without_gain_on_the_generators_pictures_is_not_shipped():
+    change = lambda task, value: {"task": task, "change": value, "ci95": None}  # noqa: E731
+    assert refresh_scorer.no_gain_reason([change("alignment", 0.10), change("aesthetic", -0.02)]) is None
+    reason = refresh_scorer.no_gain_reason([change("alignment", -0.035), change("aesthetic", -0.062)])
+    assert reason == "no gain on the new generator's pictures (mean SRCC change -0.049)"
+    assert "n/a" in refresh_scorer.no_gain_reason([change("alignment", None)])  # unreadable is no gain

@@ -16,7 +16,8 @@ SFT and GRPO from their last checkpoint):
   4. report    before (the scorer fine-tuned from) and after on the same two test sets: SRCC per
                dimension and the paired-bootstrap change -> OUT/refresh_report.{json,md}
   5. ship      with --ship, the result replaces reward_model/weights/tiny-omniquality-r (with provenance:
-               generator, steps, evaluations) only if no render dimension got worse beyond noise (the
+               generator, steps, evaluations) only if the mean SRCC over the new generator's pictures rose and no
+               render dimension got worse beyond noise (the
                95 % paired interval of its SRCC change lies wholly below 0) and no more answers fail to
                parse; otherwise the old scorer stays and the report says why.
 The defaults cost about 21 CPU-minutes on one core of this project's CPU, measured per stage at a small
@@ -192,6 +193,16 @@ def ship_verdict(before: list[dict], after: list[dict], rounds: int = 2000) -> t
     return not reasons, reasons
 
 
+def no_gain_reason(generator_changes: list[dict]) -> str | None:
+    """The refresh exists to judge the new generator's pictures better: without a mean SRCC gain over
+    their tasks it is not worth replacing the scorer, however harmless it is on renders."""
+    changes = [c["change"] for c in generator_changes if c["change"] is not None]
+    if changes and sum(changes) / len(changes) > 0:
+        return None
+    mean = f"{sum(changes) / len(changes):+.3f}" if changes else "n/a"
+    return f"no gain on the new generator's pictures (mean SRCC change {mean})"
+
+
 def write_report(out: Path, report: dict) -> str:
     cell = lambda v, fmt=".3f": "n/a" if v is None else format(v, fmt)  # noqa: E731
     lines = [f"# Scorer refresh for `{report['generator']}`", "",
@@ -211,7 +222,8 @@ def write_report(out: Path, report: dict) -> str:
     verdict = report["verdict"]
     lines += ["", f"Before: `{report['scorer']}`; after: {final}. Render test: held-out render contents; generator "
               "test: the new generator's pictures of held-out prompts; labels are the oracles'.",
-              "", "Verdict: " + ("not worse on held-out renders beyond noise, fit to ship" if verdict["ship"]
+              "", "Verdict: " + ("better on the new generator's pictures on average and not worse on held-out "
+                                 "renders beyond noise, fit to ship" if verdict["ship"]
                                  else "keep the old scorer: " + "; ".join(verdict["reasons"])),
               f"Shipped: {report['shipped'] or 'no'}", "",
               "Stage seconds (wall / CPU): " + ", ".join(f"{k} {v['wall']} / {v['cpu']}"
@@ -272,6 +284,8 @@ def refresh(args: argparse.Namespace) -> dict:
                for test_set in TEST_SETS}
     ok, reasons = ship_verdict(read_predictions(out / "eval" / "before_renders"),
                                read_predictions(out / "eval" / f"{final}_renders"))
+    if (reason := no_gain_reason(changes["generator"])) is not None:
+        ok, reasons = False, [*reasons, reason]
     from reward_model.data.schema import read_records
 
     train_sources = [record.source for record in read_records(files["train"])]
