@@ -14,7 +14,6 @@ size, a wrong relation or position, a wrong background, an object not asked for)
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.scorer_instruments import command_line, write_report  # noqa: E402
 from benchmarks.world_generator_report import DEFAULT_GENERATOR, RESULTS, held_out_scenes, paired_bootstrap  # noqa: E402
 
 # The oracle's unmet sentences (world/oracles.py judge_alignment) by kind, first match wins.
@@ -89,13 +89,10 @@ def run(args: argparse.Namespace) -> dict:
         change = np.array(row["per_prompt_alignment"]) - base
         row["alignment_change_vs_first"] = float(change.mean())
         row["alignment_change_95ci"] = list(paired_bootstrap(change)) if row is not rows[str(args.scales[0])] else None
-    report = {"command": "python benchmarks/world_generator_guidance.py " + " ".join(sys.argv[1:]),
+    report = {"command": command_line("world_generator_guidance.py"),
               "generator": str(args.generator), "prompts": args.prompts, "seeds": args.seeds,
               "steps": DEFAULT_STEPS, "threads": args.threads, "rows": rows}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "world_generator_guidance.json").write_text(json.dumps(report, indent=2))
-    (out / "world_generator_guidance.md").write_text(markdown(report))
+    write_report(report, str(Path(args.out_dir) / "world_generator_guidance"), markdown)
     return report
 
 

@@ -14,13 +14,13 @@ benchmarks/results/world_generator_novelty.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.scorer_instruments import command_line, write_report  # noqa: E402
 from benchmarks.world_generator_report import (  # noqa: E402
     DEFAULT_GENERATOR,
     RESULTS,
@@ -64,25 +64,25 @@ def run(args: argparse.Namespace) -> dict:
         rows[name] = {"images": len(images),
                       "mean": float(distances.mean()) if len(distances) else None,
                       "median": float(np.median(distances)) if len(distances) else None}
-    report = {"command": "python benchmarks/world_generator_novelty.py " + " ".join(sys.argv[1:]),
+    report = {"command": command_line("world_generator_novelty.py"),
               "generator": str(args.generator), "prompts": args.prompts, "seeds": args.seeds,
               "guidance_scale": DEFAULT_GUIDANCE, "bank_size": args.bank, "rows": rows}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "world_generator_novelty.json").write_text(json.dumps(report, indent=2))
+    write_report(report, str(Path(args.out_dir) / "world_generator_novelty"), markdown)
+    return report
+
+
+def markdown(report: dict) -> str:
     lines = ["# World generator novelty, split by whether the picture meets its held-out prompt", "",
              f"Command: `{report['command']}`",
-             f"Generator: `{report['generator']}`; {args.prompts} held-out prompts x {args.seeds} seeds (the report's "
-             f"single samples), guidance {DEFAULT_GUIDANCE:g}; RMS pixel distance (values in [0, 1]) to the nearest of "
-             f"{args.bank} rendered training scenes.", "",
+             f"Generator: `{report['generator']}`; {report['prompts']} held-out prompts x {report['seeds']} seeds (the "
+             f"report's single samples), guidance {report['guidance_scale']:g}; RMS pixel distance (values in [0, 1]) "
+             f"to the nearest of {report['bank_size']} rendered training scenes.", "",
              "| images | count | mean | median |", "|---|---|---|---|"]
-    for name, row in rows.items():
+    for name, row in report["rows"].items():
         mean = "" if row["mean"] is None else f"{row['mean']:.4f}"
         median = "" if row["median"] is None else f"{row['median']:.4f}"
         lines.append(f"| {name} | {row['images']} | {mean} | {median} |")
-    (out / "world_generator_novelty.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return report
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
