@@ -1,6 +1,6 @@
 """Refresh the tiny OmniQuality-R for a new world generator, with one command.
 
-    python -m t2i_guidance.world.refresh_scorer --generator runs/gen_v2/export --out runs/refresh [--ship]
+    python -m t2i_guidance.world.refresh_scorer --generator t2i_guidance/world/weights/generator --out runs/refresh [--ship]
 
 The scorer must judge the generator's pictures; after a new generator ships, this fine-tunes the shipped
 scorer on what the new one draws (the base VLM is not retrained). Stages, each skipped when its output
@@ -16,10 +16,10 @@ SFT and GRPO from their last checkpoint):
   4. report    before (the scorer fine-tuned from) and after on the same two test sets: SRCC per
                dimension and the paired-bootstrap change -> OUT/refresh_report.{json,md}
   5. ship      with --ship, the result replaces reward_model/weights/tiny-omniquality-r (with provenance:
-               generator, steps, evaluations) only if the mean SRCC over the new generator's pictures rose and no
-               render dimension got worse beyond noise (the
-               95 % paired interval of its SRCC change lies wholly below 0) and no more answers fail to
-               parse; otherwise the old scorer stays and the report says why.
+               generator, steps, evaluations) only if the mean SRCC over the new generator's pictures
+               rose, no render dimension got worse beyond noise (the 95 % paired interval of its SRCC
+               change lies wholly below 0) and no more answers fail to parse; otherwise the old scorer
+               stays and the report says why.
 The defaults cost about 21 CPU-minutes on one core of this project's CPU, measured per stage at a small
 size (per picture 0.9 s, per SFT step 1.1 s, per GRPO step 2 s, per evaluated record 0.1 s); about 25-30
 minutes of wall time on a machine where other jobs run (README, the embedded world).
