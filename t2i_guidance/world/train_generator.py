@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from diffusers.training_utils import EMAModel, compute_snr
 from tqdm.auto import tqdm
 
+from t2i_guidance.generator import default_device
 from t2i_guidance.world.captions import caption, count_caption
 from t2i_guidance.world.pipeline import IMAGE_SIZE, WorldDiffusionPipeline, build_tokenizer
 from t2i_guidance.world.render import render_scene
@@ -125,20 +126,21 @@ def draw_loss_curve(losses: list[float], path: Path, first_step: int = 0) -> Non
     plt.close(fig)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt  # a scheduler's or cluster's kill saves the checkpoint like Ctrl-C does
 
 
 def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    device = torch.device(default_device() if args.device == "auto" else args.device)
+    previous_handler = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        _train(args, device)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)  # the caller's handling of SIGTERM is theirs again
+
+
+def _train(args: argparse.Namespace, device: torch.device) -> None:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / "checkpoint.pt"
