@@ -93,7 +93,7 @@ def run(args) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.world:
-        from t2i_guidance.world.iqa_export import export
+        from t2i_guidance.world.training.iqa_export import export
 
         if not (out / "world" / "test.jsonl").exists():
             export(out / "world", args.world, seed=args.seed, size=args.size)

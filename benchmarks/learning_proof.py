@@ -35,7 +35,7 @@ def prepare_data(out: Path, world: bool, n: int, seed: int, prepared: str | None
     data = Path(prepared) if prepared else out / "data"
     if not (data / "train.jsonl").exists():
         if world:  # reward_model never imports t2i_guidance: the world is called as a program
-            subprocess.run([sys.executable, "-m", "t2i_guidance.world.iqa_export", "--out", str(data),
+            subprocess.run([sys.executable, "-m", "t2i_guidance.world.training.iqa_export", "--out", str(data),
                             "--n", str(n), "--seed", str(seed)], check=True)
         else:
             from reward_model.data.synthetic import write_dataset
@@ -97,7 +97,7 @@ def write_tables(out: Path, results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/learning_proof")
-    parser.add_argument("--world", action="store_true", help="use t2i_guidance.world.iqa_export data")
+    parser.add_argument("--world", action="store_true", help="use t2i_guidance.world.training.iqa_export data")
     parser.add_argument("--n", type=int, default=320)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sft-steps", type=int, default=300)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-limit", type=int, default=None, help="test records scored per evaluation")
     parser.add_argument("--report-only", action="store_true", help="rewrite the tables of an earlier run in OUT")
     parser.add_argument("--data", help="a prepared data folder with train.jsonl / test.jsonl (e.g. "
-                        "t2i_guidance.world.scorer_data) instead of exporting one")
+                        "t2i_guidance.world.training.scorer_data) instead of exporting one")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
                         "a randomly initialised tiny model")
     args = parser.parse_args(argv)

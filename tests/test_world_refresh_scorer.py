@@ -7,8 +7,8 @@ import json
 import pytest
 
 import reward_model.train
-from t2i_guidance.world import refresh_scorer
 from t2i_guidance.world.pipeline import WorldDiffusionPipeline
+from t2i_guidance.world.training import refresh_scorer
 from tests.train_support import make_tiny_model
 
 

@@ -1,6 +1,6 @@
 """The tiny OmniQuality-R's training set: world pictures labelled and described by the oracles.
 
-    python -m t2i_guidance.world.scorer_data --out runs/world_vlm/scorer_data --pool runs/world_vlm/generated
+    python -m t2i_guidance.world.training.scorer_data --out runs/world_vlm/scorer_data --pool runs/world_vlm/generated
 
 Unlike `iqa_export` (labels from what was rendered), every label and fact here is the oracles' reading of
 the pixels, because the oracles are what the scorer is judged by: on the generator's pictures there is no
@@ -27,9 +27,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from reward_model.data.schema import IQARecord, write_records
-from t2i_guidance.world import iqa_export
 from t2i_guidance.world.describe import picture_facts
 from t2i_guidance.world.render import DEGRADATIONS, degrade
+from t2i_guidance.world.training import iqa_export
 
 SIZE = 32
 
@@ -56,7 +56,7 @@ def export(out: str | Path, renders: int, pool: str | Path | None = None, seed: 
         records[split].append(_record(image, task, fields["prompt"], f"images/render_{task}_{index:06d}.png",
                                       "world-render", split, out))
     if pool is not None:
-        from t2i_guidance.world.generated_pool import load_pool
+        from t2i_guidance.world.training.generated_pool import load_pool
 
         images, prompts, _ = load_pool(pool)
         for index in tqdm(range(len(images)), desc="generator records", unit="img", disable=not progress):

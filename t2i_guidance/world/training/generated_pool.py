@@ -1,6 +1,6 @@
 """The world generator's own pictures, kept as a training pool for the world's VLMs.
 
-    python -m t2i_guidance.world.generated_pool --out runs/world_vlm/generated --n 1536
+    python -m t2i_guidance.world.training.generated_pool --out runs/world_vlm/generated --n 1536
 
 The scorer must judge the generator's pictures, so its base model and its CoT data see them too. Prompts
 come from training scene contents only (never a held-out one), one phrasing each; candidate k of prompt p
@@ -21,7 +21,7 @@ import numpy as np
 from t2i_guidance.world.captions import caption
 from t2i_guidance.world.scene import sample_split_scene
 
-DEFAULT_GENERATOR = Path(__file__).resolve().parent / "weights" / "generator"
+DEFAULT_GENERATOR = Path(__file__).resolve().parents[1] / "weights" / "generator"
 CHUNK = 64
 PER_PROMPT = 2  # two candidates per prompt: the pool shows the generator's variety for one prompt too
 

@@ -1,6 +1,6 @@
 """Export a labelled IQA set from the embedded world, for training and evaluating the reward model.
 
-    python -m t2i_guidance.world.iqa_export --out data/world_iqa --n 3000 --seed 0 [--size 112]
+    python -m t2i_guidance.world.training.iqa_export --out data/world_iqa --n 3000 --seed 0 [--size 112]
 
 Writes OUT/images/*.png and OUT/{train,test}.jsonl (reward_model.data.schema.IQARecord), a third of the
 records per task, labels from the world's ground truth of what was rendered (never from an oracle's

@@ -1,6 +1,6 @@
 """Pretrain the world's base VLM: the embedded stand-in for Qwen2.5-VL-Instruct, a model that sees and reads.
 
-    python -m t2i_guidance.world.train_base_vlm --out runs/world_vlm/base --pool runs/world_vlm/generated \
+    python -m t2i_guidance.world.training.train_base_vlm --out runs/world_vlm/base --pool runs/world_vlm/generated \
         --steps 6000
 
 The released OmniQuality-R starts from a model that already sees; SFT and GRPO only teach it to judge. A
@@ -37,12 +37,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from t2i_guidance.world import iqa_export
 from t2i_guidance.world.captions import caption, parse_prompt
 from t2i_guidance.world.describe import picture_facts, restate
 from t2i_guidance.world.oracles import COLOUR_NAMES, degradation_levels, observe
 from t2i_guidance.world.render import DEGRADATIONS, degrade
 from t2i_guidance.world.scene import BACKGROUNDS, SHAPES, sample_split_scene
+from t2i_guidance.world.training import iqa_export
 
 GRID = 4  # 112 px -> 8 x 8 patches of 14 -> 4 x 4 merged tokens
 DESCRIBE = "Describe the picture."
@@ -223,7 +223,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
     from transformers import get_cosine_schedule_with_warmup
 
     from reward_model.tiny_vlm import build_tiny_model, build_tiny_processor
-    from t2i_guidance.world.generated_pool import load_pool
+    from t2i_guidance.world.training.generated_pool import load_pool
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -307,14 +307,14 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
                   "batch_size": batch_size, "lr": lr, "head_weight": head_weight, "seed": seed,
                   "sizes": sizes, "pool": str(pool) if pool else None,
                   "pool_pictures": 0 if pool_data is None else len(pool_data[0]),
-                  "command": "python -m t2i_guidance.world.train_base_vlm", "pixels": [112, 112]}
+                  "command": "python -m t2i_guidance.world.training.train_base_vlm", "pixels": [112, 112]}
     return export(model, processor, out / "final", provenance)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--pool", help="generator pool folder (t2i_guidance.world.generated_pool)")
+    parser.add_argument("--pool", help="generator pool folder (t2i_guidance.world.training.generated_pool)")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)

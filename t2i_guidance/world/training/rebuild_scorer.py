@@ -1,12 +1,12 @@
 """Rebuild the embedded world's base VLM and the tiny OmniQuality-R on top of it, with one command.
 
-    python -m t2i_guidance.world.rebuild_scorer --out runs/world_vlm [--ship]
+    python -m t2i_guidance.world.training.rebuild_scorer --out runs/world_vlm [--ship]
 
 Stages, each skipped when its output already exists (so an interrupted rebuild continues where it
 stopped; the base VLM's own training also resumes from its last checkpoint):
-  1. the generator's pictures       t2i_guidance.world.generated_pool   -> OUT/generated
-  2. the world base VLM             t2i_guidance.world.train_base_vlm   -> OUT/base/final
-  3. the scorer's labelled records  t2i_guidance.world.scorer_data      -> OUT/scorer_data
+  1. the generator's pictures       t2i_guidance.world.training.generated_pool   -> OUT/generated
+  2. the world base VLM             t2i_guidance.world.training.train_base_vlm   -> OUT/base/final
+  3. the scorer's labelled records  t2i_guidance.world.training.scorer_data      -> OUT/scorer_data
   4. CoT -> SFT -> GRPO stage 1 -> stage 2, evaluated after each stage
                                     benchmarks/learning_proof.py        -> OUT/scorer
 With --ship the base VLM is copied to reward_model/weights/world-base-vlm and GRPO stage 2 to
@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED_BASE = REPO / "reward_model" / "weights" / "world-base-vlm"
 
 
@@ -47,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     out = (REPO / args.out).resolve() if not Path(args.out).is_absolute() else Path(args.out)
     threads = str(args.threads)
 
-    _run("-m", "t2i_guidance.world.generated_pool", "--out", str(out / "generated"), "--n", str(args.pool),
+    _run("-m", "t2i_guidance.world.training.generated_pool", "--out", str(out / "generated"), "--n", str(args.pool),
          "--threads", threads)
     base = out / "base" / "final"
     if not (base / "config.json").exists():
-        _run("-m", "t2i_guidance.world.train_base_vlm", "--out", str(out / "base"), "--pool", str(out / "generated"),
+        _run("-m", "t2i_guidance.world.training.train_base_vlm", "--out", str(out / "base"), "--pool", str(out / "generated"),
              "--steps", str(args.base_steps), "--batch-size", "16", "--threads", threads)
     data = out / "scorer_data"
     if not (data / "train.jsonl").exists():
-        _run("-m", "t2i_guidance.world.scorer_data", "--out", str(data), "--renders", str(args.renders),
+        _run("-m", "t2i_guidance.world.training.scorer_data", "--out", str(data), "--renders", str(args.renders),
              "--pool", str(out / "generated"))
     scorer = out / "scorer"
     if not (scorer / "grpo_stage2" / "config.json").exists():
@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
 
         provenance = json.loads((base / "provenance.json").read_text())
         export_embedded(base, SHIPPED_BASE, provenance={"base": provenance,
-                                                         "command": "python -m t2i_guidance.world.rebuild_scorer"})
+                                                         "command": "python -m t2i_guidance.world.training.rebuild_scorer"})
         report = json.loads((scorer / "learning_proof.json").read_text())
         export_embedded(scorer / "grpo_stage2", provenance={
             "base_vlm": str(SHIPPED_BASE.relative_to(REPO)), "training": report.get("settings"),
-            "evaluations": report.get("evaluations"), "command": "python -m t2i_guidance.world.rebuild_scorer"})
+            "evaluations": report.get("evaluations"), "command": "python -m t2i_guidance.world.training.rebuild_scorer"})
         print(f"shipped {SHIPPED_BASE} and the embedded scorer")
     return 0
 

@@ -1,6 +1,6 @@
 """Train the embedded world's text-to-image model on freshly rendered scenes; resumable.
 
-    python -m t2i_guidance.world.train_generator --out t2i_guidance/world/weights/generator --steps 6000
+    python -m t2i_guidance.world.training.train_generator --out t2i_guidance/world/weights/generator --steps 6000
 
 Every step renders a new batch of training scenes (held-out scene contents are never drawn), so the model
 cannot memorise a fixed set. Checkpoints are written atomically every few minutes to --work-dir and a
@@ -8,7 +8,7 @@ later run with the same --work-dir continues from the last one; the exported pip
 weights, and the loss curve is drawn to --loss-plot. Ctrl-C and SIGTERM save the last finished step.
 On a GPU (picked by --device auto), --max-minutes cuts the run into chunks that fit a per-command limit:
 
-    python -m t2i_guidance.world.train_generator --init-from t2i_guidance/world/weights/generator \
+    python -m t2i_guidance.world.training.train_generator --init-from t2i_guidance/world/weights/generator \
         --steps 20000 --max-minutes 9      # run again until it prints "exported"
 """
 

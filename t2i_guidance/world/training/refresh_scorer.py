@@ -1,14 +1,14 @@
 """Refresh the tiny OmniQuality-R for a new world generator, with one command.
 
-    python -m t2i_guidance.world.refresh_scorer --generator t2i_guidance/world/weights/generator --out runs/refresh [--ship]
+    python -m t2i_guidance.world.training.refresh_scorer --generator t2i_guidance/world/weights/generator --out runs/refresh [--ship]
 
 The scorer must judge the generator's pictures; after a new generator ships, this fine-tunes the shipped
 scorer on what the new one draws (the base VLM is not retrained). Stages, each skipped when its output
 exists, so an interrupted refresh continues where it stopped (the pools resume by chunk, CoT by record,
 SFT and GRPO from their last checkpoint):
   1. pools     the new generator's pictures: --pool of training prompts, --test-pool of held-out prompts
-               (t2i_guidance.world.generated_pool)
-  2. records   oracle-labelled scorer records (t2i_guidance.world.scorer_data): the training pool's, plus
+               (t2i_guidance.world.training.generated_pool)
+  2. records   oracle-labelled scorer records (t2i_guidance.world.training.scorer_data): the training pool's, plus
                --renders render records replayed so the scorer does not forget the renders; held-out
                render contents form the render test set, the held-out pool the generator test set
   3. training  CoT (rule-based teacher, rejection sampling) -> short SFT from the shipped scorer -> short
@@ -36,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TEST_SETS = ("renders", "generator")
 # Gradient checkpointing (on by default in TRL) only slows a model this small.
 TRAIN_COMMON = {"use_cpu": True, "bf16": False, "report_to": "none", "seed": 0, "gradient_checkpointing": False,
@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_records(out: Path, args: argparse.Namespace, timings: dict) -> dict[str, Path]:
     """Stages 1 and 2: the pools and the record sets; returns the train file and the two test files."""
-    from t2i_guidance.world import generated_pool, scorer_data
+    from t2i_guidance.world.training import generated_pool, scorer_data
 
     pools = {"train": out / "pool_train", "test": out / "pool_test"}
     for name, n, held_out in (("train", args.pool, False), ("test", args.test_pool, True)):
@@ -290,7 +290,7 @@ def refresh(args: argparse.Namespace) -> dict:
 
     train_sources = [record.source for record in read_records(files["train"])]
     report = {
-        "command": "python -m t2i_guidance.world.refresh_scorer " + " ".join(sys.argv[1:]),
+        "command": "python -m t2i_guidance.world.training.refresh_scorer " + " ".join(sys.argv[1:]),
         "generator": str(args.generator), "scorer": str(args.scorer), "settings": vars(args),
         "train_records": {"generator": train_sources.count("world-generator"),
                           "render_replay": train_sources.count("world-render")},
