@@ -41,10 +41,10 @@ def build_parser() -> OneLineParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from benchmarks import judges  # noqa: F401  (registers the judge scorers)
-    from benchmarks.prompt_sets import load_prompt_set
     from benchmarks.runner import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
     from benchmarks.strategies import parse_strategy
     from t2i_guidance import scorer_registry as scorers
+    from t2i_guidance.prompt_sets import load_prompt_set
 
     # Every check on the input happens here, before a model is loaded.
     try:

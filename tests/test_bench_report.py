@@ -8,8 +8,8 @@ import pytest
 from benchmarks.report import compute_table, paired_differences, write_report
 from benchmarks.rows import RowWriter
 from benchmarks.stats import bootstrap_interval, mean_of_group_means, per_prompt, win_rate
-from benchmarks.world_geneval import build_suite, judge
 from t2i_guidance.world.oracles import observe
+from t2i_guidance.world.prompt_sets import build_suite, judge
 from t2i_guidance.world.render import render_scene
 from t2i_guidance.world.scene import Scene, SceneObject, sample_count_scene
 
@@ -154,7 +154,7 @@ def test_iqa_bad_input_is_one_error_line(capsys):
 
 
 def test_prompt_files_in_the_public_sets_layouts(tmp_path):
-    from benchmarks.prompt_sets import load_prompt_set
+    from t2i_guidance.prompt_sets import load_prompt_set
 
     (tmp_path / "parti.tsv").write_text("Prompt\tCategory\tChallenge\nA cat\tAnimals\tBasic\nA dog\tAnimals\tBasic\n")
     (tmp_path / "draw.csv").write_text("Prompts,Category\nA red cube,Colors\n")
