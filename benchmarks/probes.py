@@ -1,7 +1,7 @@
 """Which facts of a picture does the scorer carry? Linear probes on its vision tower and its language model.
 
-    python benchmarks/probes.py                                      # the shipped tiny scorer
-    python benchmarks/probes.py --model runs/new_base --single 2000 --pairs 1200 --generated 300
+    python -m benchmarks.probes                                      # the shipped tiny scorer
+    python -m benchmarks.probes --model runs/new_base --single 2000 --pairs 1200 --generated 300
 
 Features, per picture, from the model as it scores (the picture through its own processor):
 - tower: the vision tower's merged outputs (the visual tokens x hidden, as the language model receives them),
@@ -28,23 +28,18 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from PIL import Image  # noqa: E402
-from scorer_instruments import (  # noqa: E402
-    add_common_arguments,
-    check_common_arguments,
+from benchmarks.common import (
+    add_scorer_model_arguments,
+    check_scorer_model_arguments,
     command_line,
     fmt,
     generate,
     model_name,
-    write_report,
+    write_json_and_markdown,
 )
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
@@ -281,15 +276,15 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    add_scorer_model_arguments(parser)
     parser.add_argument("--single", type=int, default=1200, help="one-object renders")
     parser.add_argument("--pairs", type=int, default=800, help="two-object renders")
     parser.add_argument("--generated", type=int, default=160, help="world-generator pictures")
     parser.add_argument("--generator-steps", type=int, default=20, help="denoising steps per generated picture")
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
-    args.command = command_line("probes.py", argv)
-    error = check_common_arguments(args, "probes")
+    args.command = command_line("probes", argv)
+    error = check_scorer_model_arguments(args, "probes")
     if error is None and min(args.single, args.pairs, args.generated) < 0:
         error = "--single, --pairs and --generated must be >= 0"
     if error is None and args.single + args.pairs + args.generated < 10:
@@ -299,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_report(run(args), args.out, markdown)
+    write_json_and_markdown(run(args), args.out, markdown)
     return 0
 
 
