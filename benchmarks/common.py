@@ -52,6 +52,20 @@ def check_scorer_model_arguments(args: argparse.Namespace, name: str) -> str | N
     return None
 
 
+def run_scorer_instrument(name: str, args: argparse.Namespace, argv: list[str] | None,
+                          input_problem: Callable[[argparse.Namespace], str | None],
+                          run: Callable[[argparse.Namespace], dict], markdown: Callable[[dict], str]) -> int:
+    """A scorer instrument's main after parsing: every input checked before any model loads (one error
+    line, exit 2), then `run` and its report written to `<out>.json` and `<out>.md`."""
+    args.command = command_line(name, argv)
+    error = check_scorer_model_arguments(args, name) or input_problem(args)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_json_and_markdown(run(args), args.out, markdown)
+    return 0
+
+
 def model_name(model: str) -> str:
     """The model folder as reports show it: relative to the repository when inside it."""
     path = Path(model).resolve()

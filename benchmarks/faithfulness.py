@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections import defaultdict
 
 from benchmarks.common import (
     add_scorer_model_arguments,
-    check_scorer_model_arguments,
-    command_line,
     fmt,
     generate,
     held_out_prompts,
     model_name,
-    write_json_and_markdown,
+    run_scorer_instrument,
 )
 from t2i_guidance.world.claims import PERCEPTION_KINDS, PROMPT_KINDS
 
@@ -211,6 +208,12 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    if args.prompts < 0 or args.renders < 0 or args.prompts + args.renders < 1:
+        return "--prompts and --renders must be >= 0, and together at least 1"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_scorer_model_arguments(parser)
@@ -218,15 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, help="room for the reasoning (default: the model's)")
     parser.add_argument("--renders", type=int, default=24, help="damaged renders of other held-out scenes")
     args = parser.parse_args(argv)
-    args.command = command_line("faithfulness", argv)
-    error = check_scorer_model_arguments(args, "faithfulness")
-    if error is None and (args.prompts < 0 or args.renders < 0 or args.prompts + args.renders < 1):
-        error = "--prompts and --renders must be >= 0, and together at least 1"
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    write_json_and_markdown(run(args), args.out, markdown)
-    return 0
+    return run_scorer_instrument("faithfulness", args, argv, input_problem, run, markdown)
 
 
 if __name__ == "__main__":

@@ -27,19 +27,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 
 import numpy as np
 from PIL import Image
 
 from benchmarks.common import (
     add_scorer_model_arguments,
-    check_scorer_model_arguments,
-    command_line,
     fmt,
     generate,
     model_name,
-    write_json_and_markdown,
+    run_scorer_instrument,
 )
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
@@ -274,6 +271,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    if min(args.single, args.pairs, args.generated) < 0:
+        return "--single, --pairs and --generated must be >= 0"
+    if args.single + args.pairs + args.generated < 10:
+        return "probes need at least 10 pictures in all"
+    if args.batch < 1 or args.generator_steps < 1:
+        return "--batch and --generator-steps must be at least 1"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_scorer_model_arguments(parser)
@@ -283,19 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator-steps", type=int, default=20, help="denoising steps per generated picture")
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
-    args.command = command_line("probes", argv)
-    error = check_scorer_model_arguments(args, "probes")
-    if error is None and min(args.single, args.pairs, args.generated) < 0:
-        error = "--single, --pairs and --generated must be >= 0"
-    if error is None and args.single + args.pairs + args.generated < 10:
-        error = "probes need at least 10 pictures in all"
-    if error is None and (args.batch < 1 or args.generator_steps < 1):
-        error = "--batch and --generator-steps must be at least 1"
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    write_json_and_markdown(run(args), args.out, markdown)
-    return 0
+    return run_scorer_instrument("probes", args, argv, input_problem, run, markdown)
 
 
 if __name__ == "__main__":

@@ -24,19 +24,16 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 
 from PIL import Image
 
 from benchmarks.common import (
     add_scorer_model_arguments,
-    check_scorer_model_arguments,
-    command_line,
     fmt,
     generate,
     held_out_prompts,
     model_name,
-    write_json_and_markdown,
+    run_scorer_instrument,
 )
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
@@ -198,21 +195,17 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    return "--images must be at least 2" if args.images < 2 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_scorer_model_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, help="room for the reasoning (default: the model's)")
     parser.add_argument("--images", type=int, default=24)
     args = parser.parse_args(argv)
-    args.command = command_line("stability", argv)
-    error = check_scorer_model_arguments(args, "stability")
-    if error is None and args.images < 2:
-        error = "--images must be at least 2"
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    write_json_and_markdown(run(args), args.out, markdown)
-    return 0
+    return run_scorer_instrument("stability", args, argv, input_problem, run, markdown)
 
 
 if __name__ == "__main__":
