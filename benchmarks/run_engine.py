@@ -1,4 +1,4 @@
-"""The benchmark runner: strategies x prompts x images, one durable JSONL row per finished image.
+"""The engine behind `python -m benchmarks.run`: strategies x prompts x images, one durable JSONL row per finished image.
 
 Work items are (strategy, prompt, image index) in a fixed order; `--shard i/n` takes every n-th item from
 the i-th. Image k of a prompt draws its candidates from consecutive seeds starting at a seed fixed by the

@@ -44,8 +44,8 @@ def run_table(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.n < 2 or args.n % 2:
         fail(f"--n must be even and at least 2 (refinement draws n/2 per round for 2 rounds), got {args.n}")
-    from benchmarks.report import write_report
     from benchmarks.run import main as run_main
+    from benchmarks.run_report import write_run_report
 
     # No --allow-self-judged: a guide that is also a judge (the oracle-guided preset) is refused, exit 2.
     command = ["--out", args.out, "--prompt-set", WORLD_GENEVAL, "--per-task", str(args.per_task),
@@ -54,10 +54,10 @@ def run_table(argv: list[str]) -> int:
                *(["--device", args.device] if args.device else []), *(["--quiet"] if args.quiet else [])]
     code = run_main(command)
     if code == 0 and args.shard == "0/1":
-        print(f"report -> {write_report(Path(args.out))}")
+        print(f"report -> {write_run_report(Path(args.out))}")
     elif code == 0:
         print(f"shard done; when all are: python -m benchmarks.merge {args.out} && "
-              f"python -m benchmarks.report {args.out}")
+              f"python -m benchmarks.run_report {args.out}")
     return code
 
 

@@ -14,7 +14,7 @@ import torch
 from benchmarks.merge import merge_run
 from benchmarks.rows import RowWriter, comparable, read_rows, row_key
 from benchmarks.run import main as run_main
-from benchmarks.runner import base_seed, image_seeds
+from benchmarks.run_engine import base_seed, image_seeds
 from t2i_guidance.prompt_sets import load_prompt_set
 from t2i_guidance.scorer_registry import register_scorer
 
