@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from benchmarks import judges  # noqa: F401  (registers the judge scorers)
     from benchmarks.run_engine import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
-    from benchmarks.strategies import parse_strategy
+    from benchmarks.strategy_specs import parse_strategy
     from t2i_guidance import scorer_registry as scorers
     from t2i_guidance.prompt_sets import load_prompt_set
 

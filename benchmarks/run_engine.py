@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.rows import RowWriter, read_rows, row_key
-from benchmarks.strategies import StrategySpec, guide_of, guides_of, make_search
+from benchmarks.strategy_specs import StrategySpec, guide_of, guides_of, make_search
 from t2i_guidance.prompt_sets import PromptSet
 
 MAX_CANDIDATES = 100  # seeds of consecutive images are 100 apart
