@@ -1,7 +1,7 @@
 """Proof that the training stack learns: untrained -> SFT -> GRPO stage 1 -> stage 2, SRCC on held-out labels.
 
-    python benchmarks/learning_proof.py --out runs/learning_proof            # synthetic blur task
-    python benchmarks/learning_proof.py --out runs/learning_proof --world    # the embedded world's IQA set
+    python -m benchmarks.learning_proof --out runs/learning_proof            # synthetic blur task
+    python -m benchmarks.learning_proof --out runs/learning_proof --world    # the embedded world's IQA set
 
 Every stage runs through the same functions as `python -m reward_model.train`. Results (SRCC / PLCC,
 parse failures, wall time per stage) go to OUT/learning_proof.json and .md. A model that answers nothing
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 

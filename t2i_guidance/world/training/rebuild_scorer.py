@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
              "--pool", str(out / "generated"))
     scorer = out / "scorer"
     if not (scorer / "grpo_stage2" / "config.json").exists():
-        _run("benchmarks/learning_proof.py", "--out", str(scorer), "--data", str(data), "--base", str(base),
+        _run("-m", "benchmarks.learning_proof", "--out", str(scorer), "--data", str(data), "--base", str(base),
              "--keep", "best", "--sft-steps", str(args.sft_steps), "--sft-lr", "5e-4",
              "--grpo1-steps", str(args.grpo1_steps), "--grpo1-lr", "2e-5", "--grpo2-steps", str(args.grpo2_steps),
              "--grpo2-lr", "1e-5", "--grpo-batch", "16", "--max-new-tokens", "192", "--eval-limit", "300",

@@ -1,12 +1,13 @@
-"""Prompt sets registered by name, each a data file: distinct prompts with ids, tasks and metadata.
+"""Prompt sets by name: distinct prompts with ids, tasks and metadata, for benchmarks and batch runs.
 
-- `world-geneval`: GenEval's six tasks in the embedded world (`benchmarks/world_geneval.py`), judged
-  correct or not by the world's oracles.
+- Registered sets: each a lazy loader on the one registry mechanism (`reward_model.registry.LazyRegistry`);
+  a package brings its own with `register_prompt_set(name, "module:loader")` (the embedded world's are in
+  `t2i_guidance.world.prompt_sets`).
 - `file:PATH`: a set of the user's — JSONL (`prompt`, optional `id`, `task`; GenEval's own
   `evaluation_metadata.jsonl`, whose `tag` becomes the task), TSV with a `Prompt` column and optional
   `Category` (PartiPrompts' layout), CSV with a `Prompts` or `Prompt` column and optional `Category`
   (DrawBench's layout), or plain text with one prompt per line. Such sets have no correctness judge here
-  (GenEval's needs its COCO detector); the runner's judges score them.
+  (GenEval's needs its COCO detector); the benchmark's judges score them.
 
 No registry package ships GenEval's metadata, DrawBench or PartiPrompts with a licence (checked: hpsv2 1.2.0,
 image-reward 1.5, t2v-metrics 3.0 on PyPI), so none is bundled: bring the file and use `file:PATH`.
@@ -19,6 +20,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from reward_model.registry import LazyRegistry
+
+FILE_PREFIX = "file:"
 
 
 @dataclass
@@ -53,23 +58,28 @@ class PromptSet:
         return PromptSet(self.name, kept, self.correctness, self.correctness_judge)
 
 
-_LOADERS: dict[str, Callable[[], PromptSet]] = {}
+PromptSetLoader = Callable[[], PromptSet]
+
+_PROMPT_SETS = LazyRegistry("prompt set")
 
 
-def register_prompt_set(name: str, loader: Callable[[], PromptSet]) -> None:
-    _LOADERS[name] = loader
+def register_prompt_set(name: str, loader: PromptSetLoader | str) -> None:
+    """Register `loader` (a function, or "module:function" imported on first use) under `name`."""
+    if name.startswith(FILE_PREFIX):
+        raise ValueError(f"prompt set names must not start with {FILE_PREFIX!r}: {name!r}")
+    _PROMPT_SETS.add(name, loader)
 
 
 def available_prompt_sets() -> list[str]:
-    return sorted(_LOADERS) + ["file:PATH"]
+    return _PROMPT_SETS.names() + [f"{FILE_PREFIX}PATH"]
 
 
 def load_prompt_set(name: str) -> PromptSet:
-    if name.startswith("file:"):
-        return load_prompt_file(name[len("file:"):], name)
-    if name not in _LOADERS:
+    if name.startswith(FILE_PREFIX):
+        return load_prompt_file(name[len(FILE_PREFIX):], name)
+    if name not in _PROMPT_SETS.names():  # the registry's error would not name `file:PATH`
         raise KeyError(f"unknown prompt set {name!r}; available: {', '.join(available_prompt_sets())}")
-    return _LOADERS[name]()
+    return _PROMPT_SETS.get(name)()
 
 
 def load_prompt_file(path: str | Path, name: str | None = None) -> PromptSet:
@@ -90,25 +100,7 @@ def load_prompt_file(path: str | Path, name: str | None = None) -> PromptSet:
     else:
         rows = [{"prompt": line.strip()} for line in text.splitlines() if line.strip()]
     records = [{"id": str(r.get("id", f"p{i:05d}")), "task": r.get("task", "all"), **r} for i, r in enumerate(rows)]
-    return PromptSet(name or f"file:{path}", records)
+    return PromptSet(name or f"{FILE_PREFIX}{path}", records)
 
 
-def _world_geneval() -> PromptSet:
-    from benchmarks.world_geneval import PROMPT_FILE
-
-    records = [json.loads(line) for line in PROMPT_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return PromptSet("world-geneval", records, world_geneval_correctness, "oracle")
-
-
-def world_geneval_correctness(record: dict, image) -> tuple[bool, str]:
-    from benchmarks.world_geneval import judge
-    from t2i_guidance.world.oracles import observe
-
-    verdict = judge(record, observe(image))
-    return verdict.correct, verdict.reason
-
-
-register_prompt_set("world-geneval", _world_geneval)
-
-__all__ = ["PromptSet", "available_prompt_sets", "load_prompt_file", "load_prompt_set",
-           "register_prompt_set"]
+__all__ = ["PromptSet", "available_prompt_sets", "load_prompt_file", "load_prompt_set", "register_prompt_set"]

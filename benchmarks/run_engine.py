@@ -1,4 +1,4 @@
-"""The benchmark runner: strategies x prompts x images, one durable JSONL row per finished image.
+"""The engine behind `python -m benchmarks.run`: strategies x prompts x images, one durable JSONL row per finished image.
 
 Work items are (strategy, prompt, image index) in a fixed order; `--shard i/n` takes every n-th item from
 the i-th. Image k of a prompt draws its candidates from consecutive seeds starting at a seed fixed by the
@@ -17,9 +17,9 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.prompt_sets import PromptSet
 from benchmarks.rows import RowWriter, read_rows, row_key
-from benchmarks.strategies import StrategySpec, guide_of, guides_of, make_search
+from benchmarks.strategy_specs import StrategySpec, guide_of, guides_of, make_search
+from t2i_guidance.prompt_sets import PromptSet
 
 MAX_CANDIDATES = 100  # seeds of consecutive images are 100 apart
 

@@ -1,6 +1,6 @@
 """Report of a benchmark run, rebuilt from its rows alone: Markdown tables and PNG plots.
 
-    python -m benchmarks.report RUN_DIR          # writes RUN_DIR/report.md, quality_vs_*.png, samples.png
+    python -m benchmarks.run_report RUN_DIR          # writes RUN_DIR/report.md, quality_vs_*.png, samples.png
 
 - A GenEval-shaped table per strategy (per-task accuracy, overall = mean of task accuracies, with a 95 %
   bootstrap interval over prompts, resampled within each task) when the prompt set has a correctness judge.
@@ -194,7 +194,7 @@ def markdown(config: dict, rows: list[dict], table: list[dict], diffs: list[dict
         "",
         f"{len(rows)} images: {prompts} distinct prompts x {config.get('images_per_prompt', '?')} images x "
         f"{len(table)} strategies; judges: {', '.join(config.get('judges', []))}; run seed {config.get('seed', '?')}. "
-        "Regenerate with `python -m benchmarks.report RUN_DIR` (from the rows alone).",
+        "Regenerate with `python -m benchmarks.run_report RUN_DIR` (from the rows alone).",
         "",
     ]
     if config:
@@ -346,7 +346,7 @@ def sample_sheet(rows: list[dict], run_dir: Path, per_task: int = 1, images: int
     return path
 
 
-def write_report(run_dir: Path) -> Path:
+def write_run_report(run_dir: Path) -> Path:
     config, rows = load_run(run_dir)
     table = compute_table(rows)
     diffs = paired_differences(rows)
@@ -363,14 +363,14 @@ def write_report(run_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.run_report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         fail(f"run folder {args.run_dir!r} does not exist")
     try:
-        path = write_report(run_dir)
+        path = write_run_report(run_dir)
     except ValueError as exc:
         fail(str(exc))
     print(path.read_text())
