@@ -1,0 +1,3 @@
+from apps.demo import main
+
+main()
