@@ -1,3 +1,3 @@
-from apps.demo import main
+from apps.demo.server import main
 
 main()
