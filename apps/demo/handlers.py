@@ -58,8 +58,8 @@ def generate(
                            "best": str(run.folder / "best.png"), "overall": result.best.aggregate})
     best_display = str(run.best_display) if run.best_display else None
     best_file = str(run.folder / "best.png") if result.best else None
-    yield (summary_markdown(result), best_display, best_file, gallery, rounds_html(result) + trade_off_html(result),
-           score_table_html(result), history, history_gallery(history))
+    yield (summary_markdown(result), best_display, best_file, gallery,
+           rounds_html(result) + trade_off_html(result), score_table_html(result), history, history_gallery(history))
 
 
 def score_upload(path: str | None, prompt: str, preset_name: str) -> tuple[str, str | None]:

@@ -82,7 +82,8 @@ def ranked_first(result: SearchResult) -> list[ScoredCandidate]:
 
 def gallery_caption(scored: ScoredCandidate) -> str:
     place = "best" if scored.rank == 1 else f"#{scored.rank}" if scored.rank else "not ranked"
-    return f"{place} · {picture_name(scored)}" + (f" · {scored.aggregate:.2f}" if scored.aggregate is not None else "")
+    value = f" · {scored.aggregate:.2f}" if scored.aggregate is not None else ""
+    return f"{place} · {picture_name(scored)}{value}"
 
 
 def not_ranked_reason(scored: ScoredCandidate) -> str:
