@@ -232,7 +232,8 @@ def _reason(strategy: str, generator: ModelSize, scorer: ModelSize, gpu: Gpu, lo
     if strategy == "cpu-offload+phases":
         return "even offloaded, the generator fits only while the scorer is off the GPU"
     cost = "once per round" if loop == "alternating" else "once per run, which costs nothing for one pass"
-    return f"{together:.1f} GB of weights do not fit in {free:.1f} GB free together; one at a time they do ({cost})"
+    return (f"{together:.1f} GB of weights plus working memory do not fit in {free:.1f} GB free together; "
+            f"one at a time they do ({cost})")
 
 
 def _why_not(generator: ModelSize, scorer: ModelSize, gpu: Gpu, backend: ScorerBackend) -> str:
