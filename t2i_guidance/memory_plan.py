@@ -144,6 +144,23 @@ def plan_memory(
     return MemoryPlan("does-not-fit", False, reason=_why_not(generator, scorer, main_gpu, backend))
 
 
+def plan_for_run(
+    generator: str,
+    scorer_model: str,
+    strategy: str,
+    backend: str = "transformers",
+    vllm_share: float | None = None,
+    gpus: list[Gpu] | list[tuple[int, int]] | None = None,
+) -> MemoryPlan:
+    """The plan for a run as the CLI names it: a generator location, a scorer model name ("omniquality-r",
+    "embedded", a folder or a hub id) and a strategy name; gpus default to what this machine has."""
+    from reward_model.presets import resolve_model
+
+    sizes = model_size(generator, "generator"), model_size(resolve_model(scorer_model).source, "scorer")
+    devices = visible_gpus() if gpus is None else gpus
+    return plan_memory(*sizes, devices, ScorerBackend(backend, vllm_share), loop_shape(strategy))
+
+
 def _usable(gpu: Gpu) -> int:
     return gpu.free_bytes - RESERVED_BYTES
 

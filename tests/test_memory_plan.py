@@ -15,6 +15,7 @@ from t2i_guidance.memory_plan import (
     cpu_warning,
     loop_shape,
     model_size,
+    plan_for_run,
     plan_memory,
 )
 
@@ -160,3 +161,12 @@ def test_cpu_warning_is_one_loud_line_for_big_models_only():
     assert line.startswith("WARNING:") and "\n" not in line and SCORER_7B in line and "tiny" not in line
     assert cpu_warning([tiny], "cpu") is None
     assert cpu_warning([big], "cuda:0") is None
+
+
+def test_plan_for_a_run_as_the_cli_names_it():
+    plan = plan_for_run("stabilityai/sdxl-turbo", "omniquality-r", "particles", gpus=gpus(24))
+    assert (plan.strategy, plan.alternate) == ("phases", "move-to-cpu")
+    from t2i_guidance.presets import load_preset
+
+    embedded = plan_for_run(load_preset("embedded").generator, "embedded", "best-of-n", gpus=gpus(24))
+    assert embedded.strategy == "resident" and embedded.fits
