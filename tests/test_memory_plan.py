@@ -8,16 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from t2i_guidance.memory_plan import (
-    GB,
-    ModelSize,
-    ScorerBackend,
-    cpu_warning,
-    loop_shape,
-    model_size,
-    plan_for_run,
-    plan_memory,
-)
+from t2i_guidance.memory_plan import ScorerBackend, cpu_warning, loop_shape, plan_for_run, plan_memory
+from t2i_guidance.model_sizes import GB, ModelSize, model_size
 
 PRESET_GENERATORS = {
     "sdxl-turbo": "stabilityai/sdxl-turbo",
