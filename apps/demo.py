@@ -30,22 +30,24 @@ from PIL import Image
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
 from reward_model.interface import DIMENSIONS, DimensionScore, ImageItem, ScoreStatus
 from t2i_guidance.aggregate import aggregate, parse_weights
-from t2i_guidance.cli_common import (
+from t2i_guidance.input_checks import (
     MAX_CANDIDATES,
-    WORLD_PIPELINE,
     UsageError,
     check_n,
     check_prompt,
     check_seed,
-    draws_counts,
     pipeline_class,
+)
+from t2i_guidance.presets import DEFAULT_PRESET, Preset, available_presets, load_preset
+from t2i_guidance.result import ScoredCandidate, SearchResult, pareto_front
+from t2i_guidance.run_folder import png_bytes, write_run
+from t2i_guidance.search import available_strategies, strategy_class
+from t2i_guidance.world.plugin import (
+    WORLD_PIPELINE,
+    draws_counts,
     world_grammar_summary,
     world_prompt_problem,
 )
-from t2i_guidance.presets import DEFAULT_PRESET, Preset, available_presets, load_preset
-from t2i_guidance.report import png_bytes, write_run
-from t2i_guidance.result import ScoredCandidate, SearchResult, pareto_front
-from t2i_guidance.search import available_strategies, strategy_class
 
 DEMO_MAX_N = min(32, MAX_CANDIDATES)  # a shared demo should not let one user hold the machine
 MAX_UPLOAD = "8mb"
@@ -240,7 +242,7 @@ class DemoRequest:
     budget_nfes: int | None = None
 
     def run_request(self) -> Any:
-        from t2i_guidance.search.ledger import Budget
+        from t2i_guidance.ledger import Budget
         from t2i_guidance.search.run_builder import RunRequest
 
         options: dict[str, Any] = dict(self.options)

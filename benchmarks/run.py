@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from t2i_guidance.cli_common import OneLineParser, fail
+from t2i_guidance.input_checks import OneLineParser, fail
 
 
 def build_parser() -> OneLineParser:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.prompt_sets import load_prompt_set
     from benchmarks.runner import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
     from benchmarks.strategies import parse_strategy
-    from t2i_guidance import scorer_registry as scorers
+    from t2i_guidance import registries as scorers
 
     # Every check on the input happens here, before a model is loaded.
     try:

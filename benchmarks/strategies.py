@@ -77,9 +77,9 @@ def _candidate_bound(kind: str, options: dict) -> int | None:
 
 def parse_strategy(name: str) -> StrategySpec:
     """A checked StrategySpec; ValueError (one line) naming the problem otherwise. Loads no model."""
+    from t2i_guidance.ledger import parse_budget
     from t2i_guidance.presets import DEFAULT_PRESET, load_preset
     from t2i_guidance.search import available_strategies
-    from t2i_guidance.search.ledger import parse_budget
     from t2i_guidance.search.run_builder import RunError, RunRequest, plan_run
 
     text = name.strip()
