@@ -8,21 +8,85 @@ implements only `search`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from tqdm.auto import tqdm
 
-from reward_model.interface import Scorer
+from reward_model.interface import DimensionScore, ImageItem, Scorer, ScoreStatus, ScoreTable
 from t2i_guidance.aggregate import DEFAULT_WEIGHTS, active_dimensions, aggregate, lower_confidence_bound
 from t2i_guidance.generator import Candidate, GenerationSettings, Generator
 from t2i_guidance.ledger import Budget, CostLedger
 from t2i_guidance.result import ScoredCandidate, SearchResult, rank_candidates
-from t2i_guidance.search.batched_scoring import score_candidates
 
 SELECTIONS = ("mean", "lcb")
+
+
+_GIVEN_BY_THE_CORE = ("self", "generator", "scorer")
+_CATCH_ALL = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def strategy_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The named constructor parameters of a strategy class and of its parents (the nearest class's
+    declaration wins), without self, generator, scorer and the `**common` catch-alls."""
+    found: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        for name, parameter in inspect.signature(klass.__init__).parameters.items():
+            if name not in _GIVEN_BY_THE_CORE and parameter.kind not in _CATCH_ALL:
+                found.setdefault(name, parameter)
+    return found
+
+
+def candidates_at_most(cls: type, options: Mapping[str, Any]) -> int | None:
+    """At most how many candidates (seeds seed, seed + 1, ...) a run of `cls` with `options` draws, the
+    class defaults filling in what `options` leaves out; None when a budget decides it. The count comes
+    from the class's `most_candidates(values)` (best-of-N's rule, `n`, by default)."""
+    values = {name: p.default for name, p in strategy_parameters(cls).items() if p.default is not p.empty}
+    values.update(options)
+    rule = getattr(cls, "most_candidates", None)
+    return rule(values) if rule is not None else values.get("n")
+
+
+def score_candidates(
+    scorer: Scorer,
+    candidates: Sequence[Candidate],
+    prompt: str,
+    dimensions: Sequence[str],
+    chunk_size: int = 16,
+    progress: bool = False,
+) -> ScoreTable:
+    """Scores for every candidate and dimension, in chunks of `chunk_size` images per scorer call.
+
+    Results are looked up by candidate id, so the order a scorer answers in does not matter. A scorer
+    that raises, or leaves out a candidate, yields ERROR entries for those candidates only.
+    """
+    table: ScoreTable = {}
+    bar = tqdm(total=len(candidates), desc="score", unit="img", disable=not progress)
+    for start in range(0, len(candidates), chunk_size):
+        chunk = candidates[start : start + chunk_size]
+        items = [ImageItem(id=c.id, image=c.image) for c in chunk]
+        try:
+            answered = scorer.score(items, prompt, dimensions)
+        except Exception as exc:  # one broken call must not end the round
+            answered = {}
+            failure = f"scorer {scorer.name} failed: {type(exc).__name__}: {exc}"
+        else:
+            failure = f"scorer {scorer.name} returned no result"
+        for candidate in chunk:
+            row = answered.get(candidate.id, {})
+            table[candidate.id] = {
+                d: row[d] if d in row else DimensionScore.failure(d, ScoreStatus.ERROR, failure)
+                for d in dimensions
+            }
+        bar.update(len(chunk))
+    bar.close()
+    return table
 
 
 @dataclass

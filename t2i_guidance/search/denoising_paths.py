@@ -41,8 +41,7 @@ from t2i_guidance.generator import (
 )
 from t2i_guidance.ledger import Budget, CostLedger
 from t2i_guidance.result import ScoredCandidate
-from t2i_guidance.search.base import Found, Search
-from t2i_guidance.search.batched_scoring import score_candidates
+from t2i_guidance.search.base import Found, Search, score_candidates
 
 MAX_UNDER_BUDGET = 64  # particles, when only a budget bounds the run (one batched call holds them all)
 DEFAULT_PARTICLES = 8

@@ -34,9 +34,8 @@ from t2i_guidance.ledger import Budget, parse_budget
 from t2i_guidance.presets import DEFAULT_PRESET, Preset, load_preset
 from t2i_guidance.result import SearchResult
 from t2i_guidance.search import strategy_class
-from t2i_guidance.search.base import SELECTIONS, Search
+from t2i_guidance.search.base import SELECTIONS, Search, candidates_at_most, strategy_parameters
 from t2i_guidance.search.rewriting import check_rewriter_spec
-from t2i_guidance.search.strategy_options import candidates_at_most, strategy_parameters
 
 COMMON_OPTIONS = ("weights", "batch_size", "score_chunk_size", "selection", "lcb_lambda")
 WHOLE_NUMBER_OPTIONS = ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep")
