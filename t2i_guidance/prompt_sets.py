@@ -1,8 +1,8 @@
 """Prompt sets by name: distinct prompts with ids, tasks and metadata, for benchmarks and batch runs.
 
 - Registered sets: each a lazy loader on the one registry mechanism (`reward_model.registry.LazyRegistry`);
-  a package brings its own with `register_prompt_set(name, "module:loader")` (the embedded world's are in
-  `t2i_guidance.world.prompt_sets`).
+  a plugin brings its own with `register_prompt_set(name, "module:loader")` from its registration
+  function, like the embedded world's.
 - `file:PATH`: a set of the user's — JSONL (`prompt`, optional `id`, `task`; GenEval's own
   `evaluation_metadata.jsonl`, whose `tag` becomes the task), TSV with a `Prompt` column and optional
   `Category` (PartiPrompts' layout), CSV with a `Prompts` or `Prompt` column and optional `Category`
