@@ -45,7 +45,8 @@ ensure_browser() {
   fi
 }
 
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+# Only the test jobs are forced offline: the demo may be given a hub preset (--preset sdxl-turbo), and the
+# embedded default needs no hub anyway.
 job="${1:-}"; shift || true
 case "$job" in
   demo)
@@ -55,11 +56,13 @@ case "$job" in
       --n 8 --out runs/quickstart --overwrite "$@"
     ;;
   test)
+    export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
     setup
     ensure_browser
     .venv/bin/python -m pytest -q -rs "$@"  # -rs: a skipped test says why (e.g. no browser)
     ;;
   vllm-test)
+    export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
     setup_vllm
     .venv-vllm/bin/python -m pytest -q -p no:cacheprovider tests_vllm "$@"
     ;;

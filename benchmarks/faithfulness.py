@@ -1,7 +1,7 @@
 """Are the scorer's rationales true? Every claim of every rationale, checked against the world's truth.
 
-    python benchmarks/faithfulness.py                                   # the shipped tiny scorer
-    python benchmarks/faithfulness.py --model runs/new_scorer --prompts 40 --renders 40
+    python -m benchmarks.faithfulness                                   # the shipped tiny scorer
+    python -m benchmarks.faithfulness --model runs/new_scorer --prompts 40 --renders 40
 
 Pictures: the world generator's outputs for held-out in-grammar prompts (one per prompt), and 32 px renders
 of other held-out scenes with a random damage (blur, noise or JPEG at level 0..5), each with its canonical
@@ -20,26 +20,17 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections import defaultdict
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from scorer_instruments import (  # noqa: E402
-    add_common_arguments,
-    check_common_arguments,
-    command_line,
+from benchmarks.common import (
+    add_scorer_model_arguments,
     fmt,
     generate,
     held_out_prompts,
     model_name,
-    write_report,
+    run_scorer_instrument,
 )
-
-from t2i_guidance.world.claims import PERCEPTION_KINDS, PROMPT_KINDS  # noqa: E402
+from t2i_guidance.world.claims import PERCEPTION_KINDS, PROMPT_KINDS
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
 EXAMPLES = 3
@@ -217,22 +208,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    if args.prompts < 0 or args.renders < 0 or args.prompts + args.renders < 1:
+        return "--prompts and --renders must be >= 0, and together at least 1"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    add_scorer_model_arguments(parser)
     parser.add_argument("--prompts", type=int, default=24, help="held-out prompts, one generator picture each")
     parser.add_argument("--max-new-tokens", type=int, help="room for the reasoning (default: the model's)")
     parser.add_argument("--renders", type=int, default=24, help="damaged renders of other held-out scenes")
     args = parser.parse_args(argv)
-    args.command = command_line("faithfulness.py", argv)
-    error = check_common_arguments(args, "faithfulness")
-    if error is None and (args.prompts < 0 or args.renders < 0 or args.prompts + args.renders < 1):
-        error = "--prompts and --renders must be >= 0, and together at least 1"
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    write_report(run(args), args.out, markdown)
-    return 0
+    return run_scorer_instrument("faithfulness", args, argv, input_problem, run, markdown)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Does guidance help? Best-of-N picks by a scorer, judged by the embedded world's oracles.
 
-    python benchmarks/guided_vs_unguided.py --preset embedded --prompts 100 --n 8
-    python benchmarks/guided_vs_unguided.py --preset embedded --scorer-model runs/lpA/grpo_stage2 --prompts 20
+    python -m benchmarks.guided_vs_unguided --preset embedded --prompts 100 --n 8
+    python -m benchmarks.guided_vs_unguided --preset embedded --scorer-model runs/lpA/grpo_stage2 --prompts 20
 
 Prompts are the canonical captions of held-out scenes (contents the generator never saw rendered). For
 each one the preset's BestOfN makes N candidates and its scorer picks one; then the world's pixel
@@ -19,22 +19,18 @@ Writes benchmarks/results/guided_vs_unguided.{json,md} (or --out).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from world_generator_report import held_out_scenes, paired_bootstrap  # noqa: E402
-
-from reward_model.evaluate import srcc  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
+from benchmarks.common import (
+    RESULTS,
+    command_line,
+    held_out_scenes,
+    paired_bootstrap,
+    write_json_and_markdown,
+)
+from reward_model.evaluate import srcc
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -100,7 +96,7 @@ def run(args: argparse.Namespace) -> dict:
         }
     agreements = [r["agreement"] for r in rows if r["agreement"] is not None]
     return {
-        "command": "python benchmarks/guided_vs_unguided.py " + " ".join(sys.argv[1:]),
+        "command": command_line("guided_vs_unguided"),
         "preset": preset.name, "scorer": preset.scorer, "scorer_kwargs": scorer_kwargs,
         "weights": weights, "prompts": args.prompts, "n": args.n, "threads": args.threads,
         "prompts_without_pick": no_pick, "scorer_failures": failures,
@@ -157,12 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.prompts < 1 or args.n < 2:
         parser.error("--prompts must be >= 1 and --n >= 2")
-    report = run(args)
-    stem = Path(args.out)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_json_and_markdown(run(args), args.out, markdown)
     return 0
 
 

@@ -93,7 +93,7 @@ def run(args) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.world:
-        from t2i_guidance.world.iqa_export import export
+        from t2i_guidance.world.training.iqa_export import export
 
         if not (out / "world" / "test.jsonl").exists():
             export(out / "world", args.world, seed=args.seed, size=args.size)
@@ -105,7 +105,7 @@ def run(args) -> Path:
         jsonl = out / f"{args.dataset}.jsonl"
         if not jsonl.exists():
             records = [r.__class__(**{**r.__dict__, "image": str(Path(args.root) / r.image)})
-                       if not Path(r.image).is_absolute() else r for r in ADAPTERS[args.dataset](Path(args.root))]
+                       if not Path(r.image).is_absolute() else r for r in ADAPTERS.get(args.dataset)(Path(args.root))]
             write_records(jsonl, records)
     else:
         jsonl = Path(args.records)
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.scorer not in scorers.available_scorers():
         fail(f"unknown scorer {args.scorer!r}; available: {', '.join(scorers.available_scorers())}")
-    if args.dataset and (args.dataset not in ADAPTERS or not args.root):
-        fail(f"--dataset must be one of {', '.join(ADAPTERS)} and needs --root")
+    if args.dataset and (args.dataset not in ADAPTERS.names() or not args.root):
+        fail(f"--dataset must be one of {', '.join(ADAPTERS.names())} and needs --root")
     if args.records and not Path(args.records).is_file():
         fail(f"records file {args.records!r} does not exist")
     if args.world is not None and args.world < 10:

@@ -1,7 +1,7 @@
 """Proof that the training stack learns: untrained -> SFT -> GRPO stage 1 -> stage 2, SRCC on held-out labels.
 
-    python benchmarks/learning_proof.py --out runs/learning_proof            # synthetic blur task
-    python benchmarks/learning_proof.py --out runs/learning_proof --world    # the embedded world's IQA set
+    python -m benchmarks.learning_proof --out runs/learning_proof            # synthetic blur task
+    python -m benchmarks.learning_proof --out runs/learning_proof --world    # the embedded world's IQA set
 
 Every stage runs through the same functions as `python -m reward_model.train`. Results (SRCC / PLCC,
 parse failures, wall time per stage) go to OUT/learning_proof.json and .md. A model that answers nothing
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
@@ -35,7 +34,7 @@ def prepare_data(out: Path, world: bool, n: int, seed: int, prepared: str | None
     data = Path(prepared) if prepared else out / "data"
     if not (data / "train.jsonl").exists():
         if world:  # reward_model never imports t2i_guidance: the world is called as a program
-            subprocess.run([sys.executable, "-m", "t2i_guidance.world.iqa_export", "--out", str(data),
+            subprocess.run([sys.executable, "-m", "t2i_guidance.world.training.iqa_export", "--out", str(data),
                             "--n", str(n), "--seed", str(seed)], check=True)
         else:
             from reward_model.data.synthetic import write_dataset
@@ -97,7 +96,7 @@ def write_tables(out: Path, results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/learning_proof")
-    parser.add_argument("--world", action="store_true", help="use t2i_guidance.world.iqa_export data")
+    parser.add_argument("--world", action="store_true", help="use t2i_guidance.world.training.iqa_export data")
     parser.add_argument("--n", type=int, default=320)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sft-steps", type=int, default=300)
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-limit", type=int, default=None, help="test records scored per evaluation")
     parser.add_argument("--report-only", action="store_true", help="rewrite the tables of an earlier run in OUT")
     parser.add_argument("--data", help="a prepared data folder with train.jsonl / test.jsonl (e.g. "
-                        "t2i_guidance.world.scorer_data) instead of exporting one")
+                        "t2i_guidance.world.training.scorer_data) instead of exporting one")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
                         "a randomly initialised tiny model")
     args = parser.parse_args(argv)

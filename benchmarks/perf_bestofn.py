@@ -3,9 +3,9 @@
 The hand loop calls the pipeline once per seed and the scorer once per image; ours batches both. Both
 must pick the same candidate. Each N runs in a fresh process so peak memory is that N's own.
 
-    python benchmarks/perf_bestofn.py                      # embedded preset, N = 1, 4, 8, 16
-    python benchmarks/perf_bestofn.py --ns 8 --repeats 3   # one N, more repeats
-    python benchmarks/perf_bestofn.py --ns 8 --repeats 1 --threads 1 --out benchmarks/results/perf_bestofn_1thread.json
+    python -m benchmarks.perf_bestofn                      # embedded preset, N = 1, 4, 8, 16
+    python -m benchmarks.perf_bestofn --ns 8 --repeats 3   # one N, more repeats
+    python -m benchmarks.perf_bestofn --ns 8 --repeats 1 --threads 1 --out benchmarks/results/perf_bestofn_1thread.json
 
 Prints, per N: wall seconds (hand loop, ours), the speed-up, the share of our time spent outside
 model calls, and peak RSS; beside them how close the denoiser runs to this CPU's fp32 matmul peak, both
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.common import REPO, RESULTS
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -201,12 +201,12 @@ def main() -> None:
 
     rows = []
     for n in (int(x) for x in args.ns.split(",")):
-        command = [sys.executable, __file__, "--worker", "--n", str(n), "--preset", args.preset,
+        command = [sys.executable, "-m", "benchmarks.perf_bestofn", "--worker", "--n", str(n), "--preset", args.preset,
                    "--prompt", args.prompt, "--repeats", str(args.repeats), "--seed", str(args.seed),
                    "--threads", str(args.threads)]
         if args.generator:
             command += ["--generator", args.generator]
-        proc = subprocess.run(command, capture_output=True, text=True)
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0:
             raise SystemExit(f"N={n} failed:\n{proc.stderr[-2000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -1,6 +1,6 @@
 """Our GRPO step (STD filtering + per-response entropy gating) against the stock TRL GRPOTrainer.
 
-    python benchmarks/perf_grpo.py [--steps 6] [--repeats 3] [--out benchmarks/results/perf_grpo.json]
+    python -m benchmarks.perf_grpo [--steps 6] [--repeats 3] [--out benchmarks/results/perf_grpo.json]
 
 Same tiny Qwen2.5-VL, same data, same batch, same seed, learning rate 0 (so both trainers generate the
 same rollouts every step and only the loss path differs). Runs are interleaved (stock, ours, stock, ...)
@@ -19,13 +19,11 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E402

@@ -1,8 +1,8 @@
 """Scoring throughput: one batched generate call against one request at a time, transformers vs vLLM.
 
-    python benchmarks/perf_scorer.py                         # default model, batch 1, 8, 32, both backends
-    python benchmarks/perf_scorer.py --model PATH --images 32 --max-new-tokens 64 --modes reason,answer-only
-    python benchmarks/perf_scorer.py --agreement 16 --model PATH   # prob-weighted vs the mean of 16 samples
+    python -m benchmarks.perf_scorer                         # default model, batch 1, 8, 32, both backends
+    python -m benchmarks.perf_scorer --model PATH --images 32 --max-new-tokens 64 --modes reason,answer-only
+    python -m benchmarks.perf_scorer --agreement 16 --model PATH   # prob-weighted vs the mean of 16 samples
 
 Each (mode, batch size, backend) runs in a fresh process, so its peak RSS is its own. The vLLM side runs
 in the vLLM environment (`--vllm-python`, default .venv-vllm made by `bash dev.sh vllm-test`): the images
@@ -29,10 +29,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-RESULTS = Path(__file__).parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, RESULTS, command_line  # noqa: E402
+
 BACKENDS = ("transformers", "vllm")
 
 
@@ -175,7 +174,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared CPU")
     parser.add_argument("--device", default=None)
     parser.add_argument("--backends", default="transformers,vllm", help="comma-separated: transformers, vllm")
-    parser.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
+    parser.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
     parser.add_argument("--agreement", type=int, default=0, help="K samples; measure agreement instead")
     parser.add_argument("--dimensions", default="technical", help="for --agreement")
     parser.add_argument("--prompt", default="a red circle above a blue square", help="for --agreement")
@@ -213,7 +212,7 @@ def main() -> None:
         run["speedup_vs_batch_1"] = run["images_per_second"] / base if base and "error" not in run else None
     report = _markdown(runs, description, args)
     print(report)
-    _write("perf_scorer.json", {"model": description, "command": _command(), "runs": runs})
+    _write("perf_scorer.json", {"model": description, "command": command_line("perf_scorer"), "runs": runs})
     (RESULTS / "perf_scorer.md").write_text(report + "\n")
 
 
@@ -232,15 +231,15 @@ def _run_worker(args: argparse.Namespace, mode: str, batch: int, backend: str) -
         # off a busy core, so leave placement to the OS and give it as many threads as transformers.
         env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         env["OMP_NUM_THREADS"] = str(args.threads)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     command = [
-        python, __file__, "--worker", "--backend", backend, "--model", args.model, "--mode", mode,
+        python, "-m", "benchmarks.perf_scorer", "--worker", "--backend", backend, "--model", args.model, "--mode", mode,
         "--batch-size", str(batch), "--images", str(args.images), "--threads", str(args.threads),
         "--max-new-tokens", str(args.max_new_tokens), "--repeats", str(args.repeats),
     ]  # fmt: skip
     if args.device:
         command += ["--device", args.device]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"backend": backend, "mode": mode, "batch_size": batch, "error": f"failed: {last}"}
@@ -248,16 +247,12 @@ def _run_worker(args: argparse.Namespace, mode: str, batch: int, backend: str) -
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
-def _command() -> str:
-    return "python benchmarks/perf_scorer.py " + " ".join(sys.argv[1:])
-
-
 def _markdown(runs: list[dict], description: str, args: argparse.Namespace) -> str:
     backends = args.backends.split(",")
     lines = [
         f"Model: {description}. {args.images} images, technical, greedy, at most {args.max_new_tokens} new "
         f"tokens (answer-only: 16), {args.threads} CPU threads, images scored B at a time. "
-        f"Command: `{_command()}`",
+        f"Command: `{command_line('perf_scorer')}`",
         "",
         "| mode | batch | backend | images/s | tokens/s | speed-up vs batch 1 | seconds | tokens/image | ok "
         "| peak RSS MB |",

@@ -1,7 +1,7 @@
 """Which facts of a picture does the scorer carry? Linear probes on its vision tower and its language model.
 
-    python benchmarks/probes.py                                      # the shipped tiny scorer
-    python benchmarks/probes.py --model runs/new_base --single 2000 --pairs 1200 --generated 300
+    python -m benchmarks.probes                                      # the shipped tiny scorer
+    python -m benchmarks.probes --model runs/new_base --single 2000 --pairs 1200 --generated 300
 
 Features, per picture, from the model as it scores (the picture through its own processor):
 - tower: the vision tower's merged outputs (the visual tokens x hidden, as the language model receives them),
@@ -27,24 +27,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from PIL import Image  # noqa: E402
-from scorer_instruments import (  # noqa: E402
-    add_common_arguments,
-    check_common_arguments,
-    command_line,
+from benchmarks.common import (
+    add_scorer_model_arguments,
     fmt,
     generate,
     model_name,
-    write_report,
+    run_scorer_instrument,
 )
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
@@ -279,28 +271,26 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    if min(args.single, args.pairs, args.generated) < 0:
+        return "--single, --pairs and --generated must be >= 0"
+    if args.single + args.pairs + args.generated < 10:
+        return "probes need at least 10 pictures in all"
+    if args.batch < 1 or args.generator_steps < 1:
+        return "--batch and --generator-steps must be at least 1"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    add_scorer_model_arguments(parser)
     parser.add_argument("--single", type=int, default=1200, help="one-object renders")
     parser.add_argument("--pairs", type=int, default=800, help="two-object renders")
     parser.add_argument("--generated", type=int, default=160, help="world-generator pictures")
     parser.add_argument("--generator-steps", type=int, default=20, help="denoising steps per generated picture")
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
-    args.command = command_line("probes.py", argv)
-    error = check_common_arguments(args, "probes")
-    if error is None and min(args.single, args.pairs, args.generated) < 0:
-        error = "--single, --pairs and --generated must be >= 0"
-    if error is None and args.single + args.pairs + args.generated < 10:
-        error = "probes need at least 10 pictures in all"
-    if error is None and (args.batch < 1 or args.generator_steps < 1):
-        error = "--batch and --generator-steps must be at least 1"
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    write_report(run(args), args.out, markdown)
-    return 0
+    return run_scorer_instrument("probes", args, argv, input_problem, run, markdown)
 
 
 if __name__ == "__main__":

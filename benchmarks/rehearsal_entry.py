@@ -18,7 +18,8 @@ import sys
 
 import torch.utils.data._utils.fetch as fetch
 
-from reward_model.rewards import completion_text, register_reward
+from reward_model.reward_registry import register_reward
+from reward_model.rewards import completion_text
 from reward_model.train import main
 
 LOG = os.environ["REHEARSAL_LOG"]

@@ -1,6 +1,6 @@
 """A CPU rehearsal of the cluster run: 4 processes (gloo), the 7B configs' structure, a kill -9 and a resume.
 
-    python benchmarks/rehearsal_multiprocess.py [--out benchmarks/results/rehearsal_multiprocess.json]
+    python -m benchmarks.rehearsal_multiprocess [--out benchmarks/results/rehearsal_multiprocess.json]
 
 For SFT and then GRPO stage 2, the settings are read from configs/7b_sft.yaml / 7b_grpo_stage2.yaml and
 only the sizes are shrunk (tiny Qwen2.5-VL, CPU, fp32, no vLLM): the same processor pixel bounds, the
@@ -32,7 +32,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, command_line
+
 CONFIGS = REPO / "reward_model" / "configs"
 PROCESSES = 4
 
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="rehearsal_"))
     result = rehearse(work)
     result["passed"] = passed(result)
-    result["command"] = "python benchmarks/rehearsal_multiprocess.py"
+    result["command"] = command_line("rehearsal_multiprocess", [])
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0 if result["passed"] else 1

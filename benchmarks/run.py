@@ -4,7 +4,7 @@
         --strategies unguided:embedded best-of-4:embedded refine,per_round=2,max_rounds=2:embedded --judges oracle
     python -m benchmarks.run ... --shard 0/2      # and --shard 1/2 in another process; then
     python -m benchmarks.merge runs/geneval       # one rows.jsonl
-    python -m benchmarks.report runs/geneval      # report.md + PNGs from the rows alone
+    python -m benchmarks.run_report runs/geneval      # report.md + PNGs from the rows alone
 
 Run the same command again after an interruption (even kill -9): finished rows are kept, the rest is done.
 """
@@ -41,10 +41,10 @@ def build_parser() -> OneLineParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from benchmarks import judges  # noqa: F401  (registers the judge scorers)
-    from benchmarks.prompt_sets import load_prompt_set
-    from benchmarks.runner import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
-    from benchmarks.strategies import parse_strategy
+    from benchmarks.run_engine import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
+    from benchmarks.strategy_specs import parse_strategy
     from t2i_guidance import scorer_registry as scorers
+    from t2i_guidance.prompt_sets import load_prompt_set
 
     # Every check on the input happens here, before a model is loaded.
     try:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {args.out!r} is a file")
-        from benchmarks.runner import check_or_write_config
+        from benchmarks.run_engine import check_or_write_config
 
         check_or_write_config(out, config)
     except (KeyError, ValueError, FileNotFoundError) as exc:

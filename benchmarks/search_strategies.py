@@ -1,6 +1,6 @@
 """Every search strategy at equal compute, on held-out world prompts, judged by the world's oracles.
 
-    python benchmarks/search_strategies.py --prompts 12 --budgets 160,320,480 --presets embedded-oracle,embedded
+    python -m benchmarks.search_strategies --prompts 12 --budgets 160,320,480 --presets embedded-oracle,embedded
 
 For each guiding preset (its generator, scorer and weights, built by the run builder, so a retrained
 scorer is picked up by rerunning) and each held-out prompt, every registered strategy runs at each
@@ -25,20 +25,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import (
+    RESULTS,
+    command_line,
+    held_out_scenes,
+    paired_bootstrap,
+    write_json_and_markdown,
+)
 
-from world_generator_report import held_out_scenes, paired_bootstrap  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
 STRATEGIES = {
     # name: strategy options (the budget bounds every one of them)
     "best-of-n": {"n": None},
@@ -278,16 +278,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: no rows under {stem}.*.jsonl to report")
     prompts = {r["prompt"] for r in rows}
     report = {
-        "command": "python benchmarks/search_strategies.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("search_strategies", argv),
         "prompts": len(prompts), "budgets_nfes": args.budgets, "strategies": STRATEGIES,
         "summary": summarise(rows, args.budgets),
         "generated_per_prompt": float(np.mean([r["generated"] for r in rows])),
         "seconds_per_prompt": float(np.mean([r["seconds"] for r in rows])),
     }
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(report))
     plot(report, stem.with_suffix(".png"))
-    print(markdown(report))
+    write_json_and_markdown(report, stem, markdown)
     return 0
 
 

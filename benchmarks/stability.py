@@ -1,7 +1,7 @@
 """Does the scorer's judgement move under changes a person cannot see, and how much does sampling move it?
 
-    python benchmarks/stability.py                                  # the shipped tiny scorer, 24 pictures
-    python benchmarks/stability.py --model runs/new_scorer --images 48
+    python -m benchmarks.stability                                  # the shipped tiny scorer, 24 pictures
+    python -m benchmarks.stability --model runs/new_scorer --images 48
 
 Pictures: half world-generator outputs of held-out prompts, half clean 32 px renders of other held-out
 scenes (--images in all), each scored on the three dimensions (alignment against its prompt). Variants of
@@ -24,23 +24,16 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-from scorer_instruments import (  # noqa: E402
-    add_common_arguments,
-    check_common_arguments,
-    command_line,
+from benchmarks.common import (
+    add_scorer_model_arguments,
     fmt,
     generate,
     held_out_prompts,
     model_name,
-    write_report,
+    run_scorer_instrument,
 )
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
@@ -202,21 +195,17 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    return "--images must be at least 2" if args.images < 2 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    add_scorer_model_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, help="room for the reasoning (default: the model's)")
     parser.add_argument("--images", type=int, default=24)
     args = parser.parse_args(argv)
-    args.command = command_line("stability.py", argv)
-    error = check_common_arguments(args, "stability")
-    if error is None and args.images < 2:
-        error = "--images must be at least 2"
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    write_report(run(args), args.out, markdown)
-    return 0
+    return run_scorer_instrument("stability", args, argv, input_problem, run, markdown)
 
 
 if __name__ == "__main__":

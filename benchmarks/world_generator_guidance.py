@@ -1,7 +1,7 @@
 """The world generator at several guidance scales, side by side on the same held-out prompts and seeds.
 
-    python benchmarks/world_generator_guidance.py                          # shipped weights, 1.5 2 3 4
-    python benchmarks/world_generator_guidance.py --generator DIR --scales 1,2,3 --prompts 48 --threads 1
+    python -m benchmarks.world_generator_guidance                          # shipped weights, 1.5 2 3 4
+    python -m benchmarks.world_generator_guidance --generator DIR --scales 1,2,3 --prompts 48 --threads 1
 
 Each prompt (the canonical caption of a held-out scene, as in world_generator_report.py) gets --seeds
 candidates per scale from the same seeds, judged by the oracles. Per scale: full-alignment accuracy, mean
@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.scorer_instruments import command_line, write_report  # noqa: E402
-from benchmarks.world_generator_report import DEFAULT_GENERATOR, RESULTS, held_out_scenes, paired_bootstrap  # noqa: E402
+from benchmarks.common import (
+    GENERATOR_DIR,
+    RESULTS,
+    command_line,
+    held_out_scenes,
+    paired_bootstrap,
+    write_json_and_markdown,
+)
 
 # The oracle's unmet sentences (world/oracles.py judge_alignment) by kind, first match wins.
 UNMET_KINDS = (
@@ -89,10 +93,10 @@ def run(args: argparse.Namespace) -> dict:
         change = np.array(row["per_prompt_alignment"]) - base
         row["alignment_change_vs_first"] = float(change.mean())
         row["alignment_change_95ci"] = list(paired_bootstrap(change)) if row is not rows[str(args.scales[0])] else None
-    report = {"command": command_line("world_generator_guidance.py"),
+    report = {"command": command_line("world_generator_guidance"),
               "generator": str(args.generator), "prompts": args.prompts, "seeds": args.seeds,
               "steps": DEFAULT_STEPS, "threads": args.threads, "rows": rows}
-    write_report(report, str(Path(args.out_dir) / "world_generator_guidance"), markdown)
+    write_json_and_markdown(report, str(Path(args.out_dir) / "world_generator_guidance"), markdown)
     return report
 
 
@@ -127,7 +131,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--generator", default=str(DEFAULT_GENERATOR))
+    parser.add_argument("--generator", default=str(GENERATOR_DIR))
     parser.add_argument("--scales", default="1.5,2,3,4", help="comma-separated; changes are against the first")
     parser.add_argument("--prompts", type=int, default=96)
     parser.add_argument("--seeds", type=int, default=4)

@@ -1,6 +1,6 @@
 """Is the world generator copying? Nearest training render, split by whether the picture meets its prompt.
 
-    python benchmarks/world_generator_novelty.py --threads 2
+    python -m benchmarks.world_generator_novelty --threads 2
 
 world_generator_report.py compares the mean nearest-neighbour distance of all single samples with that of
 held-out renders. A picture that meets every element of its held-out prompt shows a content that was
@@ -14,19 +14,18 @@ benchmarks/results/world_generator_novelty.{json,md}.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.scorer_instruments import command_line, write_report  # noqa: E402
-from benchmarks.world_generator_report import (  # noqa: E402
-    DEFAULT_GENERATOR,
+from benchmarks.common import (
+    GENERATOR_DIR,
     RESULTS,
     as_unit_array,
+    command_line,
     held_out_scenes,
     nearest_distances,
+    write_json_and_markdown,
 )
 
 
@@ -64,10 +63,10 @@ def run(args: argparse.Namespace) -> dict:
         rows[name] = {"images": len(images),
                       "mean": float(distances.mean()) if len(distances) else None,
                       "median": float(np.median(distances)) if len(distances) else None}
-    report = {"command": command_line("world_generator_novelty.py"),
+    report = {"command": command_line("world_generator_novelty"),
               "generator": str(args.generator), "prompts": args.prompts, "seeds": args.seeds,
               "guidance_scale": DEFAULT_GUIDANCE, "bank_size": args.bank, "rows": rows}
-    write_report(report, str(Path(args.out_dir) / "world_generator_novelty"), markdown)
+    write_json_and_markdown(report, str(Path(args.out_dir) / "world_generator_novelty"), markdown)
     return report
 
 
@@ -87,7 +86,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--generator", default=str(DEFAULT_GENERATOR))
+    parser.add_argument("--generator", default=str(GENERATOR_DIR))
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--bank", type=int, default=3000)

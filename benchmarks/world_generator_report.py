@@ -1,7 +1,7 @@
 """The embedded world's generator, judged by the oracles: alignment, best-of-N headroom, novelty, speed.
 
-    python benchmarks/world_generator_report.py                    # shipped weights, 128 + 32 prompts
-    python benchmarks/world_generator_report.py --generator DIR --prompts 50 --count-prompts 12 --threads 1
+    python -m benchmarks.world_generator_report                    # shipped weights, 128 + 32 prompts
+    python -m benchmarks.world_generator_report --generator DIR --prompts 50 --count-prompts 12 --threads 1
 
 Prompts are the canonical captions of held-out scenes (contents never rendered for training). For each
 prompt, --n-best candidates are generated in one batch with per-candidate seeds through the project's
@@ -27,17 +27,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
-DEFAULT_GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
-
-
-def held_out_scenes(n: int) -> list:
-    from t2i_guidance.world.scene import sample_split_scene
-
-    return [sample_split_scene(900_000 + i, held_out=True) for i in range(n)]
+from benchmarks.common import (
+    GENERATOR_DIR,
+    RESULTS,
+    as_unit_array,
+    command_line,
+    draw_grid,
+    held_out_scenes,
+    nearest_distances,
+    paired_bootstrap,
+)
 
 
 def held_out_count_scenes(n: int) -> list:
@@ -71,55 +72,6 @@ def count_is_right(image: Image.Image, prompt: str) -> bool:
     request = parse_prompt(prompt).objects[0]
     found = [o for o in observe(image).objects if request_matches(request, o)]
     return len(found) == request.count
-
-
-def as_unit_array(images: list[Image.Image], size: int = 32) -> np.ndarray:
-    """(N, size*size*3) float32 in [0, 1]."""
-    return np.stack(
-        [np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32).ravel()
-         for im in images]
-    ) / 255.0
-
-
-def nearest_distances(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
-    """RMS per-pixel distance from each query to its nearest bank image."""
-    squared = (queries**2).sum(1)[:, None] + (bank**2).sum(1)[None, :] - 2.0 * queries @ bank.T
-    return np.sqrt(np.clip(squared.min(axis=1), 0.0, None) / queries.shape[1])
-
-
-def paired_bootstrap(values: np.ndarray, rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of the mean of per-prompt differences."""
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(rounds, len(values)), replace=True).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def draw_grid(rows: list[dict], path: Path, tile: int = 64, label_width: int = 260) -> None:
-    """Prompts as row labels, candidates in columns, the oracle's pick framed in green."""
-    columns = max(len(r["images"]) for r in rows)
-    pad = 4
-    height = len(rows) * (tile + 14 + pad) + pad
-    canvas = Image.new("RGB", (label_width + columns * (tile + pad) + pad, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    for r, row in enumerate(rows):
-        top = pad + r * (tile + 14 + pad)
-        words, lines, line = row["prompt"].split(), [], ""
-        for word in words:  # wrap the prompt to the label column
-            if len(line) + len(word) + 1 > 40:
-                lines.append(line)
-                line = word
-            else:
-                line = f"{line} {word}".strip()
-        lines.append(line)
-        draw.multiline_text((pad, top + 2), "\n".join(lines), fill=(0, 0, 0), spacing=2)
-        for c, (image, score) in enumerate(zip(row["images"], row["alignment"], strict=True)):
-            left = label_width + pad + c * (tile + pad)
-            canvas.paste(image.convert("RGB").resize((tile, tile), Image.Resampling.NEAREST), (left, top))
-            if c == row["pick"]:
-                draw.rectangle([left - 3, top - 3, left + tile + 2, top + tile + 2], outline=(0, 170, 0), width=3)
-            draw.text((left + 2, top + tile + 1), f"{score:.1f}", fill=(0, 0, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
 
 
 def time_candidates(generator, prompt: str, settings, n: int, runs: int) -> list[float]:
@@ -228,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
     training = generator_path / "training.json"
     low, high = paired_bootstrap(gain)
     report = {
-        "command": "python benchmarks/world_generator_report.py " + " ".join(sys.argv[1:]),
+        "command": command_line("world_generator_report"),
         "generator": str(generator_path),
         "generator_training": json.loads(training.read_text()) if training.is_file() else None,
         "prompts": args.prompts, "seeds": args.seeds, "n_best": args.n_best, "steps": steps,
@@ -392,7 +344,7 @@ def markdown(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--generator", default=str(DEFAULT_GENERATOR), help="a saved WorldDiffusionPipeline")
+    parser.add_argument("--generator", default=str(GENERATOR_DIR), help="a saved WorldDiffusionPipeline")
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--count-prompts", type=int, default=32, help="held-out counting prompts (0: none)")
     parser.add_argument("--seeds", type=int, default=4, help="single samples per prompt")

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from reward_model.presets import EMBEDDED_DIR
+from reward_model.provenance import portable
 
 TRAINED_SIDE = 112
 
@@ -37,7 +38,7 @@ def export_embedded(source: str | Path, target: str | Path = EMBEDDED_DIR, side:
     processor.save_pretrained(staging)
     model.generation_config.save_pretrained(staging)
     (staging / "provenance.json").write_text(
-        json.dumps({"source": str(source), "pixels": [side, side], **(provenance or {})}, indent=2) + "\n"
+        json.dumps(portable({"source": str(source), "pixels": [side, side], **(provenance or {})}), indent=2) + "\n"
     )
     if target.exists():
         shutil.rmtree(target)

@@ -193,34 +193,3 @@ def consistency_reward(
         distance = max(low - parsed.score, 0.0, parsed.score - high)
         rewards.append(math.exp(-(distance**2) / (2.0 * sigma**2)))
     return rewards
-
-
-REWARDS: dict[str, RewardFunc] = {
-    "accuracy": accuracy_reward,
-    "format": format_reward,
-    "rank": rank_reward,
-    "consistency": consistency_reward,
-}
-
-
-def register_reward(name: str, func: RewardFunc) -> None:
-    if name in REWARDS:
-        raise ValueError(f"reward {name!r} is already registered")
-    REWARDS[name] = func
-
-
-def build_reward_funcs(names: Sequence[str], options: dict[str, dict] | None = None) -> list[RewardFunc]:
-    """Reward callables by name, each bound to its options and named for TRL's logs."""
-    options = options or {}
-    unknown = [name for name in names if name not in REWARDS]
-    if unknown:
-        raise ValueError(f"unknown reward(s) {unknown}; choose from {sorted(REWARDS)}")
-    return [_bind(name, REWARDS[name], options.get(name, {})) for name in names]
-
-
-def _bind(name: str, func: RewardFunc, options: dict) -> RewardFunc:
-    def reward(*args: object, **kwargs: object) -> list[float | None]:
-        return func(*args, **(kwargs | options))
-
-    reward.__name__ = reward.__qualname__ = name  # TRL names the logged metric after the function
-    return reward

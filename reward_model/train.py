@@ -74,7 +74,7 @@ def prepare_inputs(config: dict) -> None:
 
 def run_cot(config: dict) -> dict:
     from reward_model.cot.rejection import RejectionConfig, build_cot_dataset
-    from reward_model.cot.teachers import build_teacher
+    from reward_model.cot.teacher_registry import build_teacher
 
     section = config["cot"]
     teacher = build_teacher(section.get("teacher", "rule-based"), **section.get("teacher_options", {}))
@@ -107,7 +107,7 @@ def run_grpo_stage(config: dict, stage: dict) -> Path:
     from transformers import AutoProcessor
 
     from reward_model.grpo import OmniGRPOConfig, OmniGRPOTrainer, build_grpo_dataset, fit_vllm_length
-    from reward_model.rewards import build_reward_funcs
+    from reward_model.reward_registry import build_reward_funcs
     from reward_model.sft import last_checkpoint, lora_config, save_trained
 
     model_path = str(stage["model"])

@@ -8,7 +8,7 @@ from PIL import Image
 from benchmarks import judges  # noqa: F401  (registers the judges)
 from reward_model.interface import ImageItem, ScoreStatus
 from t2i_guidance.scorer_registry import available_scorers, build_scorer
-from tests.tiny_pipelines import clip_tokenizer
+from tests.tiny_tokenizers import clip_tokenizer
 
 IMAGES = [ImageItem("red", Image.new("RGB", (32, 32), (220, 30, 30))),
           ImageItem("blue", Image.new("RGB", (32, 32), (40, 70, 220)))]

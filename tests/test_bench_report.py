@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.report import compute_table, paired_differences, write_report
 from benchmarks.rows import RowWriter
+from benchmarks.run_report import compute_table, paired_differences, write_run_report
 from benchmarks.stats import bootstrap_interval, mean_of_group_means, per_prompt, win_rate
-from benchmarks.world_geneval import build_suite, judge
 from t2i_guidance.world.oracles import observe
+from t2i_guidance.world.prompt_sets import build_suite, judge
 from t2i_guidance.world.render import render_scene
 from t2i_guidance.world.scene import Scene, SceneObject, sample_count_scene
 
@@ -104,7 +104,7 @@ def test_report_from_rows_alone_keeps_self_judged_numbers_apart(tmp_path):
     assert diffs[("best-of-4:p", "alignment")]["independent"]
     assert not diffs[("best-of-4:o", "alignment")]["independent"]
 
-    text = write_report(tmp_path).read_text()
+    text = write_run_report(tmp_path).read_text()
     main, _, apart = text.partition("## Not independent")
     assert "best-of-4:p" in main and "best-of-4:o" not in main.split("## Compute")[0]
     assert "oracle-guided, oracle-judged: not independent" in apart
@@ -126,7 +126,7 @@ def test_one_prompt_per_task_has_no_interval_and_refinement_is_summarised(tmp_pa
             writer.append(r)
     table = {e["strategy"]: e for e in compute_table(rows)}
     assert table["refine:p"]["overall"] is None and table["refine:p"]["overall_point"] == 0.5
-    text = write_report(tmp_path).read_text()
+    text = write_run_report(tmp_path).read_text()
     assert "| refine:p (guided by tiny) | 0.50 (no interval: 1 prompt in a task) |" in text
     assert "refine:p: 1 of 2 kept images were drawn from a rewritten prompt" in text and "2 rewrites rejected" in text
     assert (tmp_path / "quality_vs_seconds.png").exists()
@@ -154,7 +154,7 @@ def test_iqa_bad_input_is_one_error_line(capsys):
 
 
 def test_prompt_files_in_the_public_sets_layouts(tmp_path):
-    from benchmarks.prompt_sets import load_prompt_set
+    from t2i_guidance.prompt_sets import load_prompt_set
 
     (tmp_path / "parti.tsv").write_text("Prompt\tCategory\tChallenge\nA cat\tAnimals\tBasic\nA dog\tAnimals\tBasic\n")
     (tmp_path / "draw.csv").write_text("Prompts,Category\nA red cube,Colors\n")

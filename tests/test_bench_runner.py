@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from benchmarks.merge import merge_run
-from benchmarks.prompt_sets import load_prompt_set
 from benchmarks.rows import RowWriter, comparable, read_rows, row_key
 from benchmarks.run import main as run_main
-from benchmarks.runner import base_seed, image_seeds
+from benchmarks.run_engine import base_seed, image_seeds
+from t2i_guidance.prompt_sets import load_prompt_set
 from t2i_guidance.scorer_registry import register_scorer
 
 REPO = Path(__file__).resolve().parents[1]

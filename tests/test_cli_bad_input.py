@@ -129,7 +129,7 @@ def test_line_breaks_and_tabs_in_a_prompt_are_spaces():
     ],
 )
 def test_score_cli_usage_errors_are_one_line(capsys, args, message):
-    from reward_model import score
+    from reward_model import score_cli as score
 
     with pytest.raises(SystemExit) as exit_info:
         code = score.main(args)

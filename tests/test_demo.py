@@ -1,7 +1,9 @@
 """The Gradio demo's handlers, called as the UI would call them (no server is started; the browser
 test in tests/test_demo_browser.py drives the real page)."""
 
+import html
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -9,6 +11,7 @@ from PIL import Image
 gr = pytest.importorskip("gradio")
 
 from apps import demo  # noqa: E402
+from apps.demo import service as demo_service  # noqa: E402
 from reward_model.interface import DimensionScore, ScoreStatus  # noqa: E402
 from reward_model.registry import register_scorer  # noqa: E402
 from tests.pixel_scorers import FailingOnSomeScorer, ShuffledBrightnessScorer, brightness  # noqa: E402
@@ -92,13 +95,13 @@ def test_failed_judgements_are_sentences(tmp_path, generator_dir):
      ("a\x00b", 2, 0, "control characters")],
 )
 def test_bad_input_is_a_sentence_before_any_model_loads(tmp_path, generator_dir, monkeypatch, prompt, n, seed, message):
-    monkeypatch.setattr(demo, "build_search_parts", lambda *a: pytest.fail("models loaded"))
+    monkeypatch.setattr(demo_service, "build_search_parts", lambda *a: pytest.fail("models loaded"))
     with pytest.raises(gr.Error, match=message):
         run(prompt, n, seed, 1, 1, 1, preset(tmp_path, generator_dir, "test-brightness"), [])
 
 
 def test_the_embedded_preset_refuses_what_it_cannot_draw(monkeypatch):
-    monkeypatch.setattr(demo, "build_search_parts", lambda *a: pytest.fail("models loaded"))
+    monkeypatch.setattr(demo_service, "build_search_parts", lambda *a: pytest.fail("models loaded"))
     with pytest.raises(gr.Error, match="cannot draw this prompt .unknown words: cat, sofa"):
         run("a cat on a sofa", 4, 0, 0, 1, 2, "embedded", [])
     assert "cannot draw this (unknown word: cat)" in demo.prompt_warning("a cat", "embedded")
@@ -200,7 +203,7 @@ def test_every_registered_strategy_is_offered_with_only_its_own_settings(monkeyp
 
 
 def test_a_strategys_settings_are_checked_before_any_model_loads(tmp_path, generator_dir, monkeypatch):
-    monkeypatch.setattr(demo, "build_search_parts", lambda *a: pytest.fail("models loaded"))
+    monkeypatch.setattr(demo_service, "build_search_parts", lambda *a: pytest.fail("models loaded"))
     path = preset(tmp_path, generator_dir, "test-brightness")
     with pytest.raises(gr.Error, match="at most 32 candidates in one run; these settings allow 64"):
         run("a red circle", 4, 0, 1, 1, 0, path, [], strategy="refine", per_round=8, max_rounds=8)
@@ -213,7 +216,7 @@ def test_refinement_rounds_are_shown_and_the_best_of_all_rounds_wins(tmp_path, w
     prompt = "a red circle above a small blue square on a white background"
     status, best, best_file, gallery, rounds, table, _, earlier = run(
         prompt, 99, 0, 1, 1, 1, path, [], strategy="refine", per_round=2, max_rounds=3)
-    data = json.loads((demo.Path(best_file).parent / "result.json").read_text())
+    data = json.loads((Path(best_file).parent / "result.json").read_text())
     assert data["strategy"] == "refine" and data["config"]["per_round"] == 2
     assert "n" not in data["config"]  # the best-of-N slider did not leak into refinement
     by_id = {c["id"]: c for c in data["candidates"]}
@@ -222,7 +225,7 @@ def test_refinement_rounds_are_shown_and_the_best_of_all_rounds_wins(tmp_path, w
     assert len(data["rounds"]) >= 2, data["rounds"]
     for entry in data["rounds"]:
         assert f"Round {entry['round'] + 1}" in rounds
-        assert demo.html.escape(entry["prompt"]) in rounds
+        assert html.escape(entry["prompt"]) in rounds
     winner_round = next(r["round"] + 1 for r in data["rounds"] if data["best"] in r["candidates"])
     assert rounds.count("holds the overall winner") == 1
     assert f"Round {winner_round} ★ holds the overall winner" in rounds
@@ -272,7 +275,7 @@ def test_the_run_seed_reaches_a_sampling_scorer_as_in_the_cli(tmp_path, world_ge
 
     def judged(seed: int) -> tuple[list[str], dict]:
         *_, best_file, _, _, _, _, _ = run(prompt, 2, seed, 1, 1, 0, str(path), [])
-        data = json.loads((demo.Path(best_file).parent / "result.json").read_text())
+        data = json.loads((Path(best_file).parent / "result.json").read_text())
         return data["ranking"], {c["seed"]: {d: s["raw"] for d, s in c["scores"].items()} for c in data["candidates"]}
 
     first = judged(5)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from reward_model.score import main
+from reward_model.score_cli import main
 from tests.scorer_fixtures import TRAIN_PROMPT, random_image, trained_scorer_dir  # noqa: F401 - fixture
 
 

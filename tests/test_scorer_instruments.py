@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import faithfulness  # noqa: E402
-import probes  # noqa: E402
-import stability  # noqa: E402
-
-from reward_model.tiny_vlm import save_tiny_scorer  # noqa: E402
-from t2i_guidance.world.claims import sentences  # noqa: E402
+from benchmarks import faithfulness, probes, stability
+from reward_model.tiny_vlm import save_tiny_scorer
+from t2i_guidance.world.claims import sentences
 
 
 @pytest.fixture(scope="module")
@@ -131,4 +123,4 @@ def test_stability_end_to_end(tiny_model, tmp_path):
     for decoding in report["decodings"].values():
         assert decoding["scores"] == 4 * 2 * 3
         assert set(decoding["change"]) == set(stability.VARIANTS)
-    assert "Command: `python benchmarks/stability.py" in out.with_suffix(".md").read_text()
+    assert "Command: `python -m benchmarks.stability" in out.with_suffix(".md").read_text()

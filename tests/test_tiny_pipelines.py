@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.tiny_pipelines import (
-    CAPTIONS,
-    FAMILIES,
-    _learn_bpe,
-    build_tiny_pipeline,
-    clip_tokenizer,
-    gemma_tokenizer,
-    t5_tokenizer,
-)
+from tests.tiny_pipelines import FAMILIES, build_tiny_pipeline
+from tests.tiny_tokenizers import CAPTIONS, _learn_bpe, clip_tokenizer, gemma_tokenizer, t5_tokenizer
 
 
 @pytest.mark.parametrize("family", FAMILIES)

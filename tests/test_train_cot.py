@@ -160,7 +160,8 @@ def test_a_plan_with_nothing_after_it_is_never_a_target():
 
 def test_the_vlm_teacher_generates_through_the_scorer_backend(tmp_path):
     from reward_model.backends.transformers_backend import TransformersBackend
-    from reward_model.cot.teachers import TEACHER_INSTRUCTION, TransformersTeacher
+    from reward_model.cot.teacher_prompt import TEACHER_INSTRUCTION
+    from reward_model.cot.teachers import TransformersTeacher
     from tests.train_support import make_data, make_tiny_model
 
     model_dir = make_tiny_model(tmp_path / "model")

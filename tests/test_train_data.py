@@ -9,12 +9,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
 
 
 def records(name):
-    return list(ADAPTERS[name](FIXTURES / name))
+    return list(ADAPTERS.get(name)(FIXTURES / name))
 
 
 def test_every_adapter_has_a_fixture_and_documents_its_files():
-    assert set(ADAPTERS) == set(EXPECTED_FILES)
-    for name in ADAPTERS:
+    assert set(ADAPTERS.names()) == set(EXPECTED_FILES)
+    for name in ADAPTERS.names():
         found = records(name)
         assert found, name
         assert all(0.0 <= r.label <= 5.0 and r.source == name for r in found)
@@ -66,7 +66,7 @@ def test_livec_skips_its_seven_training_images_unless_asked():
     livec = records("livec")
     assert [Path(r.image).name for r in livec] == ["10.JPG", "100.bmp"]
     assert livec[0].label == pytest.approx(25.3 / 20) and Path(livec[0].image).parent.name == "Images"
-    with_training = list(ADAPTERS["livec"](FIXTURES / "livec", keep_training_images=True))
+    with_training = list(ADAPTERS.get("livec")(FIXTURES / "livec", keep_training_images=True))
     assert len(with_training) == 9 and with_training[0].label == pytest.approx(63.9 / 20)
     assert all(Path(r.image).parent.name == "trainingImages" for r in with_training[:7])
 
@@ -78,7 +78,7 @@ def test_evalmuse_carves_a_test_split_when_the_test_file_has_no_labels(tmp_path)
               "total_score": [3, 4]} for i in range(40) for m in ("a", "b")]
     (tmp_path / "train_list.json").write_text(json.dumps(train))
     (tmp_path / "test.json").write_text(json.dumps([{"prompt_id": "99999", "prompt": "x", "img_path": "t.png"}]))
-    found = list(ADAPTERS["evalmuse"](tmp_path, test_fraction=0.25))
+    found = list(ADAPTERS.get("evalmuse")(tmp_path, test_fraction=0.25))
     assert len(found) == 80  # the unlabelled test entry gives nothing
     splits = {r.split for r in found}
     assert splits == {"train", "test"}
@@ -91,7 +91,7 @@ def test_evalmuse_carves_a_test_split_when_the_test_file_has_no_labels(tmp_path)
 def test_scores_outside_the_nominal_range_stop_the_conversion(tmp_path):
     (tmp_path / "data.csv").write_text("name,prompt,mos_quality,mos_align\nx.jpg,a cat,52.0,3.0\n")
     with pytest.raises(ValueError, match=r"52.0 \(agiqa3k x.jpg, mos_quality\) is outside the nominal range 0..5"):
-        list(ADAPTERS["agiqa3k"](tmp_path))
+        list(ADAPTERS.get("agiqa3k")(tmp_path))
     assert main(["agiqa3k", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
 
 

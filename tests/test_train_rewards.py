@@ -4,16 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from reward_model.reward_registry import build_reward_funcs, register_reward
 from reward_model.rewards import (
     PAPER_TASK_SIGMA_SCALE,
-    REWARDS,
     accuracy_reward,
-    build_reward_funcs,
     consistency_reward,
     format_reward,
     gaussian_accuracy,
     rank_reward,
-    register_reward,
     stated_verdict,
 )
 
@@ -85,12 +83,9 @@ def test_extra_reward_plugs_in_by_name():
     def length_penalty(completions, **_):
         return [-len(str(c)) / 100 for c in completions]
 
-    register_reward("test_length_penalty", length_penalty)
-    try:
-        (func,) = build_reward_funcs(["test_length_penalty"])
-        assert func(["abcd"]) == [-0.04]
-    finally:
-        del REWARDS["test_length_penalty"]
+    register_reward("test_length_penalty", length_penalty)  # a name of its own: registrations are permanent
+    (func,) = build_reward_funcs(["test_length_penalty"])
+    assert func(["abcd"]) == [-0.04]
 
 
 def answer(value: float, reasoning: str = "I see it.") -> str:

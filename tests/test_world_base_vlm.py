@@ -8,9 +8,9 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 from reward_model.tiny_vlm import build_tiny_processor
-from t2i_guidance.world import train_base_vlm as base
 from t2i_guidance.world.render import render_clean
 from t2i_guidance.world.scene import Scene, SceneObject
+from t2i_guidance.world.training import train_base_vlm as base
 
 TINY = {"hidden_size": 32, "num_layers": 1, "vision_depth": 1, "num_heads": 2}
 

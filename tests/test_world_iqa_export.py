@@ -9,9 +9,9 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from reward_model.data.schema import read_records
-from t2i_guidance.world import iqa_export
 from t2i_guidance.world.oracles import aesthetic_score, alignment_score, technical_score
 from t2i_guidance.world.scene import is_held_out
+from t2i_guidance.world.training import iqa_export
 
 N = 90
 

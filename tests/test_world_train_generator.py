@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from t2i_guidance.world import train_generator
 from t2i_guidance.world.pipeline import WorldDiffusionPipeline
+from t2i_guidance.world.training import train_generator
 
 
 def run(tmp_path, steps: int) -> None:

@@ -8,13 +8,13 @@ from PIL import Image
 
 from reward_model.cot.teachers import RuleBasedTeacher, split_plan
 from reward_model.data.schema import IQARecord, read_records
-from t2i_guidance.world import generated_pool, scorer_data
 from t2i_guidance.world.captions import canonical_caption, caption, parse_prompt
 from t2i_guidance.world.describe import levels_sentence, picture_facts, restate
 from t2i_guidance.world.oracles import alignment_score, technical_score
 from t2i_guidance.world.pipeline import WorldDiffusionPipeline
 from t2i_guidance.world.render import degrade, render_clean
 from t2i_guidance.world.scene import Scene, SceneObject, sample_scene
+from t2i_guidance.world.training import generated_pool, scorer_data
 
 PAIR = Scene((SceneObject("circle", "red", "large", 0.5, 0.28), SceneObject("square", "blue", "small", 0.5, 0.72)),
              "white", relation="above")

@@ -7,7 +7,7 @@ STD filter leaves the two ranks with different numbers of rows: the padding path
 import random
 import sys
 
-from reward_model.rewards import register_reward
+from reward_model.reward_registry import register_reward
 from reward_model.train import main
 
 _rng = random.Random(0)

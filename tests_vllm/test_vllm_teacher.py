@@ -6,7 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from reward_model.cot.teachers import VLLMTeacher, build_teacher, teacher_prompt
+from reward_model.cot.teacher_prompt import teacher_prompt
+from reward_model.cot.teacher_registry import build_teacher
+from reward_model.cot.teachers import VLLMTeacher
 from reward_model.data.schema import IQARecord
 from reward_model.presets import EMBEDDED_DIR
 from tests_vllm.pictures import make_pictures

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from reward_model.backends import (
@@ -25,6 +28,9 @@ from reward_model.prompts import chat_messages
 
 TOP_LOGPROBS = 20
 CPU_KV_CACHE_BYTES = 1 << 30  # room for ~9k tokens of a 7B model, ~700k of the tiny scorer
+# The share of its GPU's TOTAL memory the engine claims (weights + KV cache); it refuses to start when less
+# is free. Lower it when a generator shares the GPU (the memory plan says by how much).
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.85
 
 
 def sampling_kwargs(decoding: Decoding) -> dict[str, Any]:
@@ -44,7 +50,7 @@ def sampling_kwargs(decoding: Decoding) -> dict[str, Any]:
     return kwargs
 
 
-def device_kwargs(on_gpu: bool, gpu_memory_utilization: float = 0.85) -> dict[str, Any]:
+def device_kwargs(on_gpu: bool, gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION) -> dict[str, Any]:
     """Engine arguments that depend on where it runs.
 
     The dtype follows the transformers backend (bf16 on a GPU, fp32 on CPU) so both score alike. On CPU
@@ -58,31 +64,70 @@ def device_kwargs(on_gpu: bool, gpu_memory_utilization: float = 0.85) -> dict[st
 
 
 def engine_kwargs(
-    model: ScorerModel, max_model_len: int, gpu_memory_utilization: float = 0.85, on_gpu: bool = True
+    model: ScorerModel,
+    max_model_len: int,
+    gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+    on_gpu: bool = True,
+    sleep_mode: bool = False,
 ) -> dict[str, Any]:
-    """Arguments for vllm.LLM: one image and no video per prompt, the preset's pixel bounds."""
+    """Arguments for vllm.LLM: one image and no video per prompt, the preset's pixel bounds.
+    sleep_mode: the engine can give its GPU memory back between scoring phases (`VLLMBackend.sleep`)."""
     kwargs: dict[str, Any] = {
         "model": model.source,
         "limit_mm_per_prompt": {"image": 1, "video": 0},  # reserve no memory for videos
         "max_model_len": max_model_len,
         **device_kwargs(on_gpu, gpu_memory_utilization),
     }
+    if sleep_mode and on_gpu:
+        kwargs["enable_sleep_mode"] = True
     if model.min_pixels is not None and model.max_pixels is not None:
         kwargs["mm_processor_kwargs"] = {"min_pixels": model.min_pixels, "max_pixels": model.max_pixels}
     return kwargs
 
 
+def visible_devices_for(device: str | None, visible: str | None) -> str | None:
+    """CUDA_VISIBLE_DEVICES that shows the engine only `device` ("cuda:1"), counted within the devices
+    already visible (`visible`, the current value); None leaves the variable alone."""
+    if not device or not device.startswith("cuda:"):
+        return None
+    index = int(device.split(":", 1)[1])
+    physical = visible.split(",") if visible else [str(i) for i in range(index + 1)]
+    if index >= len(physical):
+        raise ValueError(f"{device} is not visible (CUDA_VISIBLE_DEVICES={visible!r})")
+    return physical[index].strip()
+
+
+@contextmanager
+def only_device(device: str | None) -> Iterator[None]:
+    """vLLM places its engine on the first visible GPU: show it only `device` while the engine's worker
+    processes start (they read CUDA_VISIBLE_DEVICES when they spawn)."""
+    wanted = visible_devices_for(device, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if wanted is None:
+        yield
+        return
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = wanted
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
 _ENGINES: dict[str, Any] = {}
 
 
-def shared_engine(kwargs: dict[str, Any]):
-    """One vllm.LLM per set of engine arguments in this process: scorers in several modes and a teacher on
-    the same weights reuse it instead of loading again (a load takes 20 s to minutes)."""
-    key = json.dumps(kwargs, sort_keys=True, default=str)
+def shared_engine(kwargs: dict[str, Any], device: str | None = None):
+    """One vllm.LLM per set of engine arguments (and device) in this process: scorers in several modes and a
+    teacher on the same weights reuse it instead of loading again (a load takes 20 s to minutes)."""
+    key = json.dumps({**kwargs, "device": device}, sort_keys=True, default=str)
     if key not in _ENGINES:
         from vllm import LLM
 
-        _ENGINES[key] = LLM(**kwargs)
+        with only_device(device):
+            _ENGINES[key] = LLM(**kwargs)
     return _ENGINES[key]
 
 
@@ -125,8 +170,15 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(
-        self, model: ScorerModel, max_model_len: int = 8192, gpu_memory_utilization: float = 0.85
+        self,
+        model: ScorerModel,
+        max_model_len: int = 8192,
+        gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        device: str | None = None,
+        sleep_mode: bool = False,
     ) -> None:
+        """device: "cuda:N" puts the engine on that GPU (None: the first visible one).
+        sleep_mode: allow `sleep()` / `wake_up()` between phases, as the memory plan's vllm-sleep asks."""
         try:
             import vllm  # noqa: F401
         except ImportError as error:
@@ -140,8 +192,17 @@ class VLLMBackend:
         self.processor = AutoProcessor.from_pretrained(model.source)
         self.tokenizer = self.processor.tokenizer
         length = context_length(model.source, max_model_len)
-        self.llm = shared_engine(engine_kwargs(model, length, gpu_memory_utilization, torch.cuda.is_available()))
+        on_gpu = torch.cuda.is_available()
+        self.llm = shared_engine(engine_kwargs(model, length, gpu_memory_utilization, on_gpu, sleep_mode), device)
         self.digit_ids = [self.tokenizer.encode(d, add_special_tokens=False)[0] for d in "0123456789"]
+
+    def sleep(self) -> None:
+        """Give the GPU memory back while the generator works: weights to CPU memory, KV cache dropped
+        (vLLM sleep level 1). Needs sleep_mode=True."""
+        self.llm.sleep(level=1)
+
+    def wake_up(self) -> None:
+        self.llm.wake_up()
 
     def render(self, request: Request) -> str:
         messages = chat_messages(request.dimension, request.prompt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reward_model.backends import Request
 from reward_model.backends.transformers_backend import TransformersBackend
-from reward_model.cot.teachers import teacher_messages
+from reward_model.cot.teacher_prompt import teacher_messages
 
 
 class TeacherBackend(TransformersBackend):

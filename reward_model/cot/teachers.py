@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from reward_model.cot.teacher_prompt import teacher_prompt
 from reward_model.data.schema import IQARecord
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
@@ -145,27 +146,6 @@ class RuleBasedTeacher:
         return [self.write_one(record, sample) for sample in range(k)]
 
 
-TEACHER_INSTRUCTION = (
-    "\nFirst write a short plan starting with 'Plan:' and ending with a blank line, then describe what you "
-    "see in the image before judging it, then give the score."
-)
-
-
-def teacher_messages(task: str, prompt: str | None) -> list[dict]:
-    """The scoring chat with the plan-then-reason instruction appended to the user turn."""
-    from reward_model.prompts import chat_messages
-
-    messages = chat_messages(task, prompt)
-    messages[-1]["content"][-1]["text"] += TEACHER_INSTRUCTION
-    return messages
-
-
-def teacher_prompt(processor, record: IQARecord) -> str:
-    """The scoring prompt with the plan-then-reason instruction, through the teacher's chat template."""
-    return processor.apply_chat_template(teacher_messages(record.task, record.prompt), add_generation_prompt=True,
-                                         tokenize=False)
-
-
 @dataclass
 class TransformersTeacher:
     """A real VLM teacher through the scorer's transformers backend (one generation path for scoring,
@@ -252,13 +232,6 @@ class VLLMTeacher:
         )
         (result,) = self.llm.generate([request], params, use_tqdm=False)
         return [output.text for output in result.outputs]
-
-
-def build_teacher(name: str, **options: object) -> Teacher:
-    teachers = {"rule-based": RuleBasedTeacher, "transformers": TransformersTeacher, "vllm": VLLMTeacher}
-    if name not in teachers:
-        raise ValueError(f"unknown teacher {name!r}; choose from {sorted(teachers)}")
-    return teachers[name](**options)
 
 
 def record_key(record: IQARecord) -> str:

@@ -15,10 +15,11 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from reward_model.data.schema import IQARecord, rescale, write_records
+from reward_model.registry import LazyRegistry
 
 # Files each adapter expects under the dataset root (also printed by --help; the README lists them).
 EXPECTED_FILES = {
@@ -217,24 +218,23 @@ def tid2013(root: Path, test_fraction: float = 0.2) -> Iterator[IQARecord]:
                             split=hash_split(reference, test_fraction))
 
 
-ADAPTERS: dict[str, Callable[..., Iterator[IQARecord]]] = {
-    "koniq10k": koniq10k,
-    "spaq": spaq,
-    "kadid10k": kadid10k,
-    "ava": ava,
-    "agiqa3k": agiqa3k,
-    "evalmuse": evalmuse,
-    "livec": livec,
-    "tid2013": tid2013,
-}
+ADAPTERS = LazyRegistry("dataset")  # dataset name -> function(root, test_fraction) yielding IQARecords
+ADAPTERS.add('koniq10k', koniq10k)
+ADAPTERS.add('spaq', spaq)
+ADAPTERS.add('kadid10k', kadid10k)
+ADAPTERS.add('ava', ava)
+ADAPTERS.add('agiqa3k', agiqa3k)
+ADAPTERS.add('evalmuse', evalmuse)
+ADAPTERS.add('livec', livec)
+ADAPTERS.add('tid2013', tid2013)
 
 
 def convert(dataset: str, root: str | Path, out: str | Path, test_fraction: float = 0.2,
             splits: tuple[str, ...] | None = None) -> int:
     """Write `dataset` under `root` as IQARecord JSONL; returns the number of records."""
-    if dataset not in ADAPTERS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(ADAPTERS)}")
-    records = ADAPTERS[dataset](Path(root).resolve(), test_fraction=test_fraction)
+    if dataset not in ADAPTERS.names():
+        raise ValueError(f"unknown dataset {dataset!r}; available: {', '.join(ADAPTERS.names())}")
+    records = ADAPTERS.get(dataset)(Path(root).resolve(), test_fraction=test_fraction)
     if splits:
         records = (r for r in records if r.split in splits)
     return write_records(out, records)
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Expected files:\n" + "\n".join(f"  {k}: {v}" for k, v in EXPECTED_FILES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("dataset", choices=sorted(ADAPTERS))
+    parser.add_argument("dataset", choices=ADAPTERS.names())
     parser.add_argument("root", help="the dataset's local folder")
     parser.add_argument("--out", required=True)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="for datasets without a split")

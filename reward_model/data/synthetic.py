@@ -2,7 +2,7 @@
 
 The technical label falls with the blur, and `facts` say what is seen and what is wrong, so the
 rule-based teacher can write trajectories. The embedded world's exporter
-(`python -m t2i_guidance.world.iqa_export`) is the richer source; this one keeps reward_model
+(`python -m t2i_guidance.world.training.iqa_export`) is the richer source; this one keeps reward_model
 self-contained.
 
     python -m reward_model.data.synthetic --out data/synthetic --n 64 --seed 0

@@ -176,14 +176,20 @@ def _split_background(prompt: str, text: str) -> tuple[str | None, str]:
     return (backgrounds[0] if backgrounds else None), re.sub(_BACKGROUND_PHRASE, " ", text)
 
 
+def _one_or_two(pattern: re.Pattern, body: str, prompt: str, cue: str, plural: str) -> list[re.Match]:
+    """The object phrases `pattern` finds in `body`: one or two, or a PromptParseError naming the `cue`."""
+    matches = list(pattern.finditer(body))
+    if not matches:
+        raise PromptParseError(f"no object ({cue}) found in {prompt!r}")
+    if len(matches) > 2:
+        raise PromptParseError(f"more than two {plural} in {prompt!r}")
+    return matches
+
+
 def _parse_training_grammar(prompt: str) -> PromptSpec:
     text = _normalise(prompt)
     background, text_wo_background = _split_background(prompt, text)
-    matches = list(_OBJECT.finditer(text_wo_background))
-    if not matches:
-        raise PromptParseError(f"no object (colour + shape) found in {prompt!r}")
-    if len(matches) > 2:
-        raise PromptParseError(f"more than two objects in {prompt!r}")
+    matches = _one_or_two(_OBJECT, text_wo_background, prompt, "colour + shape", "objects")
     objects = tuple(
         ObjectRequest(m.group(2), m.group(3), SIZE_SYNONYMS[m.group(1)] if m.group(1) else None) for m in matches
     )
@@ -235,11 +241,7 @@ def parse_extended_prompt(prompt: str) -> PromptSpec:
     """Parse the extended grammar; raise PromptParseError outside it."""
     text = _normalise(prompt)
     background, body = _split_background(prompt, text)
-    matches = list(_GROUP.finditer(body))
-    if not matches:
-        raise PromptParseError(f"no object (article or number + shape) found in {prompt!r}")
-    if len(matches) > 2:
-        raise PromptParseError(f"more than two object groups in {prompt!r}")
+    matches = _one_or_two(_GROUP, body, prompt, "article or number + shape", "object groups")
     objects = []
     for m in matches:
         count = COUNT_NUMBERS[m.group(1)]

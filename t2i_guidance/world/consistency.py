@@ -14,7 +14,15 @@ import re
 from dataclasses import dataclass
 
 from t2i_guidance.world.captions import SIZE_SYNONYMS, PromptParseError, PromptSpec, parse_prompt
-from t2i_guidance.world.claims import _ASKED, _BACKGROUND, _OBJECT, _POSITION_KEY, _RESTATEMENT, _normal, sentences
+from t2i_guidance.world.claims import (
+    _ASKED,
+    _BACKGROUND,
+    _OBJECT,
+    _POSITION_KEY,
+    _RESTATEMENT,
+    _normal,
+    sentences,
+)
 from t2i_guidance.world.oracles import Observation, SeenObject, _pick, judge_alignment, judge_placement
 
 # Where a claimed position puts an object, so that the oracles' relation rules can read the claims.

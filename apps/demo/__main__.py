@@ -1,0 +1,3 @@
+from apps.demo.server import main
+
+main()
