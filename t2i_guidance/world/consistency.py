@@ -23,7 +23,8 @@ from t2i_guidance.world.claims import (
     _normal,
     sentences,
 )
-from t2i_guidance.world.oracles import Observation, SeenObject, _pick, judge_alignment, judge_placement
+from t2i_guidance.world.oracles.alignment import judge_alignment, judge_placement, pick_requested
+from t2i_guidance.world.oracles.perception import Observation, SeenObject
 
 # Where a claimed position puts an object, so that the oracles' relation rules can read the claims.
 _CLAIMED_CENTRE = {"top": (0.5, 0.25), "bottom": (0.5, 0.75), "left": (0.25, 0.5), "right": (0.75, 0.5),
@@ -122,7 +123,7 @@ def _open_placement(wanted: PromptSpec, seen: Observation) -> int:
     """0 when the claimed position words settle the prompt's relation or position ("on the left" and "on
     the right" settle "to the left of"); otherwise +1 or -1, the way the count could move if the objects
     stood elsewhere within their words ("on the left" and "at the bottom" may still be side by side)."""
-    picked = [_pick(request, seen.objects) for request in wanted.objects]
+    picked = [pick_requested(request, seen.objects) for request in wanted.objects]
     placement = judge_placement(wanted, picked)
     if placement is None or any(found is None for found in picked):
         return 0
