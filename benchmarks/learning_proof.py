@@ -118,9 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="rewrite the tables of an earlier run in OUT")
     parser.add_argument("--data", help="a prepared data folder with train.jsonl / test.jsonl (e.g. "
                         "t2i_guidance.world.training.scorer_data) instead of exporting one")
+    parser.add_argument("--grpo-rewards", default="format,accuracy",
+                        help="GRPO rewards by name, comma-separated (world-consistency and world-claims need the world)")
+    parser.add_argument("--sft-max-length", type=int, default=512, help="SFT sequence length in tokens")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
                         "a randomly initialised tiny model")
     args = parser.parse_args(argv)
+    rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
+    if any(name.startswith("world-") for name in rewards):
+        from t2i_guidance.world.training.claim_rewards import register_claim_rewards
+
+        register_claim_rewards()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.report_only:
@@ -152,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
         "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": COMMON | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
-            "lr_scheduler_type": "cosine", "warmup_steps": 10, "logging_steps": 20, "max_length": 512}},
+            "lr_scheduler_type": "cosine", "warmup_steps": 10, "logging_steps": 20,
+            "max_length": args.sft_max_length}},
     }
     if not reuse:
         timed = time.time()
@@ -173,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, stage in stages:
         timed = time.time()
-        run_grpo_stage(config, stage | {"rewards": ["format", "accuracy"]})
+        run_grpo_stage(config, stage | {"rewards": rewards})
         results["timings"][name] = round(time.time() - timed, 1)
         history = json.loads(Path(stage["out"], "reward_history.json").read_text())
         results[f"{name}_reward_curve"] = [
             {"step": e["step"], "reward": e["reward"], "accuracy": e.get("rewards/accuracy/mean"),
+             **{name: e.get(f"rewards/{name}/mean") for name in rewards if name.startswith("world-")},
              "frac_groups_dropped": e.get("std_filter/frac_groups_dropped")} for e in history]
         evaluate(name, Path(stage["out"]), data, out, results, args)
 

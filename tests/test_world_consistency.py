@@ -5,8 +5,8 @@ import random
 from reward_model.cot.teachers import RuleBasedTeacher
 from reward_model.data.schema import IQARecord
 from reward_model.parsing import parse_answer
-from t2i_guidance.world.training import iqa_export
 from t2i_guidance.world.consistency import check_consistency
+from t2i_guidance.world.training import iqa_export
 
 PROMPT = "a red circle above a small blue square on a white background"
 
