@@ -33,3 +33,23 @@ def test_no_training_data_or_ship_code_names_the_fresh_set():
     offenders = [str(p.relative_to(REPO)) for p in guarded
                  if p.name not in allowed and any(name in p.read_text(encoding="utf-8") for name in readers)]
     assert offenders == []
+
+
+def test_the_capture_share_is_the_picks_gain_over_the_oracles_gain():
+    from benchmarks.guided_vs_unguided import capture
+
+    rows = [{"total": {"unguided": 2.0, "guided": 3.0, "ceiling": 4.0}},
+            {"total": {"unguided": 1.0, "guided": 1.0, "ceiling": 3.0}},
+            {"total": {"unguided": 3.0, "guided": 3.0, "ceiling": 3.0}}]
+    result = capture(rows, "total", rounds=400)
+    assert result["share"] == 0.25  # (1 + 0 + 0) / (2 + 2 + 0)
+    low, high = result["share_95ci"]
+    assert 0.0 <= low <= 0.25 <= high <= 0.5
+
+
+def test_reports_draw_their_pictures_from_the_fresh_set_when_asked():
+    from benchmarks.common import report_prompts, report_render_scenes
+
+    assert report_prompts(5, fresh=True) == fresh_prompts.fresh_prompts(5)
+    assert all(is_fresh(scene) for scene in report_render_scenes(4, fresh=True))
+    assert not any(is_fresh(scene) for scene in report_render_scenes(4, fresh=False))
