@@ -19,7 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from t2i_guidance.cli_common import OneLineParser, fail
+from t2i_guidance.input_checks import OneLineParser, fail
 
 # PLCC / SRCC as reported by the peers' papers (second-hand: /work/shared/reference/omniquality-r.md).
 PEERS = {
@@ -88,7 +88,7 @@ def peers_lines(table: list[dict]) -> list[str]:
 def run(args) -> Path:
     from reward_model.data.schema import read_records
     from reward_model.evaluate import correlation_table, format_table
-    from t2i_guidance import scorer_registry as scorers
+    from t2i_guidance import registries as scorers
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     from reward_model.data.adapters import ADAPTERS
-    from t2i_guidance import scorer_registry as scorers
+    from t2i_guidance import registries as scorers
 
     if args.scorer not in scorers.available_scorers():
         fail(f"unknown scorer {args.scorer!r}; available: {', '.join(scorers.available_scorers())}")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.rows import merge_rows, read_rows, write_rows_atomically
-from t2i_guidance.cli_common import OneLineParser, fail
+from t2i_guidance.input_checks import OneLineParser, fail
 
 
 def merge_run(out: Path) -> int:

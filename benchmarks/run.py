@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from t2i_guidance.cli_common import OneLineParser, fail
+from t2i_guidance.input_checks import OneLineParser, fail
 
 
 def build_parser() -> OneLineParser:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import judges  # noqa: F401  (registers the judge scorers)
     from benchmarks.run_engine import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
     from benchmarks.strategy_specs import parse_strategy
-    from t2i_guidance import scorer_registry as scorers
+    from t2i_guidance import registries as scorers
     from t2i_guidance.prompt_sets import load_prompt_set
 
     # Every check on the input happens here, before a model is loaded.

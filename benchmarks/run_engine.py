@@ -152,7 +152,7 @@ class Runner:
     def _scorer(self, name: str, **kwargs):
         key = (name, json.dumps(kwargs, sort_keys=True))
         if key not in self._scorers:
-            from t2i_guidance import scorer_registry as scorers
+            from t2i_guidance import registries as scorers
 
             self._scorers[key] = scorers.build_scorer(name, **kwargs)
         return self._scorers[key]

@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks.rows import merge_rows, read_rows
 from benchmarks.stats import bootstrap_interval, mean_of_group_means, per_prompt, pooled_mean, win_rate
-from t2i_guidance.cli_common import OneLineParser, fail
+from t2i_guidance.input_checks import OneLineParser, fail
 
 TASK_TITLES = {"single_object": "Single obj.", "two_object": "Two obj.", "counting": "Counting",
                "colors": "Colors", "position": "Position", "color_attr": "Color attri."}

@@ -104,8 +104,8 @@ def judge(oracle, candidate, prompt: str, weights: dict) -> dict:
 
 
 def run_preset(preset_name: str, args: argparse.Namespace, done: set, sink) -> None:
-    from t2i_guidance import scorer_registry
-    from t2i_guidance.search.ledger import Budget
+    from t2i_guidance import registries as scorer_registry
+    from t2i_guidance.ledger import Budget
     from t2i_guidance.search.run_builder import RunRequest, build_run, load_generator, load_scorer, plan_run
     from t2i_guidance.world.captions import canonical_caption
 

@@ -52,34 +52,12 @@ def _value(text: str) -> Any:
         return text
 
 
-def _candidate_bound(kind: str, options: dict) -> int | None:
-    """At most how many candidates a shipped search draws, from its options and the class defaults; None
-    when a budget decides it or the strategy is not one of these (the runner checks after each search)."""
-    import inspect
-
-    from t2i_guidance.search import strategy_class
-
-    defaults: dict[str, Any] = {}
-    for klass in reversed(strategy_class(kind).__mro__):
-        if "__init__" in vars(klass):
-            for p in inspect.signature(klass.__init__).parameters.values():
-                if p.default is not inspect.Parameter.empty:
-                    defaults[p.name] = p.default
-    values = {**defaults, **options}
-    if kind == "refine":
-        return values["per_round"] * values["max_rounds"]
-    if kind == "zero-order":
-        return values["n"] + values["neighbours"] * (values["rounds"] - 1)
-    if kind in ("best-of-n", "cascade"):
-        return values["n"]  # None: as many as the budget pays for
-    return None
-
-
 def parse_strategy(name: str) -> StrategySpec:
     """A checked StrategySpec; ValueError (one line) naming the problem otherwise. Loads no model."""
+    from t2i_guidance.ledger import parse_budget
     from t2i_guidance.presets import DEFAULT_PRESET, load_preset
-    from t2i_guidance.search import available_strategies
-    from t2i_guidance.search.ledger import parse_budget
+    from t2i_guidance.search import available_strategies, strategy_class
+    from t2i_guidance.search.base import candidates_at_most
     from t2i_guidance.search.run_builder import RunError, RunRequest, plan_run
 
     text = name.strip()
@@ -128,7 +106,7 @@ def parse_strategy(name: str) -> StrategySpec:
         plan = plan_run(request)
     except RunError as exc:
         raise ValueError(f"bad strategy {name!r}: {exc}") from None
-    bound = _candidate_bound(kind, plan.strategy_options)
+    bound = candidates_at_most(strategy_class(kind), plan.strategy_options)
     return StrategySpec(canonical, kind, bound, preset, options, plan)
 
 

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from reward_model.interface import ImageItem
     from t2i_guidance.generator import GenerationSettings, Generator, candidate_seeds
-    from t2i_guidance.scorer_registry import build_scorer
+    from t2i_guidance.registries import build_scorer
     from t2i_guidance.world.captions import canonical_caption
     from t2i_guidance.world.pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS
     from t2i_guidance.world.render import render_scene

@@ -26,7 +26,7 @@ def table_strategies(preset: str, n: int) -> list[str]:
 
 
 def run_table(argv: list[str]) -> int:
-    from t2i_guidance.cli_common import OneLineParser, fail
+    from t2i_guidance.input_checks import OneLineParser, fail
 
     parser = OneLineParser(prog="python -m benchmarks.world_geneval table",
                            description="the world GenEval table: unguided, best-of-N, refinement")

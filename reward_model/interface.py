@@ -15,6 +15,10 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 
 DIMENSIONS: tuple[str, ...] = ("technical", "aesthetic", "alignment")
+# The longest prompt any command accepts. Text encoders read 77 (CLIP) to a few hundred (T5) tokens and the
+# scorer's instruction quotes the prompt, so a longer one is cut anyway; a 100,000-character one once cost
+# 11 GB before failing.
+MAX_PROMPT_CHARS = 2000
 
 
 class ScoreStatus(enum.StrEnum):

@@ -20,10 +20,16 @@ from typing import NoReturn
 
 from reward_model.backends import BACKENDS
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
-from reward_model.interface import DIMENSIONS, DimensionScore, ImageItem, ScoreStatus, validate_dimensions
+from reward_model.interface import (
+    DIMENSIONS,
+    MAX_PROMPT_CHARS,
+    DimensionScore,
+    ImageItem,
+    ScoreStatus,
+    validate_dimensions,
+)
 from reward_model.presets import ModelNotFoundError, resolve_model
 
-MAX_PROMPT_CHARS = 2000  # the instruction quotes the prompt; a novel-length one only costs memory
 MAX_SEED = 2**63 - 1
 
 

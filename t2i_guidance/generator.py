@@ -6,7 +6,6 @@ regenerated alone, and the batch size used to produce it does not change its ima
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from collections.abc import Sequence
@@ -18,8 +17,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-# Pipelines that live in this project rather than in diffusers: `_class_name` in model_index.json -> module.
-PROJECT_PIPELINES = {"WorldDiffusionPipeline": "t2i_guidance.world.pipeline"}
+from reward_model.registry import resolve
+from t2i_guidance.registries import pipeline_family
 
 
 @dataclass
@@ -124,15 +123,15 @@ class NFECounter:
 
 
 def load_pipeline(name_or_path: str, dtype: torch.dtype) -> Any:
-    """Load a pipeline by hub id or local folder; project pipelines are resolved by their class name."""
+    """Load a pipeline by hub id or local folder; a pipeline class a plugin ships (not diffusers) is found
+    through its registered pipeline family, by the `_class_name` in the folder's model_index.json."""
     from diffusers import DiffusionPipeline
 
     index = Path(name_or_path) / "model_index.json"
     if index.is_file():
-        class_name = json.loads(index.read_text())["_class_name"]
-        if class_name in PROJECT_PIPELINES:
-            module = importlib.import_module(PROJECT_PIPELINES[class_name])
-            return getattr(module, class_name).from_pretrained(name_or_path, dtype=dtype)
+        family = pipeline_family(json.loads(index.read_text())["_class_name"])
+        if family is not None:
+            return resolve(family.pipeline).from_pretrained(name_or_path, dtype=dtype)
     return DiffusionPipeline.from_pretrained(name_or_path, dtype=dtype)
 
 
@@ -174,7 +173,7 @@ class Generator:
         """The shape of one candidate's initial noise, as the pipeline draws it.
 
         Works for pipelines whose latents are (channels, height / scale, width / scale): the UNet families,
-        SD3, SANA, PixArt and the embedded world. FLUX packs its latents into tokens and is not supported.
+        SD3, SANA, PixArt and pixel-space plugin pipelines. FLUX packs its latents into tokens and is not supported.
         """
         config = self.denoiser.config
         if type(self.pipeline).__name__.startswith("Flux"):

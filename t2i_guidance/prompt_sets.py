@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reward_model.registry import LazyRegistry
+from t2i_guidance.registries import load_plugins
 
 FILE_PREFIX = "file:"
 
@@ -61,6 +62,7 @@ class PromptSet:
 PromptSetLoader = Callable[[], PromptSet]
 
 _PROMPT_SETS = LazyRegistry("prompt set")
+_PROMPT_SETS.add_loader(load_plugins)  # plugins bring their sets, like their scorers and pipelines
 
 
 def register_prompt_set(name: str, loader: PromptSetLoader | str) -> None:

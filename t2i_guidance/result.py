@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from reward_model.interface import DIMENSIONS, DimensionScore
 from t2i_guidance.generator import Candidate
-from t2i_guidance.search.ledger import CostLedger
+from t2i_guidance.ledger import CostLedger
 
 RESULT_VERSION = 2  # 2: rounds, events, pareto_front, selection and the ledger's saved / by_scorer
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from benchmarks import judges  # noqa: F401  (registers the judges)
 from reward_model.interface import ImageItem, ScoreStatus
-from t2i_guidance.scorer_registry import available_scorers, build_scorer
+from t2i_guidance.registries import available_scorers, build_scorer
 from tests.tiny_tokenizers import clip_tokenizer
 
 IMAGES = [ImageItem("red", Image.new("RGB", (32, 32), (220, 30, 30))),

@@ -16,7 +16,7 @@ from benchmarks.rows import RowWriter, comparable, read_rows, row_key
 from benchmarks.run import main as run_main
 from benchmarks.run_engine import base_seed, image_seeds
 from t2i_guidance.prompt_sets import load_prompt_set
-from t2i_guidance.scorer_registry import register_scorer
+from t2i_guidance.registries import register_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
@@ -84,7 +84,7 @@ class RecordingOracle:
     prompts: list[str] = []
 
     def __init__(self, **kwargs):
-        from t2i_guidance.scorer_registry import build_scorer
+        from t2i_guidance.registries import build_scorer
 
         self.inner = build_scorer("oracle", **kwargs)
 
@@ -328,7 +328,7 @@ def test_world_geneval_table_command_runs_resumes_and_refuses_a_self_judged_guid
 
 def test_a_strategy_registered_later_runs_without_a_benchmark_edit(tmp_path, presets, monkeypatch):
     from t2i_guidance.search import _STRATEGIES
-    from t2i_guidance.search.best_of_n import BestOfN
+    from t2i_guidance.search.best_of_n_search import BestOfN
 
     class LateStrategy(BestOfN):  # stands for one a later change registers (path search, particles, ...)
         name = "test-late"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from t2i_guidance import bestofn
-from t2i_guidance.cli_common import world_prompt_problem
+from t2i_guidance.world.plugin import world_prompt_problem
 
 DRAWABLE = "a red circle above a small blue square on a white background"
 
@@ -15,7 +15,7 @@ DRAWABLE = "a red circle above a small blue square on a white background"
 @pytest.fixture(autouse=True)
 def no_model_may_load(monkeypatch):
     monkeypatch.setattr("t2i_guidance.generator.load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
-    monkeypatch.setattr("t2i_guidance.scorer_registry.build_scorer", lambda *a, **k: pytest.fail("scorer loaded"))
+    monkeypatch.setattr("t2i_guidance.registries.build_scorer", lambda *a, **k: pytest.fail("scorer loaded"))
 
 
 def run_cli(args, capsys) -> tuple[int, str]:
@@ -108,7 +108,7 @@ def test_an_empty_generator_folder_is_refused_before_the_scorer_loads(tmp_path, 
 
 
 def test_line_breaks_and_tabs_in_a_prompt_are_spaces():
-    from t2i_guidance.cli_common import check_prompt
+    from t2i_guidance.input_checks import check_prompt
 
     assert check_prompt("  a red\tcircle\n on the left ") == "a red circle on the left"
 
@@ -150,8 +150,8 @@ def test_score_cli_usage_errors_are_one_line(capsys, args, message):
     ],
 )
 def test_every_search_cli_runs_the_same_checks(tmp_path, capsys, cli, extra, message):
+    from t2i_guidance import cli as search_cli
     from t2i_guidance import refine
-    from t2i_guidance.search import cli as search_cli
 
     main, strategy = {"refine": (refine.main, []), "search-cascade": (search_cli.main, ["--strategy", "cascade"]),
                       "search-zero-order": (search_cli.main, ["--strategy", "zero-order"])}[cli]

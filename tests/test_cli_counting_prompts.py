@@ -9,9 +9,9 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from t2i_guidance import bestofn
-from t2i_guidance.cli_common import draws_counts, world_prompt_problem
 from t2i_guidance.world.captions import extended_vocabulary, parse_extended_prompt, vocabulary
 from t2i_guidance.world.pipeline import MAX_TOKENS, PAD, UNK, WorldDiffusionPipeline
+from t2i_guidance.world.plugin import draws_counts, world_prompt_problem
 
 COUNTING = ["three red squares", "two small blue circles on a white background",
             "four green triangles on a black background"]
@@ -46,7 +46,7 @@ def older_generator(tmp_path_factory) -> str:
 @pytest.fixture
 def no_model_may_load(monkeypatch):
     monkeypatch.setattr("t2i_guidance.generator.load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
-    monkeypatch.setattr("t2i_guidance.scorer_registry.build_scorer", lambda *a, **k: pytest.fail("scorer loaded"))
+    monkeypatch.setattr("t2i_guidance.registries.build_scorer", lambda *a, **k: pytest.fail("scorer loaded"))
 
 
 def test_the_saved_tokenizer_decides(counting_generator, older_generator):

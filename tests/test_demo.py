@@ -116,8 +116,8 @@ def test_weights_start_at_the_presets():
 
 def test_trade_off_front_keeps_the_unbeaten():
     from t2i_guidance.generator import Candidate
+    from t2i_guidance.ledger import CostLedger
     from t2i_guidance.result import ScoredCandidate, SearchResult
-    from t2i_guidance.search.ledger import CostLedger
 
     def scored(index, technical, aesthetic):
         candidate = Candidate(f"c{index}", index, index, "p", Image.new("RGB", (4, 4)), {}, 1.0)
@@ -177,7 +177,7 @@ def world_generator_dir(tmp_path_factory):
 
 def test_every_registered_strategy_is_offered_with_only_its_own_settings(monkeypatch):
     from t2i_guidance.search import _STRATEGIES, available_strategies
-    from t2i_guidance.search.best_of_n import BestOfN
+    from t2i_guidance.search.best_of_n_search import BestOfN
 
     assert set(demo.strategy_names()) == set(available_strategies())
     assert demo.strategy_names()[:2] == ["best-of-n", "refine"]

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from t2i_guidance import refine
-from t2i_guidance.search import cli
-from t2i_guidance.search.ledger import Budget
+from t2i_guidance import cli, refine
+from t2i_guidance.ledger import Budget
 from t2i_guidance.search.run_builder import RunError, RunRequest, build_run, plan_run
 from t2i_guidance.world.pipeline import WorldDiffusionPipeline
 from tests.search_fixtures import PROMPT, SMALL

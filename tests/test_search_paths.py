@@ -8,9 +8,9 @@ import pytest
 from diffusers import DPMSolverMultistepScheduler
 
 from t2i_guidance.generator import GenerationSettings, Generator
+from t2i_guidance.ledger import Budget
 from t2i_guidance.search import build_strategy
 from t2i_guidance.search.denoising_paths import refuse_unsupported
-from t2i_guidance.search.ledger import Budget
 from t2i_guidance.search.particles import systematic_resample
 from t2i_guidance.world.pipeline import WorldDiffusionPipeline
 from tests.pixel_scorers import FailingOnSomeScorer, brightness

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from t2i_guidance.scorer_registry import build_scorer
+from t2i_guidance.ledger import Budget, parse_budget
+from t2i_guidance.registries import build_scorer
 from t2i_guidance.search import available_strategies, build_strategy
 from t2i_guidance.search.base import SearchStrategy
-from t2i_guidance.search.ledger import Budget, parse_budget
 from t2i_guidance.search.noise_search import neighbour
 from tests.search_fixtures import (
     NFES_EACH,
@@ -165,8 +165,8 @@ def test_a_scorer_failing_mid_round_loses_only_that_chunk(generator):
 
 
 def test_world_rewriter_is_deterministic_in_grammar_and_keeps_every_element():
-    from t2i_guidance.search.rewriting import CandidateFeedback, RewriteRequest, check_rewrite
-    from t2i_guidance.search.world_rewriter import WorldRewriter
+    from t2i_guidance.search.rewriting import CandidateFeedback, RewriteRequest
+    from t2i_guidance.world.rewriter import WorldRewriter, check_rewrite
 
     unmet = ("Seen: ... Unmet: the prompt asks for the red circle above the small blue square but it is not; "
              "the prompt asks for a white background but it is gray.")
@@ -311,8 +311,8 @@ def test_the_cheap_pass_uses_the_mode_its_preset_names_and_answer_only_otherwise
     "a circle and a red square on a gray background",
 ])
 def test_world_rewriter_keeps_counts_and_both_objects_of_extended_prompts(original):
-    from t2i_guidance.search.rewriting import Rewrite, RewriteRequest, check_rewrite
-    from t2i_guidance.search.world_rewriter import WorldRewriter
+    from t2i_guidance.search.rewriting import Rewrite, RewriteRequest
+    from t2i_guidance.world.rewriter import WorldRewriter, check_rewrite
 
     history, current = [], original
     for round_index in range(4):

@@ -10,7 +10,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from reward_model.interface import ImageItem, Scorer, ScoreStatus
-from t2i_guidance.scorer_registry import build_scorer
+from t2i_guidance.registries import build_scorer
 from t2i_guidance.world.captions import canonical_caption, caption
 from t2i_guidance.world.oracles import (
     OracleScorer,

@@ -19,10 +19,10 @@ from apps.demo.rendering import (
     upload_judgement_html,
 )
 from apps.demo.service import BackgroundRun, check_request, judge_picture, save_preview
-from apps.demo.strategies import candidates_at_most
+from apps.demo.strategies import pictures_at_most
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
 from reward_model.interface import DIMENSIONS
-from t2i_guidance.cli_common import UsageError, check_prompt
+from t2i_guidance.input_checks import UsageError, check_prompt
 
 
 def generate(
@@ -41,7 +41,7 @@ def generate(
         raise gr.Error(_sentence(str(exc)), print_exception=False) from None
     history = list(history or [])
     skip = gr.skip()
-    pictures = candidates_at_most(request.options)
+    pictures = pictures_at_most(request.strategy, request.options)
     yield (f"Drawing up to {pictures} pictures, judging each one…", *[skip] * 5, history, skip)
 
     background = BackgroundRun(request)

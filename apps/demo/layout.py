@@ -17,8 +17,8 @@ from apps.demo.strategies import (
     strategy_names,
     strategy_settings,
 )
-from t2i_guidance.cli_common import draws_counts, world_grammar_summary
 from t2i_guidance.presets import DEFAULT_PRESET, load_preset
+from t2i_guidance.world.plugin import draws_counts, world_grammar_summary
 
 WORLD_EXAMPLES = [
     "a red circle above a small blue square on a white background",

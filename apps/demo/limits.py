@@ -1,6 +1,6 @@
 """The demo's limits: a shared page must not let one user hold the machine or fill its disk."""
 
-from t2i_guidance.cli_common import MAX_CANDIDATES
+from t2i_guidance.input_checks import MAX_CANDIDATES
 
 DEMO_MAX_N = min(32, MAX_CANDIDATES)  # pictures one run may draw
 MAX_UPLOAD = "8mb"

@@ -4,8 +4,9 @@ one picture costs."""
 from __future__ import annotations
 
 from t2i_guidance.aggregate import parse_weights
-from t2i_guidance.cli_common import WORLD_PIPELINE, pipeline_class, world_prompt_problem
+from t2i_guidance.input_checks import pipeline_class
 from t2i_guidance.presets import load_preset
+from t2i_guidance.world.plugin import WORLD_PIPELINE, world_prompt_problem
 
 
 def preset_weights(preset_name: str) -> dict[str, float]:

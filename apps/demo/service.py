@@ -17,12 +17,12 @@ from PIL import Image
 from apps.demo.limits import DEMO_MAX_N
 from apps.demo.progress import WatchedGenerator, stage_text
 from apps.demo.rendering import BEST_DISPLAY_PX, upscale
-from apps.demo.strategies import candidates_at_most, strategy_settings
+from apps.demo.strategies import pictures_at_most, strategy_settings
 from reward_model.interface import DimensionScore, ImageItem
-from t2i_guidance.cli_common import UsageError, check_n, check_prompt, check_seed
+from t2i_guidance.input_checks import UsageError, check_n, check_prompt, check_seed
 from t2i_guidance.presets import Preset
-from t2i_guidance.report import png_bytes, write_run
 from t2i_guidance.result import ScoredCandidate, SearchResult
+from t2i_guidance.run_folder import png_bytes, write_run
 from t2i_guidance.search import available_strategies
 
 RUNS_DIR = Path(tempfile.gettempdir()) / "t2i-guidance-demo"
@@ -78,7 +78,7 @@ class DemoRequest:
     budget_nfes: int | None = None
 
     def run_request(self) -> Any:
-        from t2i_guidance.search.ledger import Budget
+        from t2i_guidance.ledger import Budget
         from t2i_guidance.search.run_builder import RunRequest
 
         options: dict[str, Any] = dict(self.options)
@@ -106,7 +106,7 @@ def check_request(prompt: str, strategy: str, options: dict[str, float], seed: f
     options = {key: int(options[key]) for key in strategy_settings(strategy) if options.get(key) is not None}
     if "n" in options:
         check_n(options["n"])
-    pictures = candidates_at_most(options)
+    pictures = pictures_at_most(strategy, options)
     if pictures > DEMO_MAX_N:
         raise UsageError(f"the demo makes at most {DEMO_MAX_N} candidates in one run; these settings allow "
                          f"{pictures}")

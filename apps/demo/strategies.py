@@ -8,6 +8,7 @@ from functools import cache
 
 from apps.demo.limits import DEMO_MAX_N
 from t2i_guidance.search import available_strategies, strategy_class
+from t2i_guidance.search.base import candidates_at_most, strategy_parameters
 
 # Words for the strategies and settings the demo knows; a strategy registered later appears anyway, under
 # its own name, with a slider for each whole-number setting it takes (see `strategy_settings`).
@@ -49,23 +50,12 @@ def strategy_help(name: str) -> str:
     return doc.split("\n\n")[0].replace("\n", " ")
 
 
-def strategy_init_parameters(cls: type) -> dict[str, inspect.Parameter]:
-    """Every `__init__` parameter of a strategy class and its bases, the nearest definition first.
-    (The demo's copy of the run builder's introspection, until both use one core function.)"""
-    found: dict[str, inspect.Parameter] = {}
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass) and klass is not object:
-            for name, parameter in inspect.signature(klass.__init__).parameters.items():
-                found.setdefault(name, parameter)
-    return found
-
-
 @cache
 def strategy_settings(name: str) -> tuple[str, ...]:
     """The settings the demo shows for a strategy: those of SETTINGS its constructor takes, plus any other
     whole-number setting with a positive default (a newly registered strategy's own knobs)."""
     shown = []
-    for key, parameter in strategy_init_parameters(strategy_class(name)).items():
+    for key, parameter in strategy_parameters(strategy_class(name)).items():
         default = parameter.default
         if key in HIDDEN_SETTINGS:
             continue
@@ -78,7 +68,7 @@ def setting_spec(key: str) -> tuple[str, int, int, int]:
     """(label, lowest, highest, default) of a setting; unknown ones from the strategy's own default."""
     if key in SETTINGS:
         return SETTINGS[key]
-    defaults = [p.default for n in strategy_names() for k, p in strategy_init_parameters(strategy_class(n)).items()
+    defaults = [p.default for n in strategy_names() for k, p in strategy_parameters(strategy_class(n)).items()
                 if k == key and isinstance(p.default, int)]
     default = defaults[0] if defaults else 1
     return key.replace("_", " ").capitalize(), 1, max(8, 2 * default), default
@@ -92,11 +82,7 @@ def all_settings() -> list[str]:
     return keys
 
 
-def candidates_at_most(options: dict[str, int]) -> int:
-    """At most how many pictures a run with these settings draws (the demo caps it; seeds seed..seed+k).
-    (The demo's copy of the run builder's rule, until both use one core function.)"""
-    if "per_round" in options and "max_rounds" in options:
-        return options["per_round"] * options["max_rounds"]
-    if "neighbours" in options and "rounds" in options:
-        return options.get("n", 1) + options["neighbours"] * (options["rounds"] - 1)
-    return options.get("n", 1)
+def pictures_at_most(name: str, options: dict[str, int]) -> int:
+    """At most how many pictures a run of strategy `name` with these settings draws (the core's rule; a run
+    whose budget decides counts as the demo's cap)."""
+    return candidates_at_most(strategy_class(name), options) or DEMO_MAX_N

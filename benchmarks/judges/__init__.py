@@ -3,7 +3,7 @@ module is imported only when its scorer is built (no torch or model code at regi
 
 from __future__ import annotations
 
-from t2i_guidance.scorer_registry import register_scorer
+from t2i_guidance.registries import register_scorer
 
 register_scorer("clipscore", "benchmarks.judges.clip_judges:CLIPScoreJudge")
 register_scorer("pickscore", "benchmarks.judges.clip_judges:PickScoreJudge")

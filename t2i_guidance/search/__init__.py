@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reward_model.registry import LazyRegistry
-
-_STRATEGIES = LazyRegistry("strategy")
+from t2i_guidance.registries import STRATEGIES as _STRATEGIES
 
 
 def register_strategy(name: str, target: Any) -> None:
@@ -32,11 +30,3 @@ def strategy_class(name: str) -> type:
 
 def build_strategy(name: str, generator: Any, scorer: Any, **options: Any) -> Any:
     return strategy_class(name)(generator, scorer, **options)
-
-
-register_strategy("best-of-n", "t2i_guidance.search.best_of_n:BestOfN")
-register_strategy("refine", "t2i_guidance.search.prompt_refinement:PromptRefinement")
-register_strategy("zero-order", "t2i_guidance.search.noise_search:ZeroOrderSearch")
-register_strategy("cascade", "t2i_guidance.search.cascade:Cascade")
-register_strategy("particles", "t2i_guidance.search.particles:ParticleResampling")
-register_strategy("path-search", "t2i_guidance.search.path_search:PathSearch")

@@ -1,25 +1,102 @@
 """The strategy interface and what every strategy shares: metered generation, scoring and selection.
 
 A strategy is constructed with a generator, a scorer, the weights and its own options, and called once
-per prompt: `strategy(prompt, settings, seed=0, budget=None, progress=False) -> SearchResult`.
+per prompt: `strategy(prompt, settings, seed=0, budget=None, progress=False) -> SearchResult`. The base
+class's call opens the ledger, runs the strategy's `search` and assembles the result; a strategy
+implements only `search`.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from tqdm.auto import tqdm
 
-from reward_model.interface import Scorer
+from reward_model.interface import DimensionScore, ImageItem, Scorer, ScoreStatus, ScoreTable
 from t2i_guidance.aggregate import DEFAULT_WEIGHTS, active_dimensions, aggregate, lower_confidence_bound
 from t2i_guidance.generator import Candidate, GenerationSettings, Generator
+from t2i_guidance.ledger import Budget, CostLedger
 from t2i_guidance.result import ScoredCandidate, SearchResult, rank_candidates
-from t2i_guidance.search.candidate_scores import score_candidates
-from t2i_guidance.search.ledger import Budget, CostLedger
 
 SELECTIONS = ("mean", "lcb")
+
+
+_GIVEN_BY_THE_CORE = ("self", "generator", "scorer")
+_CATCH_ALL = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def strategy_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The named constructor parameters of a strategy class and of its parents (the nearest class's
+    declaration wins), without self, generator, scorer and the `**common` catch-alls."""
+    found: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        for name, parameter in inspect.signature(klass.__init__).parameters.items():
+            if name not in _GIVEN_BY_THE_CORE and parameter.kind not in _CATCH_ALL:
+                found.setdefault(name, parameter)
+    return found
+
+
+def candidates_at_most(cls: type, options: Mapping[str, Any]) -> int | None:
+    """At most how many candidates (seeds seed, seed + 1, ...) a run of `cls` with `options` draws, the
+    class defaults filling in what `options` leaves out; None when a budget decides it. The count comes
+    from the class's `most_candidates(values)` (best-of-N's rule, `n`, by default)."""
+    values = {name: p.default for name, p in strategy_parameters(cls).items() if p.default is not p.empty}
+    values.update(options)
+    rule = getattr(cls, "most_candidates", None)
+    return rule(values) if rule is not None else values.get("n")
+
+
+def score_candidates(
+    scorer: Scorer,
+    candidates: Sequence[Candidate],
+    prompt: str,
+    dimensions: Sequence[str],
+    chunk_size: int = 16,
+    progress: bool = False,
+) -> ScoreTable:
+    """Scores for every candidate and dimension, in chunks of `chunk_size` images per scorer call.
+
+    Results are looked up by candidate id, so the order a scorer answers in does not matter. A scorer
+    that raises, or leaves out a candidate, yields ERROR entries for those candidates only.
+    """
+    table: ScoreTable = {}
+    bar = tqdm(total=len(candidates), desc="score", unit="img", disable=not progress)
+    for start in range(0, len(candidates), chunk_size):
+        chunk = candidates[start : start + chunk_size]
+        items = [ImageItem(id=c.id, image=c.image) for c in chunk]
+        try:
+            answered = scorer.score(items, prompt, dimensions)
+        except Exception as exc:  # one broken call must not end the round
+            answered = {}
+            failure = f"scorer {scorer.name} failed: {type(exc).__name__}: {exc}"
+        else:
+            failure = f"scorer {scorer.name} returned no result"
+        for candidate in chunk:
+            row = answered.get(candidate.id, {})
+            table[candidate.id] = {
+                d: row[d] if d in row else DimensionScore.failure(d, ScoreStatus.ERROR, failure)
+                for d in dimensions
+            }
+        bar.update(len(chunk))
+    bar.close()
+    return table
+
+
+@dataclass
+class Found:
+    """What a strategy's search returns: every scored candidate and what happened on the way."""
+
+    scored: list[ScoredCandidate]
+    rounds: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)  # what result.json's config adds, e.g. why the search stopped
 
 
 @runtime_checkable
@@ -69,6 +146,34 @@ class Search:
         self.score_chunk_size = score_chunk_size
         self.selection = selection
         self.lcb_lambda = lcb_lambda
+
+    def __call__(
+        self,
+        prompt: str,
+        settings: GenerationSettings,
+        *,
+        seed: int = 0,
+        budget: Budget | None = None,
+        progress: bool = False,
+    ) -> SearchResult:
+        ledger = CostLedger()
+        found = self.search(prompt, settings, seed, budget, ledger, progress)
+        with ledger.stage("rank"):
+            rank_candidates(found.scored, self.selection)
+        config = {"seed": seed, "settings": vars(settings), "budget": budget.to_dict() if budget else None,
+                  **self.options(), **found.config}
+        return SearchResult(prompt, self.name, self.weights, found.scored, ledger.finish(), config,
+                            selection=self.selection, rounds=found.rounds, events=found.events)
+
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
+        """Draw, score and return the candidates (the strategy's own part)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def most_candidates(options: dict) -> int | None:
+        """At most how many candidates a run with these options draws (None: the budget decides)."""
+        return options.get("n")
 
     # ------------------------------------------------------------------ building blocks
 
@@ -122,6 +227,17 @@ class Search:
         ranked = [c for c in scored if self.value(c) is not None]
         return min(ranked, key=lambda c: (-self.value(c), c.candidate.index)) if ranked else None
 
+    def improves(self, candidate: ScoredCandidate | None, best: ScoredCandidate | None) -> bool:
+        """Whether a round's best `candidate` (None: nothing scored) beats the `best` so far."""
+        return candidate is not None and (best is None or self.value(candidate) > self.value(best))
+
+    def draw_now(self, ledger: CostLedger, budget: Budget | None, wanted: int, nfes_each: float | None) -> int:
+        """How many of `wanted` more candidates to draw next: all of them without a budget; under one, a
+        single candidate first (`nfes_each` None: its cost is not known yet), then what the budget affords."""
+        if nfes_each is None:
+            return 1 if budget is not None and budget.limited else wanted
+        return self.affordable(ledger, budget, wanted, nfes_each)
+
     def affordable(self, ledger: CostLedger, budget: Budget | None, wanted: int, nfes_each: float | None) -> int:
         """How many of `wanted` more candidates fit in the budget (all of them when it is unlimited)."""
         if budget is None or not budget.limited:
@@ -141,21 +257,3 @@ class Search:
             "selection": self.selection,
             "lcb_lambda": self.lcb_lambda if self.selection == "lcb" else None,
         }
-
-    def result(
-        self,
-        prompt: str,
-        scored: list[ScoredCandidate],
-        ledger: CostLedger,
-        settings: GenerationSettings,
-        seed: int,
-        budget: Budget | None,
-        rounds: list[dict] | None = None,
-        events: list[dict] | None = None,
-    ) -> SearchResult:
-        with ledger.stage("rank"):
-            rank_candidates(scored, self.selection)
-        config = {"seed": seed, "settings": vars(settings), "budget": budget.to_dict() if budget else None,
-                  **self.options()}
-        return SearchResult(prompt, self.name, self.weights, scored, ledger.finish(), config,
-                            selection=self.selection, rounds=rounds or [], events=events or [])

@@ -16,9 +16,9 @@ from typing import Any
 from reward_model.interface import Scorer
 from t2i_guidance.aggregate import aggregate
 from t2i_guidance.generator import GenerationSettings
-from t2i_guidance.result import SearchResult
-from t2i_guidance.search.best_of_n import BestOfN
-from t2i_guidance.search.ledger import Budget
+from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.search.base import Found
+from t2i_guidance.search.best_of_n_search import BestOfN
 
 
 class Cascade(BestOfN):
@@ -47,39 +47,31 @@ class Cascade(BestOfN):
         return {"keep": self.keep, "cheap_scorer": getattr(self.cheap_scorer, "name", "?"),
                 "cheap_dimensions": self.cheap_dimensions, **super().options()}
 
-    def __call__(
-        self,
-        prompt: str,
-        settings: GenerationSettings,
-        *,
-        seed: int = 0,
-        budget: Budget | None = None,
-        progress: bool = False,
-    ) -> SearchResult:
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
         # Best-of-N's generation under the same budget rules, but scored by the cheap pass first.
         main, self.scorer = self.scorer, self.cheap_scorer
         dims, self.dimensions = self.dimensions, self.cheap_dimensions
         try:
-            first = super().__call__(prompt, settings, seed=seed, budget=budget, progress=progress)
+            first = super().search(prompt, settings, seed, budget, ledger, progress)
         finally:
             self.scorer, self.dimensions = main, dims
-        ledger = first.costs
         ledger.by_scorer["cheap"] = ledger.by_scorer.pop("main")
         ledger.seconds["score_cheap"] = ledger.seconds.pop("score", 0.0)
         cheap_weights = {d: self.weights.get(d, 0.0) or 1.0 for d in self.cheap_dimensions}
-        cheap_value = {c.id: aggregate(c.scores, cheap_weights) for c in first.candidates}
-        survivors = sorted((c for c in first.candidates if cheap_value[c.id] is not None),
+        cheap_value = {c.id: aggregate(c.scores, cheap_weights) for c in first.scored}
+        survivors = sorted((c for c in first.scored if cheap_value[c.id] is not None),
                            key=lambda c: (-cheap_value[c.id], c.candidate.index))[: self.keep]
         events = list(first.events)
         if not survivors:  # the cheap pass could not rank anything: judge all rather than prune blindly
-            survivors = list(first.candidates)
+            survivors = list(first.scored)
             events.append({"event": "cheap_pass_failed", "detail": "no candidate could be scored by the cheap "
                            "pass; every candidate went to the main scorer"})
         kept = {c.id for c in survivors}
         rescored = self.score(ledger, [c.candidate for c in survivors], prompt, progress)
         by_id = {c.id: c for c in rescored}
         final = []
-        for c in first.candidates:
+        for c in first.scored:
             if c.id in kept:
                 final.append(by_id[c.id])
             else:  # pruned: its cheap scores stay visible, it is not ranked
@@ -89,7 +81,7 @@ class Cascade(BestOfN):
             final[-1].candidate.extra["cheap_value"] = cheap_value[c.id]
         # Saved against best-of-N with the main scorer on every candidate, counted in (image, dimension)
         # pairs from the cascade's structure, so caches shared with other runs do not inflate it.
-        n_all, n_kept = len(first.candidates), len(survivors)
+        n_all, n_kept = len(first.scored), len(survivors)
         repeated = set(self.dimensions) - set(self.cheap_dimensions) if self.cheap_scorer is self.scorer \
             else set(self.dimensions)
         saved = n_all * len(self.dimensions) - (n_all * len(self.cheap_dimensions) + n_kept * len(repeated))
@@ -98,4 +90,4 @@ class Cascade(BestOfN):
         if main_entry["requests"]:
             per_request = main_entry["generated_tokens"] / main_entry["requests"]
             ledger.add_saved("generated_tokens_estimate", per_request * saved)
-        return self.result(prompt, final, ledger, settings, seed, budget, events=events)
+        return Found(final, events=events)

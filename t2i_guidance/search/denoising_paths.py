@@ -9,7 +9,7 @@ How it hooks into any diffusers pipeline, without touching the pipeline:
   another particle's history) are refused before anything runs;
 - `callback_on_step_end` replaces the latents at a checkpoint;
 - the x0 predictions are decoded the way the pipeline decodes its output: through its VAE when it has one
-  (scaled and shifted as in its config), as pixels in [-1, 1] otherwise (the embedded world).
+  (scaled and shifted as in its config), as pixels in [-1, 1] otherwise (a pixel-space pipeline).
 
 Every particle starts from the noise best-of-N candidate k would start from (seed + k): with no checkpoint,
 the population IS best-of-N. Intermediate scoring goes to the ledger's "intermediate" scorer role and its
@@ -39,10 +39,9 @@ from t2i_guidance.generator import (
     candidate_id,
     denoiser_of,
 )
-from t2i_guidance.result import ScoredCandidate, SearchResult
-from t2i_guidance.search.base import Search
-from t2i_guidance.search.candidate_scores import score_candidates
-from t2i_guidance.search.ledger import Budget, CostLedger
+from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.result import ScoredCandidate
+from t2i_guidance.search.base import Found, Search, score_candidates
 
 MAX_UNDER_BUDGET = 64  # particles, when only a budget bounds the run (one batched call holds them all)
 DEFAULT_PARTICLES = 8
@@ -240,16 +239,9 @@ class PopulationSearch(Search):
                          for s in table[v.id].values() if not s.ok and s.error})
         return values, errors
 
-    def __call__(
-        self,
-        prompt: str,
-        settings: GenerationSettings,
-        *,
-        seed: int = 0,
-        budget: Budget | None = None,
-        progress: bool = False,
-    ) -> SearchResult:
-        ledger, events, rounds = CostLedger(), [], []
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
+        events, rounds = [], []
         n = self.population_size(prompt, settings, seed, ledger, budget, events)
         pipeline = self.generator.pipeline
         steps_at = set(self.checkpoint_steps(settings.num_inference_steps))
@@ -310,9 +302,7 @@ class PopulationSearch(Search):
         ]
         ledger.add_candidates(candidates)
         scored: list[ScoredCandidate] = self.score(ledger, candidates, prompt, progress)
-        result = self.result(prompt, scored, ledger, settings, seed, budget, rounds=rounds, events=events)
-        result.config["particles"] = n
-        return result
+        return Found(scored, rounds, events, config={"particles": n})
 
     @staticmethod
     def scored_slots(values: Sequence[float | None]) -> list[int]:

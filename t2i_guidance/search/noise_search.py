@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from t2i_guidance.generator import GenerationSettings, candidate_seeds
-from t2i_guidance.result import ScoredCandidate, SearchResult
-from t2i_guidance.search.base import Search
-from t2i_guidance.search.ledger import Budget, CostLedger
+from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.result import ScoredCandidate
+from t2i_guidance.search.base import Found, Search
 
 
 def neighbour(pivot: torch.Tensor, eps: torch.Tensor, step: float) -> torch.Tensor:
@@ -26,6 +26,10 @@ def neighbour(pivot: torch.Tensor, eps: torch.Tensor, step: float) -> torch.Tens
 
 class ZeroOrderSearch(Search):
     name = "zero-order"
+
+    @staticmethod
+    def most_candidates(options: dict) -> int:
+        return options["n"] + options["neighbours"] * (options["rounds"] - 1)
 
     def __init__(
         self,
@@ -48,17 +52,8 @@ class ZeroOrderSearch(Search):
         return {"n": self.n, "neighbours": self.neighbours, "rounds": self.rounds,
                 "step_size": self.step_size, "patience": self.patience, **super().options()}
 
-    def __call__(
-        self,
-        prompt: str,
-        settings: GenerationSettings,
-        *,
-        seed: int = 0,
-        budget: Budget | None = None,
-        progress: bool = False,
-    ) -> SearchResult:
-        ledger = CostLedger()
-        limited = budget is not None and budget.limited
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
         scored: list[ScoredCandidate] = []
         noises: dict[str, torch.Tensor] = {}
         rounds: list[dict] = []
@@ -68,13 +63,10 @@ class ZeroOrderSearch(Search):
             size = self.n if round_index == 0 else self.neighbours
             round_scored: list[ScoredCandidate] = []
             while len(round_scored) < size:
-                if not scored and not round_scored:
-                    want = 1 if limited else size
-                else:
-                    nfes_each = (scored or round_scored)[0].candidate.nfes
-                    want = self.affordable(ledger, budget, size - len(round_scored), nfes_each)
-                    if want == 0:
-                        break
+                drawn = scored or round_scored
+                want = self.draw_now(ledger, budget, size - len(round_scored), drawn[0].candidate.nfes if drawn else None)
+                if want == 0:
+                    break
                 first = len(scored) + len(round_scored)
                 seeds = candidate_seeds(seed, want, first_index=first)
                 fresh = [self.generator.initial_noise(s, settings) for s in seeds]
@@ -92,7 +84,7 @@ class ZeroOrderSearch(Search):
                 break
             scored += round_scored
             round_best = self.best_of(round_scored)
-            gained = round_best is not None and (pivot is None or self.value(round_best) > self.value(pivot))
+            gained = self.improves(round_best, pivot)
             if gained:
                 pivot, without_gain = round_best, 0
             else:
@@ -107,6 +99,4 @@ class ZeroOrderSearch(Search):
             if pivot is None:  # nothing could be scored: no noise to search around
                 stop = "no_scores"
                 break
-        result = self.result(prompt, scored, ledger, settings, seed, budget, rounds=rounds)
-        result.config["stopped"] = stop
-        return result
+        return Found(scored, rounds, config={"stopped": stop})

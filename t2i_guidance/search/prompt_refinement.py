@@ -3,8 +3,8 @@
 Round 0 draws the user's prompt. After each round a rewriter proposes the next prompt from the round's
 best candidates (scores and rationales) and the history. Every candidate, whatever prompt drew it, is
 judged against the ORIGINAL prompt, so refinement cannot drift from what the user asked. A rewrite that
-is empty, runs away, leaves the caption grammar (embedded world) or drops an element of the original is
-rejected and logged; that round redraws the best prompt so far with fresh seeds, so compute is never
+is empty, runs away, leaves the generator's grammar (its pipeline family's `rewrite_problem`) or drops an
+element of the original is rejected and logged; that round redraws the best prompt so far with fresh seeds, so compute is never
 wasted on a bad proposal. The loop stops at the target score, after `patience` rounds without gain, at
 `max_rounds`, or when the budget cannot pay for another candidate. Seeds continue across rounds
 (candidate k of the run uses seed + k), so round 0 is exactly best-of-N's first candidates.
@@ -16,9 +16,10 @@ from dataclasses import replace
 from typing import Any
 
 from t2i_guidance.generator import GenerationSettings, candidate_seeds
-from t2i_guidance.result import ScoredCandidate, SearchResult
-from t2i_guidance.search.base import Search
-from t2i_guidance.search.ledger import Budget, CostLedger
+from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.registries import REWRITERS, family_function, pipeline_family
+from t2i_guidance.result import ScoredCandidate
+from t2i_guidance.search.base import Found, Search
 from t2i_guidance.search.rewriting import (
     CandidateFeedback,
     Rewrite,
@@ -32,35 +33,44 @@ from t2i_guidance.search.rewriting import (
 class PromptRefinement(Search):
     name = "refine"
 
+    @staticmethod
+    def most_candidates(options: dict) -> int:
+        return options["per_round"] * options["max_rounds"]
+
     def __init__(
         self,
         generator,
         scorer,
-        rewriter: Rewriter | str = "world",
+        rewriter: Rewriter | str | None = None,
         per_round: int = 4,
         max_rounds: int = 4,
         patience: int = 2,
         target: float | None = None,
         feedback: int = 2,
-        world_grammar: bool | None = None,
         **common: Any,
     ) -> None:
         super().__init__(generator, scorer, **common)
         if per_round < 1 or max_rounds < 1 or patience < 1 or feedback < 1:
             raise ValueError("per_round, max_rounds, patience and feedback must be at least 1")
+        family_name = type(generator.pipeline).__name__
+        if rewriter is None:  # the rewriter the generator's plugin ships for it
+            family = pipeline_family(family_name)
+            rewriter = family.default_rewriter if family is not None else None
+            if rewriter is None:
+                raise ValueError(f"refine needs a rewriter for a {family_name}: {', '.join(REWRITERS.names())}")
         self.rewriter = build_rewriter(rewriter) if isinstance(rewriter, str) else rewriter
         self.per_round = per_round
         self.max_rounds = max_rounds
         self.patience = patience
         self.target = target
         self.feedback = feedback
-        if world_grammar is None:  # the embedded generator only draws prompts of its grammar
-            world_grammar = type(generator.pipeline).__name__ == "WorldDiffusionPipeline"
-        self.world_grammar = world_grammar
+        # A generator that draws only its own grammar holds rewrites to it.
+        self.rewrite_problem = family_function(family_name, "rewrite_problem")
 
     def options(self) -> dict:
         return {"per_round": self.per_round, "max_rounds": self.max_rounds, "patience": self.patience,
-                "target": self.target, "rewriter": self.rewriter.name, "world_grammar": self.world_grammar,
+                "target": self.target, "rewriter": self.rewriter.name,
+                "grammar_checked": self.rewrite_problem is not None,
                 **super().options()}
 
     def _feedback(self, scored: list[ScoredCandidate]) -> list[CandidateFeedback]:
@@ -83,7 +93,7 @@ class PromptRefinement(Search):
             events.append({"event": "rewrite_rejected", "round": round_index,
                            "reason": f"the rewriter failed: {type(exc).__name__}: {exc}", "proposal": None})
             return None
-        reason = check_rewrite(request.original_prompt, proposal, self.world_grammar)
+        reason = check_rewrite(request.original_prompt, proposal, self.rewrite_problem)
         if reason is not None:
             text = proposal.prompt if proposal is not None and isinstance(proposal.prompt, str) else None
             events.append({"event": "rewrite_rejected", "round": round_index, "reason": reason,
@@ -97,16 +107,8 @@ class PromptRefinement(Search):
             guidance_scale=proposal.guidance_scale if proposal.guidance_scale is not None else request.guidance_scale,
         )
 
-    def __call__(
-        self,
-        prompt: str,
-        settings: GenerationSettings,
-        *,
-        seed: int = 0,
-        budget: Budget | None = None,
-        progress: bool = False,
-    ) -> SearchResult:
-        ledger = CostLedger()
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
         limited = budget is not None and budget.limited
         scored: list[ScoredCandidate] = []
         rounds: list[dict] = []
@@ -122,13 +124,11 @@ class PromptRefinement(Search):
                                      guidance_scale=current.guidance_scale)
             round_scored: list[ScoredCandidate] = []
             while len(round_scored) < self.per_round:
-                if not scored and not round_scored:
-                    want = 1 if limited else self.per_round  # one first, to learn a candidate's cost
-                else:
-                    nfes_each = (scored or round_scored)[0].candidate.nfes
-                    want = self.affordable(ledger, budget, self.per_round - len(round_scored), nfes_each)
-                    if want == 0:
-                        break
+                drawn = scored or round_scored
+                want = self.draw_now(ledger, budget, self.per_round - len(round_scored),
+                                     drawn[0].candidate.nfes if drawn else None)
+                if want == 0:
+                    break
                 first = len(scored) + len(round_scored)
                 candidates = self.generate(
                     ledger, current.prompt, candidate_seeds(seed, want, first_index=first), round_settings,
@@ -140,7 +140,7 @@ class PromptRefinement(Search):
                 break
             scored += round_scored
             round_best = self.best_of(round_scored)
-            gained = round_best is not None and (best is None or self.value(round_best) > self.value(best))
+            gained = self.improves(round_best, best)
             if gained:
                 best, best_rewrite, without_gain = round_best, current, 0
             else:
@@ -172,6 +172,4 @@ class PromptRefinement(Search):
             proposal = self._propose(request, events, round_index + 1)
             # A rejected proposal redraws the best prompt so far with fresh seeds.
             current = proposal if proposal is not None else replace(best_rewrite, note="redraw after a rejected rewrite")
-        result = self.result(prompt, scored, ledger, settings, seed, budget, rounds=rounds, events=events)
-        result.config["stopped"] = stop
-        return result
+        return Found(scored, rounds, events, config={"stopped": stop})

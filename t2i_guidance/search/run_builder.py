@@ -11,22 +11,34 @@ model does; `build_run` loads (or reuses the generator and scorer it is given).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from t2i_guidance import scorer_registry
+from reward_model.interface import validate_dimensions
+from t2i_guidance import registries
 from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.generator import GenerationSettings
+from t2i_guidance.input_checks import (
+    UsageError,
+    accepts_keyword,
+    check_drawable,
+    check_generation_values,
+    check_model_location,
+    check_n,
+    check_negative_prompt,
+    check_prompt,
+    check_weights,
+)
+from t2i_guidance.ledger import Budget, parse_budget
 from t2i_guidance.presets import DEFAULT_PRESET, Preset, load_preset
 from t2i_guidance.result import SearchResult
 from t2i_guidance.search import strategy_class
-from t2i_guidance.search.base import SELECTIONS, Search
-from t2i_guidance.search.ledger import Budget
+from t2i_guidance.search.base import SELECTIONS, Search, candidates_at_most, strategy_parameters
 from t2i_guidance.search.rewriting import check_rewriter_spec
 
 COMMON_OPTIONS = ("weights", "batch_size", "score_chunk_size", "selection", "lcb_lambda")
+WHOLE_NUMBER_OPTIONS = ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep")
 
 
 class RunError(ValueError):
@@ -57,7 +69,7 @@ class RunRequest:
     score_chunk_size: int | None = None  # pictures per scorer call (the strategy's default otherwise)
     selection: str = "mean"
     lcb_lambda: float = 1.0
-    budget: Budget | None = None
+    budget: Budget | str | None = None  # a Budget, or its text ("320" NFEs, "30s")
     device: str | None = None
     dtype: str | None = None
     cpu_offload: bool = False
@@ -67,9 +79,12 @@ class RunRequest:
 
 @dataclass
 class RunPlan:
-    """A checked request: every name resolved, nothing loaded."""
+    """A checked request: every name resolved, every value checked, nothing loaded. The request itself is
+    kept as it was asked."""
 
     request: RunRequest
+    prompt: str | None  # the checked prompt (None: none was given to check)
+    budget: Budget | None
     preset: Preset
     generator_location: str
     scorer_name: str
@@ -86,37 +101,16 @@ class RunPlan:
                 "cheap_scorer": list(self.cheap) if self.cheap else None}
 
 
-def strategy_parameters(cls: type) -> set[str]:
-    """The options a strategy class takes (its own and its parents', not the common ones)."""
-    names = set()
-    for klass in cls.__mro__:
-        if klass in (Search, object) or "__init__" not in vars(klass):
-            continue
-        names |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "generator", "scorer")}
-    return names - {"common"}
-
-
 def _check_scorer(name: str) -> None:
-    if name not in scorer_registry.available_scorers():
-        raise RunError(f"unknown scorer {name!r}; available: {', '.join(scorer_registry.available_scorers())}")
+    if name not in registries.available_scorers():
+        raise RunError(f"unknown scorer {name!r}; available: {', '.join(registries.available_scorers())}")
 
 
 def _seeded(name: str, kwargs: dict[str, Any], seed: int | None) -> dict[str, Any]:
     """Scorers that sample take the run's seed, so the same seed gives the same ranking."""
-    from t2i_guidance.cli_common import accepts_keyword
-
-    if seed is not None and accepts_keyword(scorer_registry.get_scorer_factory(name), "seed"):
+    if seed is not None and accepts_keyword(registries.get_scorer_factory(name), "seed"):
         kwargs.setdefault("seed", seed)
     return kwargs
-
-
-def _candidate_bound(options: Mapping[str, Any]) -> int:
-    """At most how many candidates (seeds seed, seed + 1, ...) a run may draw, for the seed range check."""
-    if options.get("n") is not None:
-        return options["n"]
-    if options.get("per_round") is not None and options.get("max_rounds") is not None:
-        return options["per_round"] * options["max_rounds"]
-    return 1
 
 
 def _weights_text(weights: str | Mapping[str, float]) -> str:
@@ -127,94 +121,107 @@ def _weights_text(weights: str | Mapping[str, float]) -> str:
 
 def plan_run(request: RunRequest) -> RunPlan:
     """Check a request and resolve it against its preset; raises RunError with one line, loads nothing."""
-    from t2i_guidance.cli_common import (
-        UsageError,
-        accepts_keyword,
-        check_drawable,
-        check_generation_args,
-        check_model_location,
-        check_prompt,
-        check_weights,
-    )
-
     try:
-        preset = load_preset(request.preset)
-    except KeyError as exc:
-        raise RunError(exc.args[0]) from None
-    except ValueError as exc:
+        return _plan(request)
+    except (UsageError, ValueError) as exc:  # RunError included
         raise RunError(str(exc)) from None
-    try:
-        cls = strategy_class(request.strategy)
-    except KeyError as exc:
+    except KeyError as exc:  # an unknown preset or strategy: the registry's line names what there is
         raise RunError(exc.args[0]) from None
-    allowed = strategy_parameters(cls)
-    options = dict(request.strategy_options)  # None is meaningful (best-of-n: n=None fills the budget)
+
+
+def _strategy_options(request: RunRequest, cls: type) -> dict[str, Any]:
+    """The strategy's options, checked against what it takes (None is meaningful: best-of-n's n=None
+    fills the budget)."""
+    allowed = set(strategy_parameters(cls)) - set(strategy_parameters(Search))
+    options = dict(request.strategy_options)
     unknown = sorted(set(options) - allowed - {"cheap_scorer"})  # the cheap scorer is built from its name
     if unknown:
         raise RunError(f"option {', '.join(unknown)} does not apply to strategy {request.strategy!r}")
-    for name in ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep"):
+    if isinstance(options.get("n"), int):
+        check_n(options["n"])
+    for name in WHOLE_NUMBER_OPTIONS:
         if options.get(name) is not None and (not isinstance(options[name], int) or options[name] < 1):
             raise RunError(f"{name} must be a whole number of at least 1, got {options[name]!r}")
     if options.get("step_size") is not None and not options["step_size"] > 0:
         raise RunError(f"step_size must be positive, got {options['step_size']}")
+    if options.get("cheap_dimensions") is not None:
+        try:
+            validate_dimensions(options["cheap_dimensions"])
+        except ValueError as exc:
+            raise RunError(f"--cheap-dimensions: {exc}") from None
     check = getattr(cls, "check_options", None)  # a strategy's own checks on its option values
     if check is not None:
-        try:
-            check(options)
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
-    if "rewriter" in options and isinstance(options["rewriter"], str):
-        try:
-            check_rewriter_spec(options["rewriter"])
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
-    scorer_name = request.scorer or preset.scorer
+        check(options)
+    if isinstance(options.get("rewriter"), str):
+        check_rewriter_spec(options["rewriter"])
+    return options
+
+
+def _scorer_kwargs(request: RunRequest, preset: Preset, scorer_name: str) -> dict[str, Any]:
     _check_scorer(scorer_name)
-    steps = request.steps if request.steps is not None else preset.num_inference_steps
-    try:
-        generator_location = check_model_location(
-            request.generator or preset.generator, "generator", index_file="model_index.json"
-        )
-        if request.prompt is not None:
-            request.prompt = check_prompt(request.prompt)
-            check_drawable(request.prompt, generator_location)
-        weights = check_weights(_weights_text(preset.weights if request.weights is None else request.weights),
-                                parse_weights)
-        # reads guidance_scale, height, width, batch_size, seed off the request; cleans its negative prompt
-        check_generation_args(request, _candidate_bound(options), steps)
-    except (UsageError, ValueError) as exc:
-        raise RunError(str(exc)) from None
-    if request.scorer_mode and not accepts_keyword(scorer_registry.get_scorer_factory(scorer_name), "mode"):
+    if request.scorer_mode and not accepts_keyword(registries.get_scorer_factory(scorer_name), "mode"):
         raise RunError(f"scorer {scorer_name!r} has no modes; --scorer-mode is for omniquality-r")
+    samples = request.scorer_options.get("samples")
+    if samples is not None and samples < 1:
+        raise RunError(f"--samples must be at least 1, got {samples}")
+    kwargs = dict(preset.scorer_kwargs) if scorer_name == preset.scorer else {}
+    if request.scorer_model:
+        kwargs["model"] = request.scorer_model
+    if request.scorer_mode:
+        kwargs["mode"] = request.scorer_mode
+    kwargs.update(request.scorer_options)
+    return _seeded(scorer_name, kwargs, request.seed)
+
+
+def _cheap_scorer(request: RunRequest, preset: Preset, cls: type, scorer_name: str,
+                  scorer_kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The cheap pass's scorer, for the cascade and the strategies that judge intermediate predictions."""
+    if "cheap_scorer" not in strategy_parameters(cls):
+        if request.cheap_scorer is not None:
+            raise RunError(f"--cheap-scorer does not apply to strategy {request.strategy!r}")
+        if request.cheap_scorer_options is not None:
+            raise RunError(f"--cheap-mode does not apply to strategy {request.strategy!r}")
+        return None
+    cheap_name = request.cheap_scorer or scorer_name
+    _check_scorer(cheap_name)
+    cheap_kwargs = dict(scorer_kwargs) if cheap_name == scorer_name else {}
+    if request.cheap_scorer_options is not None:
+        cheap_kwargs.update(request.cheap_scorer_options)
+    elif cheap_name == "omniquality-r":  # the preset knows what its scorer can do cheaply
+        cheap_kwargs.update(preset.cheap_scorer_kwargs or {"mode": "answer-only", "samples": 1})
+    return cheap_name, _seeded(cheap_name, cheap_kwargs, request.seed)
+
+
+def _plan(request: RunRequest) -> RunPlan:
+    preset = load_preset(request.preset)
+    cls = strategy_class(request.strategy)
+    budget = parse_budget(request.budget) if isinstance(request.budget, str) else request.budget
+    options = _strategy_options(request, cls)
+    scorer_name = request.scorer or preset.scorer
+    scorer_kwargs = _scorer_kwargs(request, preset, scorer_name)
+    steps = request.steps if request.steps is not None else preset.num_inference_steps
+    generator_location = check_model_location(
+        request.generator or preset.generator, "generator", index_file="model_index.json"
+    )
+    prompt = None
+    if request.prompt is not None:
+        prompt = check_prompt(request.prompt)
+        check_drawable(prompt, generator_location)
+    weights = check_weights(_weights_text(preset.weights if request.weights is None else request.weights),
+                            parse_weights)
+    check_generation_values(steps, request.guidance_scale, request.height, request.width, request.batch_size,
+                            request.seed, candidates_at_most(cls, options) or 1)
     if request.selection not in SELECTIONS:
         raise RunError(f"unknown selection {request.selection!r}; choose from {', '.join(SELECTIONS)}")
     if request.lcb_lambda < 0:
         raise RunError(f"--lcb-lambda must be >= 0, got {request.lcb_lambda}")
-    scorer_kwargs = dict(preset.scorer_kwargs) if scorer_name == preset.scorer else {}
-    if request.scorer_model:
-        scorer_kwargs["model"] = request.scorer_model
-    if request.scorer_mode:
-        scorer_kwargs["mode"] = request.scorer_mode
-    scorer_kwargs.update(request.scorer_options)
-    scorer_kwargs = _seeded(scorer_name, scorer_kwargs, request.seed)
-    cheap = None
-    if "cheap_scorer" in allowed:  # the cascade, and the strategies that judge intermediate predictions
-        cheap_name = request.cheap_scorer or scorer_name
-        _check_scorer(cheap_name)
-        cheap_kwargs = dict(scorer_kwargs) if cheap_name == scorer_name else {}
-        if request.cheap_scorer_options is not None:
-            cheap_kwargs.update(request.cheap_scorer_options)
-        elif cheap_name == "omniquality-r":  # the preset knows what its scorer can do cheaply
-            cheap_kwargs.update(preset.cheap_scorer_kwargs or {"mode": "answer-only", "samples": 1})
-        cheap = (cheap_name, _seeded(cheap_name, cheap_kwargs, request.seed))
-    elif request.cheap_scorer is not None:
-        raise RunError(f"--cheap-scorer does not apply to strategy {request.strategy!r}")
+    cheap = _cheap_scorer(request, preset, cls, scorer_name, scorer_kwargs)
     settings = preset.generation_settings(
         num_inference_steps=steps, guidance_scale=request.guidance_scale, height=request.height,
-        width=request.width, negative_prompt=request.negative_prompt,
+        width=request.width, negative_prompt=check_negative_prompt(request.negative_prompt),
     )
-    return RunPlan(request, preset, generator_location, scorer_name, scorer_kwargs, cheap, weights, settings,
-                   options)
+    return RunPlan(request, prompt, budget, preset, generator_location, scorer_name, scorer_kwargs, cheap,
+                   weights, settings, options)
 
 
 @dataclass
@@ -228,7 +235,7 @@ class Run:
 
     def __call__(self, prompt: str, seed: int = 0, progress: bool = False,
                  settings: GenerationSettings | None = None) -> SearchResult:
-        result = self.strategy(prompt, settings or self.plan.settings, seed=seed, budget=self.plan.request.budget,
+        result = self.strategy(prompt, settings or self.plan.settings, seed=seed, budget=self.plan.budget,
                                progress=progress)
         result.config.update(self.plan.config())
         return result
@@ -248,7 +255,7 @@ def load_generator(plan: RunPlan) -> Any:
 
 
 def load_scorer(plan: RunPlan) -> Any:
-    return scorer_registry.build_scorer(plan.scorer_name, **plan.scorer_kwargs)
+    return registries.build_scorer(plan.scorer_name, **plan.scorer_kwargs)
 
 
 def build_run(plan: RunPlan | RunRequest, generator: Any = None, scorer: Any = None) -> Run:
@@ -261,7 +268,7 @@ def build_run(plan: RunPlan | RunRequest, generator: Any = None, scorer: Any = N
     if plan.cheap is not None:
         name, kwargs = plan.cheap
         same = name == plan.scorer_name and kwargs == plan.scorer_kwargs
-        options["cheap_scorer"] = scorer if same else scorer_registry.build_scorer(name, **kwargs)
+        options["cheap_scorer"] = scorer if same else registries.build_scorer(name, **kwargs)
     request = plan.request
     if request.score_chunk_size is not None:
         options["score_chunk_size"] = request.score_chunk_size

@@ -8,7 +8,7 @@ from reward_model.interface import ScoreStatus
 from t2i_guidance.aggregate import aggregate
 from t2i_guidance.generator import Candidate, candidate_id
 from t2i_guidance.result import ScoredCandidate, rank_candidates
-from t2i_guidance.search.candidate_scores import score_candidates
+from t2i_guidance.search.base import score_candidates
 from tests.pixel_scorers import FailingOnSomeScorer, RaisingScorer, ShuffledBrightnessScorer, brightness
 
 DIMS = ["technical", "aesthetic"]

@@ -18,17 +18,63 @@ import itertools
 import re
 
 from t2i_guidance.search.rewriting import Rewrite, RewriteRequest
+from t2i_guidance.search.rewriting import check_rewrite as check_rewrite_with
 from t2i_guidance.world.captions import (
     NUMBER_NAMES,
     POSITION_WORDS,
     RELATION_WORDS,
     ObjectRequest,
+    PromptParseError,
     PromptSpec,
     parse_prompt,
 )
 from t2i_guidance.world.scene import INVERSE_RELATION
 
 TAGS = ("", "sharp", "sharp and clean")
+
+
+def world_elements(spec: PromptSpec) -> set[tuple]:
+    """The elements a world prompt asks for, phrasing-independent ("A above B" == "B below A")."""
+    elements: set[tuple] = set()
+    for obj in spec.objects:
+        elements.add(("object", obj.colour, obj.shape, obj.count))  # "three circles" is not "a circle"
+        if obj.size:
+            elements.add(("size", obj.colour, obj.size))
+    if spec.relation is not None:
+        first, second, relation = spec.objects[0], spec.objects[1], spec.relation
+        if relation in ("right_of", "below"):
+            first, second, relation = second, first, INVERSE_RELATION[relation]
+        elements.add(("relation", first.colour, relation, second.colour))
+    if spec.position is not None:
+        elements.add(("position", spec.position))
+    if spec.background is not None:
+        elements.add(("background", spec.background))
+    elements.update(("tag", t) for t in spec.tags if t in ("blurry", "noisy"))  # asked-for damage is content
+    return elements
+
+
+def grammar_problem(original: str, rewritten: str) -> str | None:
+    """Why a rewrite of a world prompt is refused: it leaves the caption grammar, drops an element of the
+    original or changes the number of objects; None when it keeps them all."""
+    try:
+        wanted_spec = parse_prompt(original)
+    except PromptParseError:
+        return None  # the original itself is outside the grammar: nothing to hold the rewrite to
+    try:
+        got_spec = parse_prompt(rewritten)
+    except PromptParseError as error:
+        return f"the rewrite leaves the caption grammar: {error}"
+    dropped = world_elements(wanted_spec) - world_elements(got_spec)
+    if dropped:
+        return "the rewrite drops " + ", ".join(" ".join(map(str, e)) for e in sorted(dropped))
+    if len(got_spec.objects) != len(wanted_spec.objects):
+        return "the rewrite changes the number of objects"
+    return None
+
+
+def check_rewrite(original: str, rewrite: Rewrite | None, world_grammar: bool) -> str | None:
+    """The refinement loop's check, held to the world's grammar when `world_grammar`."""
+    return check_rewrite_with(original, rewrite, grammar_problem if world_grammar else None)
 
 
 def detect_issues(spec: PromptSpec, rationales: dict[str, str]) -> set[str]:

@@ -1,4 +1,5 @@
-"""Command line: any registered search strategy for one prompt.
+"""Command line: any registered search strategy for one prompt (`t2i-search`; `t2i-bestofn` and
+`t2i-refine` fix the strategy).
 
     python -m t2i_guidance.search --strategy best-of-n --prompt "a red circle above a blue square" --n 8 --out runs/a
     python -m t2i_guidance.search --strategy refine --prompt "..." --rounds 4 --per-round 4 --out runs/b
@@ -7,8 +8,9 @@
     python -m t2i_guidance.search --strategy particles --prompt "..." --n 8 --checkpoints 3 --out runs/e
     python -m t2i_guidance.search --strategy path-search --prompt "..." --n 8 --keep 2 --out runs/f
 
-Every bad input is one `error:` line and exit 2, before any model is loaded; 1 when the run could not be
-produced (a model failed to load, or no candidate could be scored: the files are still written).
+The flags become a RunRequest; the run plan checks every input once. Every bad input is one `error:` line
+and exit 2, before any model is loaded; 1 when the run could not be produced (a model failed to load, or no
+candidate could be scored: the files are still written).
 """
 
 from __future__ import annotations
@@ -18,19 +20,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from reward_model.interface import validate_dimensions
-from t2i_guidance.cli_common import (
-    MAX_CANDIDATES,
-    OneLineParser,
-    UsageError,
-    check_n,
-    check_output_dir,
-    check_prompt,
-    fail,
-)
+from t2i_guidance.input_checks import MAX_CANDIDATES, OneLineParser, UsageError, check_output_dir, fail
 from t2i_guidance.presets import DEFAULT_PRESET, available_presets
 from t2i_guidance.search import available_strategies
-from t2i_guidance.search.ledger import parse_budget
 from t2i_guidance.search.run_builder import RunError, RunRequest, build_run, plan_run
 
 # Flags that become strategy options when given (None: not given, the strategy's default applies).
@@ -58,7 +50,8 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     run.add_argument("--rounds", type=int, help="zero-order: rounds at most")
     run.add_argument("--patience", type=int, help="refine, zero-order: stop after this many rounds without gain")
     run.add_argument("--target", type=float, help="refine: stop once the best weighted score reaches this")
-    run.add_argument("--rewriter", help="refine: world, transformers:MODEL or vllm:MODEL")
+    run.add_argument("--rewriter", help="refine: a registered rewriter (default: the generator's own); "
+                     "transformers:MODEL or vllm:MODEL for a chat model")
     run.add_argument("--neighbours", type=int, help="zero-order: neighbours of the pivot noise per round")
     run.add_argument("--step-size", type=float, help="zero-order: how far neighbours move from the pivot")
     run.add_argument("--keep", type=int, help="cascade: candidates the cheap pass lets through; path-search: "
@@ -103,35 +96,13 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     return parser
 
 
-def _parameters(strategy: str) -> set[str]:
-    from t2i_guidance.search import strategy_class
-    from t2i_guidance.search.run_builder import strategy_parameters
-
-    try:
-        return strategy_parameters(strategy_class(strategy))
-    except KeyError:
-        return set()  # an unknown strategy is reported by the run builder
-
-
 def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
-    """The run request the flags describe; raises UsageError / RunError on bad input."""
-    budget = parse_budget(args.budget) if args.budget is not None else None
-    if args.n is not None:
-        check_n(args.n)
+    """The run request the flags describe, unchecked (the run plan checks it)."""
     options = {key: getattr(args, flag) for flag, key in STRATEGY_FLAGS.items() if getattr(args, flag) is not None}
     if args.cheap_dimensions is not None:
-        dims = [d.strip() for d in args.cheap_dimensions.split(",") if d.strip()]
-        try:
-            validate_dimensions(dims)
-        except ValueError as exc:
-            raise UsageError(f"--cheap-dimensions: {exc}") from None
-        options["cheap_dimensions"] = dims
+        options["cheap_dimensions"] = [d.strip() for d in args.cheap_dimensions.split(",") if d.strip()]
     if strategy in ("best-of-n", "cascade") and "n" not in options:
-        options["n"] = None if budget is not None else DEFAULT_N
-    if args.samples is not None and args.samples < 1:
-        raise UsageError(f"--samples must be at least 1, got {args.samples}")
-    if args.cheap_mode is not None and "cheap_scorer" not in _parameters(strategy):
-        raise UsageError(f"--cheap-mode does not apply to strategy {strategy!r}")
+        options["n"] = None if args.budget is not None else DEFAULT_N
     return RunRequest(
         preset=args.preset, strategy=strategy, strategy_options=options, generator=args.generator,
         scorer=args.scorer, scorer_model=args.scorer_model, scorer_mode=args.scorer_mode,
@@ -140,7 +111,7 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
         cheap_scorer_options={"mode": args.cheap_mode, "samples": 1} if args.cheap_mode else None,
         weights=args.weights, steps=args.steps, guidance_scale=args.guidance_scale, height=args.height,
         width=args.width, negative_prompt=args.negative_prompt, batch_size=args.batch_size,
-        selection=args.selection, lcb_lambda=args.lcb_lambda, budget=budget, device=args.device,
+        selection=args.selection, lcb_lambda=args.lcb_lambda, budget=args.budget, device=args.device,
         dtype=args.dtype, cpu_offload=args.cpu_offload, prompt=args.prompt, seed=args.seed,
     )
 
@@ -151,14 +122,12 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
     strategy = strategy or args.strategy
     # Every check on user input happens here, before a model is loaded.
     try:
-        args.prompt = check_prompt(args.prompt)
-        plan = plan_run(request_from_args(args, strategy))  # also checks the prompt is drawable
-        prompt = plan.request.prompt
+        plan = plan_run(request_from_args(args, strategy))
         out_dir = check_output_dir(args.out, args.overwrite)
-    except (UsageError, RunError, ValueError) as exc:
+    except (UsageError, RunError) as exc:
         fail(str(exc))
 
-    from t2i_guidance.report import write_run
+    from t2i_guidance.run_folder import write_run
     from t2i_guidance.search.run_builder import load_generator, load_scorer
 
     try:
@@ -174,7 +143,7 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
     except Exception as exc:  # the cascade's cheap scorer, a rewriter model
         fail(f"could not set up {strategy!r}: {type(exc).__name__}: {exc}", code=1)
 
-    result = run(prompt, seed=args.seed, progress=not args.quiet)
+    result = run(plan.prompt, seed=args.seed, progress=not args.quiet)
     data = write_run(result, out_dir)
     if args.json:
         json.dump(data, sys.stdout, indent=2)
@@ -189,5 +158,13 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def search_main(argv: Sequence[str] | None = None, prog: str = "t2i-search") -> int:
+    return main(argv, prog=prog)
+
+
+def bestofn_main(argv: Sequence[str] | None = None, prog: str = "t2i-bestofn") -> int:
+    return main(argv, strategy="best-of-n", prog=prog)
+
+
+def refine_main(argv: Sequence[str] | None = None, prog: str = "t2i-refine") -> int:
+    return main(argv, strategy="refine", prog=prog)

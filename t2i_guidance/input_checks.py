@@ -1,5 +1,5 @@
-"""Argument checks shared by the command-line tools: every bad input is one line and exit code 2,
-found before any model is loaded."""
+"""Checks on user input, for the run plan and the command lines: every bad input is one line (exit
+code 2 on the command line), found before any model is loaded."""
 
 from __future__ import annotations
 
@@ -15,17 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from t2i_guidance.report import holds_run
+from reward_model.interface import MAX_PROMPT_CHARS
+from t2i_guidance.registries import family_function
+from t2i_guidance.run_folder import holds_run
 
 MAX_CANDIDATES = 256  # beyond this a single run should be a benchmark, not a CLI call
-# Text encoders read 77 (CLIP) to a few hundred (T5) tokens; a longer prompt is cut by the model anyway,
-# and a 100,000-character one once cost 11 GB before failing.
-MAX_PROMPT_CHARS = 2000
 MAX_STEPS = 1000  # diffusers schedulers are trained on 1000 timesteps
 MAX_GUIDANCE_SCALE = 100.0
 MAX_SIDE = 4096  # pixels per image side
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range; candidate k uses seed + k
-WORLD_PIPELINE = "WorldDiffusionPipeline"  # the embedded world's generator: it draws only its grammar
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -79,18 +77,21 @@ def check_seed(seed: int, n: int = 1) -> int:
     return seed
 
 
-def check_generation_args(args: argparse.Namespace, n: int, steps: int) -> None:
-    """The numeric generation flags every search CLI shares (a flag a CLI lacks is skipped)."""
+def check_generation_values(steps: int, guidance_scale: float | None, height: int | None, width: int | None,
+                            batch_size: int | None, seed: int | None, candidates: int) -> None:
+    """The numeric generation settings every search shares; None means not given."""
     check_int("--steps", steps, 1, MAX_STEPS)
-    check_float("--guidance-scale", getattr(args, "guidance_scale", None), 0.0, MAX_GUIDANCE_SCALE)
-    check_int("--height", getattr(args, "height", None), 8, MAX_SIDE)
-    check_int("--width", getattr(args, "width", None), 8, MAX_SIDE)
-    check_int("--batch-size", getattr(args, "batch_size", None), 1, MAX_CANDIDATES)
-    if getattr(args, "seed", None) is not None:
-        check_seed(args.seed, n)
-    negative = getattr(args, "negative_prompt", None)
-    if negative and negative.strip():
-        args.negative_prompt = check_prompt(negative)
+    check_float("--guidance-scale", guidance_scale, 0.0, MAX_GUIDANCE_SCALE)
+    check_int("--height", height, 8, MAX_SIDE)
+    check_int("--width", width, 8, MAX_SIDE)
+    check_int("--batch-size", batch_size, 1, MAX_CANDIDATES)
+    if seed is not None:
+        check_seed(seed, candidates)
+
+
+def check_negative_prompt(negative: str | None) -> str | None:
+    """A negative prompt is checked like a prompt when it says anything; a blank one is left as it is."""
+    return check_prompt(negative) if negative and negative.strip() else negative
 
 
 def check_weights(text: str, parse: Callable[[str], dict[str, float]]) -> dict[str, float]:
@@ -129,73 +130,13 @@ def pipeline_class(location: str) -> str | None:
         return None
 
 
-def world_grammar_summary(counts: bool = False) -> str:
-    """What the embedded world's model can draw, in one line (`counts`: its tokenizer knows the count words)."""
-    from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, SHAPES
-
-    counted = "; or two to four of one kind, e.g. 'three red squares'" if counts else ""
-    return (
-        f"one or two shapes ({', '.join(SHAPES)}) coloured {', '.join(COLOURS)}, small or large, "
-        "at a place (on the left, at the top, in the center ...) or one left of / right of / above / below "
-        f"the other{counted}, on a {', '.join(BACKGROUNDS)} background; "
-        "e.g. 'a red circle above a small blue square on a white background'"
-    )
-
-
-def generator_words(generator_location: str | None) -> set[str] | None:
-    """The words a world generator's saved tokenizer knows, read from its tokenizer.json (no model load);
-    None when there is no such file to read (a hub id, or no location)."""
-    if generator_location is None:
-        return None
-    path = Path(generator_location) / "tokenizer" / "tokenizer.json"
-    try:
-        vocab = json.loads(path.read_text())["model"]["vocab"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return {word for word in vocab if isinstance(word, str)} if isinstance(vocab, dict) else None
-
-
-def draws_counts(generator_location: str | None) -> bool:
-    """Whether the world generator in this folder was built for counting prompts ("three red squares")."""
-    from t2i_guidance.world.captions import extended_vocabulary
-
-    words = generator_words(generator_location)
-    return words is not None and set(extended_vocabulary()) <= words
-
-
 def check_drawable(prompt: str, generator_location: str) -> None:
-    """The embedded world's generator knows only its caption grammar: refuse anything else up front
-    (it would draw the unknown-word token and a scorer might still call that a match)."""
-    if pipeline_class(generator_location) != WORLD_PIPELINE:
-        return
-    problem = world_prompt_problem(prompt, generator_location)
-    if problem:
-        raise UsageError(f"the embedded model cannot draw this prompt ({problem}); "
-                         f"it draws only {world_grammar_summary(draws_counts(generator_location))}")
-
-
-def world_prompt_problem(prompt: str, generator_location: str | None = None) -> str | None:
-    """Why the world's generator cannot draw `prompt`, in a few words, or None when it can.
-
-    A word is known when the generator's saved tokenizer has it (without a readable tokenizer: the
-    training grammar's words). So counting prompts ("three red squares", the extended grammar) pass
-    exactly when the generator was built with the count words, and are refused by one built before."""
-    from t2i_guidance.world.captions import PromptParseError, extended_vocabulary, parse_prompt, vocabulary
-
-    known = generator_words(generator_location) or set(vocabulary())
-    words = re.findall(r"\w+", prompt.lower())
-    unknown = list(dict.fromkeys(w for w in words if w not in known))
-    if unknown:
-        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        problem = f"unknown word{'s' if len(unknown) > 1 else ''}: {shown}"
-        if set(unknown) <= set(extended_vocabulary()):
-            problem += "; this generator was not trained on counts"
-        return problem
-    try:
-        parse_prompt(prompt)
-    except PromptParseError as error:
-        return str(error).split(":")[0].split(" in ")[0]
-    return None
+    """A generator that draws only its own grammar (its pipeline family has a `prompt_problem`) refuses
+    anything else up front."""
+    problem = family_function(pipeline_class(generator_location), "prompt_problem")
+    reason = problem(prompt, generator_location) if problem is not None else None
+    if reason:
+        raise UsageError(reason)
 
 
 def check_n(n: int) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from t2i_guidance.generator import GenerationSettings, candidate_seeds
-from t2i_guidance.result import SearchResult
-from t2i_guidance.search.base import Search
-from t2i_guidance.search.ledger import Budget, CostLedger
+from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.search.base import Found, Search
 
 MAX_UNDER_BUDGET = 256  # candidates, when only a budget bounds the run
 
@@ -27,24 +26,14 @@ class BestOfN(Search):
     def options(self) -> dict:
         return {"n": self.n, **super().options()}
 
-    def __call__(
-        self,
-        prompt: str,
-        settings: GenerationSettings,
-        *,
-        seed: int = 0,
-        budget: Budget | None = None,
-        progress: bool = False,
-    ) -> SearchResult:
-        ledger = CostLedger()
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
         limited = budget is not None and budget.limited
         n = self.n or (MAX_UNDER_BUDGET if limited else 8)
         scored, events = [], []
         while len(scored) < n:
-            if not scored:
-                want = 1 if limited else n
-            else:
-                want = self.affordable(ledger, budget, n - len(scored), scored[0].candidate.nfes)
+            want = self.draw_now(ledger, budget, n - len(scored), scored[0].candidate.nfes if scored else None)
+            if scored:
                 want = min(want, self.batch_size or want)
                 if want == 0:
                     break
@@ -53,4 +42,4 @@ class BestOfN(Search):
             scored += self.score(ledger, candidates, prompt, progress)
         if limited and budget.nfes is not None and ledger.nfes > budget.nfes:
             events.append({"event": "over_budget", "detail": "the budget is below one candidate's cost; one was made"})
-        return self.result(prompt, scored, ledger, settings, seed, budget, events=events)
+        return Found(scored, events=events)
