@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grpo-rewards", default="format,accuracy",
                         help="GRPO rewards by name, comma-separated (world-consistency and world-claims need the world)")
     parser.add_argument("--sft-max-length", type=int, default=512, help="SFT sequence length in tokens")
+    parser.add_argument("--skip-untrained", action="store_true",
+                        help="do not evaluate the starting model (a base VLM that was never taught to score)")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
                         "a randomly initialised tiny model")
     args = parser.parse_args(argv)
@@ -149,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     reuse = args.reuse_sft and (out / "sft" / "config.json").exists() and previous.exists()
     if reuse:  # keep the untrained and SFT evaluations of the run that trained this SFT model
         earlier = json.loads(previous.read_text())
-        results["evaluations"] = {k: earlier["evaluations"][k] for k in ("untrained", "sft")}
+        results["evaluations"] = {k: v for k, v in earlier["evaluations"].items() if k in ("untrained", "sft")}
         results["cot_summary"], results["timings"] = earlier.get("cot_summary"), earlier.get("timings", {})
-    else:
+    elif not args.skip_untrained:
         evaluate("untrained", base, data, out, results, args)
 
     config = {
