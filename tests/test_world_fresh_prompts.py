@@ -53,3 +53,15 @@ def test_reports_draw_their_pictures_from_the_fresh_set_when_asked():
     assert report_prompts(5, fresh=True) == fresh_prompts.fresh_prompts(5)
     assert all(is_fresh(scene) for scene in report_render_scenes(4, fresh=True))
     assert not any(is_fresh(scene) for scene in report_render_scenes(4, fresh=False))
+
+
+def test_the_fresh_set_is_a_registered_prompt_set_judged_by_full_alignment():
+    from t2i_guidance.prompt_sets import load_prompt_set
+    from t2i_guidance.world.render import render_clean
+
+    loaded = load_prompt_set("world-fresh")
+    assert [r["prompt"] for r in loaded.records] == fresh_prompts.fresh_prompts()
+    scene = sample_fresh_scene(fresh_prompts.draw(1)[0]["seed"])
+    assert loaded.correctness(loaded.records[0], render_clean(scene, 32))[0] is True
+    other = sample_fresh_scene(fresh_prompts.draw(2)[1]["seed"])
+    assert loaded.correctness(loaded.records[0], render_clean(other, 32))[0] is False
