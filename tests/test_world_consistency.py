@@ -53,7 +53,7 @@ def test_coarse_position_words_leave_the_placement_open_but_nothing_else():
 
 
 def test_the_teacher_derives_its_verdict_from_the_checks_it_states():
-    teacher, inconsistent = RuleBasedTeacher(), 0
+    teacher, inconsistent = RuleBasedTeacher(element_checks=True), 0
     for index in range(120):
         image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
         record = IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],

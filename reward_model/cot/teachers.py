@@ -89,6 +89,7 @@ class RuleBasedTeacher:
     p_overlook: float = 0.2
     overlook_shift: float = 0.6
     seed: int = 0
+    element_checks: bool = False  # alignment: every element checked in words, the verdict their count
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -98,7 +99,7 @@ class RuleBasedTeacher:
     def write_one(self, record: IQARecord, sample: int) -> str:
         rng = self._rng(record, sample)
         facts = record.facts or {}
-        if record.task == "alignment" and "met" in facts:
+        if self.element_checks and record.task == "alignment" and "met" in facts:
             return self._alignment_from_checks(facts)
         seen = list(facts.get("seen", []))
         problems = list(facts.get("issues", [])) + (

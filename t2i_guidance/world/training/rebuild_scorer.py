@@ -5,15 +5,14 @@
 Stages, each skipped when its output already exists (so an interrupted rebuild continues where it
 stopped; the base VLM's own training also resumes from its last checkpoint):
   1. the generator's pictures       t2i_guidance.world.training.generated_pool   -> OUT/generated
-  2. the world base VLM             t2i_guidance.world.training.train_base_vlm   -> OUT/base112/final
-     from scratch at 112 px (a 4 x 4 token grid), then continued at 224 px (8 x 8)  -> OUT/base/final
+  2. the world base VLM             t2i_guidance.world.training.train_base_vlm   -> OUT/base/final
   3. the scorer's labelled records  t2i_guidance.world.training.scorer_data      -> OUT/scorer_data
   4. CoT -> SFT -> GRPO stage 1 -> stage 2, evaluated after each stage
                                     t2i_guidance.world.training.train_scorer     -> OUT/scorer
 With --ship the base VLM is copied to reward_model/weights/world-base-vlm and GRPO stage 2 to
 reward_model/weights/tiny-omniquality-r (the `embedded` preset), each with its provenance.
-The defaults are the settings the shipped models were built with; docs/training.md gives each stage's
-time on a 2-core CPU. `--max-minutes` cuts the base VLM stages into chunks (rerun to continue).
+The defaults are the settings the shipped models were built with; on a 2-core CPU the whole rebuild
+takes about two hours (README, section on the embedded scorer).
 """
 
 from __future__ import annotations
@@ -37,13 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/world_vlm")
     parser.add_argument("--pool", type=int, default=512, help="generator pictures")
-    parser.add_argument("--base-steps", type=int, default=3000, help="base VLM from scratch, at 112 px")
-    parser.add_argument("--fine-steps", type=int, default=1800, help="then continued at 224 px (an 8 x 8 grid)")
+    parser.add_argument("--base-steps", type=int, default=3000)
     parser.add_argument("--renders", type=int, default=4500, help="render records for the scorer")
-    parser.add_argument("--sft-steps", type=int, default=320)
-    parser.add_argument("--grpo1-steps", type=int, default=12)
-    parser.add_argument("--grpo2-steps", type=int, default=6)
-    parser.add_argument("--max-minutes", type=float, help="base VLM stages stop after this long (rerun to continue)")
+    parser.add_argument("--sft-steps", type=int, default=1200)
+    parser.add_argument("--grpo1-steps", type=int, default=40)
+    parser.add_argument("--grpo2-steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ship", action="store_true", help="copy the results into reward_model/weights")
     args = parser.parse_args(argv)
@@ -52,17 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
     _run("-m", "t2i_guidance.world.training.generated_pool", "--out", str(out / "generated"), "--n", str(args.pool),
          "--threads", threads)
-    coarse, base = out / "base112" / "final", out / "base" / "final"
-    chunk = ["--max-minutes", str(args.max_minutes)] if args.max_minutes else []
-    for stage, steps, extra in ((coarse, args.base_steps, ["--side", "112"]),
-                                (base, args.fine_steps, ["--side", "224", "--lr", "5e-4", "--init-from", str(coarse)])):
-        if not (stage / "config.json").exists():
-            _run("-m", "t2i_guidance.world.training.train_base_vlm", "--out", str(stage.parent), "--pool",
-                 str(out / "generated"), "--steps", str(steps), "--batch-size", "16", "--threads", threads,
-                 *extra, *chunk)
-        if not (stage / "config.json").exists():
-            print("stopped for --max-minutes; run the same command to continue")
-            return 0
+    base = out / "base" / "final"
+    if not (base / "config.json").exists():
+        _run("-m", "t2i_guidance.world.training.train_base_vlm", "--out", str(out / "base"), "--pool", str(out / "generated"),
+             "--steps", str(args.base_steps), "--batch-size", "16", "--threads", threads, "--side", "112")
     data = out / "scorer_data"
     if not (data / "train.jsonl").exists():
         _run("-m", "t2i_guidance.world.training.scorer_data", "--out", str(data), "--renders", str(args.renders),
@@ -70,19 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     scorer = out / "scorer"
     if not (scorer / "grpo_stage2" / "config.json").exists():
         _run("-m", "t2i_guidance.world.training.train_scorer", "--out", str(scorer), "--data", str(data), "--base", str(base),
-             "--keep", "best", "--sft-steps", str(args.sft_steps), "--sft-lr", "1e-3",
+             "--keep", "best", "--sft-steps", str(args.sft_steps), "--sft-lr", "5e-4",
              "--grpo1-steps", str(args.grpo1_steps), "--grpo1-lr", "2e-5", "--grpo2-steps", str(args.grpo2_steps),
-             "--grpo2-lr", "1e-5", "--grpo-batch", "16", "--max-new-tokens", "224", "--eval-limit", "120",
-             "--threads", threads, "--skip-untrained",
-             "--grpo-rewards", "format,accuracy,world-consistency,world-claims")
+             "--grpo2-lr", "1e-5", "--grpo-batch", "16", "--max-new-tokens", "192", "--eval-limit", "300",
+             "--threads", threads)
     if args.ship:
         from reward_model.export_embedded import export_embedded
 
         provenance = json.loads((base / "provenance.json").read_text())
-        export_embedded(base, SHIPPED_BASE, side=224, provenance={"base": provenance,
+        export_embedded(base, SHIPPED_BASE, provenance={"base": provenance,
                                                          "command": "python -m t2i_guidance.world.training.rebuild_scorer"})
         report = json.loads((scorer / "learning_proof.json").read_text())
-        export_embedded(scorer / "grpo_stage2", side=224, provenance={
+        export_embedded(scorer / "grpo_stage2", provenance={
             "base_vlm": str(SHIPPED_BASE.relative_to(REPO)), "training": report.get("settings"),
             "evaluations": report.get("evaluations"), "command": "python -m t2i_guidance.world.training.rebuild_scorer"})
         print(f"shipped {SHIPPED_BASE} and the embedded scorer")

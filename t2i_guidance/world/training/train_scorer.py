@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grpo-rewards", default="format,accuracy",
                         help="GRPO rewards by name, comma-separated (world-consistency and world-claims need the world)")
     parser.add_argument("--sft-max-length", type=int, default=512, help="SFT sequence length in tokens")
+    parser.add_argument("--element-checks", action="store_true",
+                        help="alignment CoT checks every prompt element in words and ends on their count")
     parser.add_argument("--skip-untrained", action="store_true",
                         help="do not evaluate the starting model (a base VLM that was never taught to score)")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
@@ -158,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
     config = {
         "model": str(base), "data": data,
-        "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed},
+        "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed,
+                                                         "element_checks": args.element_checks},
                 "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
         "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": COMMON | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
