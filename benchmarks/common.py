@@ -39,6 +39,7 @@ def add_scorer_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="path stem for .json and .md (default benchmarks/results/<name>_<model>)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh", action="store_true", help="measure on the fresh held-out prompts and scenes")
 
 
 def check_scorer_model_arguments(args: argparse.Namespace, name: str) -> str | None:
@@ -92,6 +93,27 @@ def held_out_scenes(n: int, start: int = 900_000) -> list:
     from t2i_guidance.world.scene import sample_split_scene
 
     return [sample_split_scene(start + i, held_out=True) for i in range(n)]
+
+
+def report_prompts(count: int, fresh: bool, start: int = 900_000) -> list[str]:
+    """The prompts a report measures on: the fresh held-out set (read by reports only), or held-out scenes."""
+    if not fresh:
+        return held_out_prompts(count, start)
+    from t2i_guidance.world.fresh_prompts import fresh_prompts
+
+    prompts = fresh_prompts(count)
+    if len(prompts) < count:
+        raise ValueError(f"the fresh set holds {len(prompts)} prompts, {count} asked")
+    return prompts
+
+
+def report_render_scenes(count: int, fresh: bool, start: int = 950_000) -> list:
+    """Scenes for rendered test pictures: fresh contents, or held-out ones."""
+    from t2i_guidance.world.scene import sample_fresh_scene, sample_split_scene
+
+    if fresh:
+        return [sample_fresh_scene(7_500_000 + index) for index in range(count)]
+    return [sample_split_scene(start + index, held_out=True) for index in range(count)]
 
 
 def held_out_prompts(count: int, start: int = 900_000) -> list[str]:

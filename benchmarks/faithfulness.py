@@ -26,8 +26,9 @@ from benchmarks.common import (
     add_scorer_model_arguments,
     fmt,
     generate,
-    held_out_prompts,
     model_name,
+    report_prompts,
+    report_render_scenes,
     run_scorer_instrument,
 )
 from t2i_guidance.world.claims import PERCEPTION_KINDS, PROMPT_KINDS
@@ -40,16 +41,13 @@ def pictures(args: argparse.Namespace) -> list[dict]:
     """[{source, image, prompt}]: generator outputs first, then damaged renders."""
     from t2i_guidance.world.captions import canonical_caption
     from t2i_guidance.world.render import DEGRADATIONS, degrade, render_clean
-    from t2i_guidance.world.scene import sample_split_scene
-
     items = []
-    prompts = held_out_prompts(args.prompts)
+    prompts = report_prompts(args.prompts, args.fresh)
     if prompts:
         for prompt, image in zip(prompts, generate(prompts, seed=args.seed), strict=True):
             items.append({"source": "generator", "image": image, "prompt": prompt})
     rng = random.Random(args.seed)
-    for index in range(args.renders):
-        scene = sample_split_scene(950_000 + index, held_out=True)
+    for index, scene in enumerate(report_render_scenes(args.renders, args.fresh)):
         kind, level = rng.choice(DEGRADATIONS), rng.randint(0, 5)
         image = degrade(render_clean(scene, 32), kind, level, seed=index)
         items.append({"source": "render", "image": image, "prompt": canonical_caption(scene),
@@ -71,6 +69,7 @@ def run(args: argparse.Namespace) -> dict:
     from reward_model.interface import ImageItem
     from reward_model.scorer import OmniQualityScorer
     from t2i_guidance.world.claims import check_rationale
+    from t2i_guidance.world.consistency import check_consistency
     from t2i_guidance.world.oracles import degradation_levels, observe
 
     torch.set_num_threads(args.threads)
@@ -85,6 +84,7 @@ def run(args: argparse.Namespace) -> dict:
             result = table[dimension]
             text = rationale_text(result)
             check = check_rationale(text, seen, levels, item["prompt"] if dimension == "alignment" else None)
+            consistency = check_consistency(text, result.score, item["prompt"]) if dimension == "alignment" else None
             rows.append({
                 "source": item["source"], "dimension": dimension, "prompt": item["prompt"],
                 "damage": item.get("damage"), "status": result.status.value, "score": result.score,
@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> dict:
                             "subject": c.subject} for c in check.claims],
                 "unparsed": check.unparsed, "other": check.other,
                 "seen_objects": check.seen_objects, "named_objects": check.named_objects,
+                "consistency": None if consistency is None else {
+                    "implied": consistency.implied, "stated": consistency.stated, "says_every": consistency.says_every,
+                    "verdict_agrees": consistency.verdict_agrees, "band_agrees": consistency.band_agrees},
             })
     summary = {d: summarise([r for r in rows if r["dimension"] == d]) for d in DIMENSIONS}
     by_source = {
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "command": args.command, "model": model_name(args.model),
         "pictures": {"generator": args.prompts, "render": args.renders}, "decoding": "sampled",
+        "prompt_set": "fresh held-out" if args.fresh else "held-out",
         "seed": args.seed, "threads": args.threads, "summary": summary, "by_source": by_source,
         "examples": examples, "rows": rows,
     }
@@ -143,7 +147,24 @@ def summarise(rows: list[dict]) -> dict:
         "unparsed_sentences": unparsed,
         "claim_parse_failure_rate": unparsed / claim_like if claim_like else None,
         "other_sentences": sum(len(r["other"]) for r in rows),
+        **self_consistency(rows),
     }
+
+
+def self_consistency(rows: list[dict]) -> dict:
+    """Of the rationales with a stated verdict: the share whose verdict is what their own claims imply, whose
+    score lies in the band of their stated N of M, and both (alignment only; see world/consistency.py)."""
+    checked = [r["consistency"] for r in rows if r.get("consistency") is not None]
+    if not checked:
+        return {}
+    verdicts = [c["verdict_agrees"] for c in checked if c["verdict_agrees"] is not None]
+    bands = [c["band_agrees"] for c in checked if c["band_agrees"] is not None]
+    both = [bool(c["verdict_agrees"]) and bool(c["band_agrees"]) for c in checked
+            if c["verdict_agrees"] is not None or c["band_agrees"] is not None]
+    return {"with_verdict": len(both) / len(checked),
+            "verdict_agrees": sum(verdicts) / len(verdicts) if verdicts else None,
+            "band_agrees": sum(bands) / len(bands) if bands else None,
+            "self_consistent": sum(both) / len(both) if both else None}
 
 
 def markdown(report: dict) -> str:
@@ -152,8 +173,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Faithfulness of the rationales: `{report['model']}`",
         "",
-        f"{pictures_['generator']} world-generator pictures of held-out prompts + {pictures_['render']} damaged "
-        f"32 px renders of held-out scenes, three dimensions each, default sampled decoding (seed "
+        f"{pictures_['generator']} world-generator pictures of {report.get('prompt_set', 'held-out')} prompts + "
+        f"{pictures_['render']} damaged 32 px renders of {report.get('prompt_set', 'held-out')} scenes, three dimensions each, default sampled decoding (seed "
         f"{report['seed']}), {report['threads']} thread(s).",
         "",
         f"Command: `{report['command']}`",
@@ -186,6 +207,14 @@ def markdown(report: dict) -> str:
             f"{kind(s, 'absent')} | {kind(s, 'background')} | {kind(s, 'strays')} | {kind(s, 'no_object')} | "
             f"{kind(s, 'degradation')} |"
         )
+    alignment = report["summary"].get("alignment", {})
+    if "self_consistent" in alignment:
+        lines += ["", "Self-consistency of the alignment rationales (world/consistency.py: the verdict against the "
+                  "count the rationale's own claims imply):", "",
+                  "| with a stated verdict | verdict follows from the claims | score in the band of its N of M "
+                  "| both |", "|---|---|---|---|",
+                  f"| {pct(alignment['with_verdict'])} | {pct(alignment['verdict_agrees'])} | "
+                  f"{pct(alignment['band_agrees'])} | {pct(alignment['self_consistent'])} |"]
     lines += ["", "Perception claims true, by picture source:", ""]
     for source, per_dimension in report["by_source"].items():
         cells = ", ".join(f"{d} {pct(s['perception_true'])} of {s['perception_claims']}"

@@ -53,9 +53,15 @@ def run(args: argparse.Namespace) -> dict:
     rows, no_pick, failures = [], 0, 0
     pairs: dict[str, list[tuple[float, float]]] = {d: [] for d in dims}  # (scorer, oracle) per candidate
     start = time.perf_counter()
-    for index, scene in enumerate(tqdm(held_out_scenes(args.prompts), desc="prompts", unit="prompt")):
-        prompt = canonical_caption(scene)
-        result = search(prompt, seed=10_000 * index)
+    if args.fresh:
+        from t2i_guidance.world.fresh_prompts import fresh_prompts
+
+        prompts = fresh_prompts(args.prompts)
+    else:
+        prompts = [canonical_caption(scene) for scene in held_out_scenes(args.prompts)]
+    runs = [(prompt, 10_000 * index + repeat) for index, prompt in enumerate(prompts) for repeat in range(args.seeds)]
+    for prompt, seed in tqdm(runs, desc="prompts x seeds", unit="run"):
+        result = search(prompt, seed=seed)
         candidates = result.candidates
         failures += sum(not s.ok for c in candidates for s in c.scores.values())
         truth = oracle.score([ImageItem(c.id, c.candidate.image) for c in candidates], prompt, dims)
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> dict:
             continue
         pick = next(k for k, c in enumerate(candidates) if c.id == best.id)
         ranked = [(k, c.aggregate) for k, c in enumerate(candidates) if c.aggregate is not None]
-        row = {"prompt": prompt, "pick": pick, "oracle_pick": int(np.argmax(oracle_total)),
+        row = {"prompt": prompt, "seed": seed, "pick": pick, "oracle_pick": int(np.argmax(oracle_total)),
                "agreement": srcc([t for _, t in ranked], [oracle_total[k] for k, _ in ranked])}
         for name, values in [*oracle_values.items(), ("total", oracle_total)]:
             row[name] = {"unguided": float(np.mean(values)), "guided": float(values[pick]),
@@ -94,28 +100,53 @@ def run(args: argparse.Namespace) -> dict:
             "gain": float(gain.mean()) if len(gain) else None,
             "gain_95ci": [low, high],
         }
+    for name in ("total", "alignment"):
+        if name in summary and rows:
+            summary[name]["capture"] = capture(rows, name)
+    aligned = [r for r in rows if "alignment" in r]
     agreements = [r["agreement"] for r in rows if r["agreement"] is not None]
     return {
         "command": command_line("guided_vs_unguided"),
         "preset": preset.name, "scorer": preset.scorer, "scorer_kwargs": scorer_kwargs,
-        "weights": weights, "prompts": args.prompts, "n": args.n, "threads": args.threads,
+        "weights": weights, "prompts": len(prompts), "seeds_per_prompt": args.seeds, "n": args.n,
+        "prompt_set": "fresh held-out (t2i_guidance/world/prompts/fresh_heldout.jsonl)" if args.fresh
+        else "held-out scenes from seed 900000", "threads": args.threads,
+        "pick_fully_aligned": float(np.mean([r["alignment"]["guided"] >= 5.0 for r in aligned])) if aligned else None,
+        "fully_aligned_exists": float(np.mean([r["alignment"]["ceiling"] >= 5.0 for r in aligned])) if aligned else None,
         "prompts_without_pick": no_pick, "scorer_failures": failures,
-        "scorer_failure_rate": failures / max(1, args.prompts * args.n * len(dims)),
+        "scorer_failure_rate": failures / max(1, len(runs) * args.n * len(dims)),
         "agreement_spearman_mean": float(np.mean(agreements)) if agreements else None,
         "agreement_prompts": len(agreements),
         # Pooled over every scored candidate of every prompt: the scorer's SRCC on the generator's pictures.
         "srcc_per_dimension": {d: {"n": len(p), "srcc": srcc([a for a, _ in p], [b for _, b in p])}
                                for d, p in pairs.items()},
-        "seconds_per_prompt": seconds / max(1, args.prompts),
+        "seconds_per_prompt": seconds / max(1, len(runs)),
         "summary": summary, "per_prompt": rows,
     }
+
+
+def capture(rows: list[dict], name: str, rounds: int = 2000, seed: int = 0) -> dict:
+    """Share of the oracle pick's gain that the scorer's pick gets: sum(guided - unguided) /
+    sum(ceiling - unguided) over prompt runs, with a 95 % paired bootstrap interval over the runs."""
+    got = np.array([r[name]["guided"] - r[name]["unguided"] for r in rows])
+    best = np.array([r[name]["ceiling"] - r[name]["unguided"] for r in rows])
+    if best.sum() <= 0:
+        return {"share": None, "share_95ci": [None, None]}
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(rows), size=(rounds, len(rows)))
+    denominators = best[picks].sum(axis=1)
+    shares = got[picks].sum(axis=1)[denominators > 0] / denominators[denominators > 0]
+    return {"share": float(got.sum() / best.sum()),
+            "share_95ci": [float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))]}
 
 
 def markdown(report: dict) -> str:
     cell = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     lines = [
-        f"# Guided vs unguided: preset `{report['preset']}`, best-of-{report['n']}, {report['prompts']} held-out "
-        "prompts, judged by the world's oracles",
+        f"# Guided vs unguided: preset `{report['preset']}`, best-of-{report['n']}, {report['prompts']} prompts x "
+        f"{report.get('seeds_per_prompt', 1)} seed(s), judged by the world's oracles",
+        "",
+        f"Prompts: {report.get('prompt_set', 'held-out scenes from seed 900000')}.",
         "",
         f"Command: `{report['command']}`",
         "",
@@ -126,6 +157,14 @@ def markdown(report: dict) -> str:
         low, high = s["gain_95ci"]
         lines.append(f"| {name} | {cell(s['unguided'])} | {cell(s['guided'])} | {cell(s['ceiling'])} | "
                      f"{cell(s['gain'])} | {cell(low)} .. {cell(high)} |")
+    shares = [(name, s["capture"]) for name, s in report["summary"].items() if "capture" in s]
+    if shares:
+        lines += ["", "Share of the oracle pick's gain captured by the scorer's pick (95 % paired bootstrap): "
+                  + "; ".join(f"{name} {cell(c['share'])} ({cell(c['share_95ci'][0])} .. {cell(c['share_95ci'][1])})"
+                              for name, c in shares) + "."]
+    if report.get("pick_fully_aligned") is not None:
+        lines += ["", f"The pick is fully aligned {100 * report['pick_fully_aligned']:.0f} % of the time; a fully "
+                  f"aligned candidate exists {100 * report['fully_aligned_exists']:.0f} % of the time."]
     lines += [
         "",
         f"Scorer-oracle agreement (Spearman over each prompt's candidates, mean of "
@@ -148,11 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="e.g. technical=1,aesthetic=1,alignment=2 (preset default otherwise)")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=1, help="runs per prompt, each from its own seed")
+    parser.add_argument("--fresh", action="store_true", help="the fresh held-out prompts (world/fresh_prompts.py)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "guided_vs_unguided"), help="path stem for .json and .md")
     args = parser.parse_args(argv)
-    if args.prompts < 1 or args.n < 2:
-        parser.error("--prompts must be >= 1 and --n >= 2")
+    if args.prompts < 1 or args.n < 2 or args.seeds < 1:
+        parser.error("--prompts and --seeds must be >= 1 and --n >= 2")
     write_json_and_markdown(run(args), args.out, markdown)
     return 0
 

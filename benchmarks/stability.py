@@ -31,8 +31,9 @@ from benchmarks.common import (
     add_scorer_model_arguments,
     fmt,
     generate,
-    held_out_prompts,
     model_name,
+    report_prompts,
+    report_render_scenes,
     run_scorer_instrument,
 )
 
@@ -71,16 +72,14 @@ def variants(image: Image.Image) -> dict[str, Image.Image]:
     }
 
 
-def pictures(count: int, seed: int) -> list[tuple[Image.Image, str]]:
+def pictures(count: int, seed: int, fresh: bool = False) -> list[tuple[Image.Image, str]]:
     from t2i_guidance.world.captions import canonical_caption
     from t2i_guidance.world.render import render_clean
-    from t2i_guidance.world.scene import sample_split_scene
 
     generated = count // 2
-    prompts = held_out_prompts(generated)
+    prompts = report_prompts(generated, fresh)
     items = list(zip(generate(prompts, seed=seed), prompts, strict=True)) if prompts else []
-    for index in range(count - generated):
-        scene = sample_split_scene(950_000 + index, held_out=True)
+    for scene in report_render_scenes(count - generated, fresh):
         items.append((render_clean(scene, 32), canonical_caption(scene)))
     return items
 
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> dict:
     from reward_model.scorer import OmniQualityScorer
 
     torch.set_num_threads(args.threads)
-    items = pictures(args.images, args.seed)
+    items = pictures(args.images, args.seed, args.fresh)
     prompts = [prompt for _, prompt in items]
     shown = [variants(image) for image, _ in items]
     report: dict = {"command": args.command, "model": model_name(args.model),

@@ -26,11 +26,30 @@ def test_samples_are_made_from_their_index_alone():
 def test_perception_targets_put_each_object_in_its_cell():
     scene = Scene((SceneObject("circle", "red", "large", 0.2, 0.2), SceneObject("square", "blue", "small", 0.8, 0.8)),
                   "white", relation="above")
-    labels = base.perception_labels(np.asarray(render_clean(scene, 32)))
-    assert labels["colour"][0] > 0 and labels["colour"][15] > 0 and labels["colour"][1:15].sum() == 0
-    assert labels["size"][0] == 2 and labels["size"][15] == 1
-    assert list(labels["row"][:5]) == [0, 0, 0, 0, 1] and list(labels["col"][:5]) == [0, 1, 2, 3, 0]
-    assert int(labels["objects"]) == 2 and int(labels["blur"]) == 0
+    pixels = np.asarray(render_clean(scene, 32))
+    coarse = base.perception_labels(pixels, grid=4)
+    assert coarse["colour"][0] > 0 and coarse["colour"][15] > 0 and coarse["colour"][1:15].sum() == 0
+    assert coarse["size"][0] == 2 and coarse["size"][15] == 1
+    assert list(coarse["row"][:5]) == [0, 0, 0, 0, 1] and list(coarse["col"][:5]) == [0, 1, 2, 3, 0]
+    assert int(coarse["objects"]) == 2 and int(coarse["blur"]) == 0
+    fine = base.perception_labels(pixels)  # the default 8 x 8 grid: (0.2, 0.2) is cell (1, 1)
+    occupied = np.flatnonzero(fine["colour"])
+    assert list(occupied) == [1 * 8 + 1, 6 * 8 + 6] and fine["shape"][9] == 1 + base.SHAPES.index("circle")
+
+
+def test_the_grounded_question_binds_a_colour_to_its_shape_and_place():
+    import random
+
+    scene = Scene((SceneObject("circle", "red", "large", 0.5, 0.25), SceneObject("square", "blue", "small", 0.5, 0.75)),
+                  "white", relation="above")
+    pixels = np.asarray(render_clean(scene, 32))
+    answers = {}
+    for seed in range(40):
+        question, answer = base.ask_about_colour(pixels, "a red circle above a green square", random.Random(seed))
+        answers[question] = answer
+    assert answers[base.ASK.format("red")] == "I see a large red circle at the top."
+    assert answers[base.ASK.format("green")] == "I see no green object."
+    assert answers[base.ASK.format("blue")] == "I see a small blue square at the bottom."
 
 
 def test_loss_falls_on_the_answer_only():
@@ -57,3 +76,12 @@ def test_training_resumes_in_chunks_and_exports_a_loadable_model(tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(final)
     assert model.config.text_config.hidden_size == 32
     assert json.loads((final / "provenance.json").read_text())["steps"] == 3
+
+
+def test_a_saved_base_continues_on_a_finer_grid(tmp_path):
+    coarse = base.train(tmp_path / "coarse", steps=1, batch_size=2, progress=False, sizes=TINY, side=112)
+    fine = base.train(tmp_path / "fine", steps=1, batch_size=2, progress=False, side=224, init_from=coarse)
+    model = AutoModelForImageTextToText.from_pretrained(fine)
+    assert model.config.text_config.hidden_size == 32 and model.config.vision_config.window_size == 224
+    provenance = json.loads((fine / "provenance.json").read_text())
+    assert provenance["pixels"] == [224, 224] and not provenance["init_from"].startswith("/")

@@ -45,7 +45,7 @@ def test_records_are_valid_with_spread_labels_and_facts(tmp_path):
     for r in records:
         image = Image.open(out / r.image)
         assert image.size == (64, 64)
-        assert r.source == "world" and set(r.facts) == {"seen", "issues", "unmet"} and r.facts["seen"]
+        assert r.source == "world" and {"seen", "issues", "unmet"} <= set(r.facts) and r.facts["seen"]
         assert (r.prompt is not None) == (r.task == "alignment")
         if r.task == "alignment" and r.label < 5:
             assert r.facts["unmet"]

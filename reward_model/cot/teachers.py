@@ -89,6 +89,7 @@ class RuleBasedTeacher:
     p_overlook: float = 0.2
     overlook_shift: float = 0.6
     seed: int = 0
+    element_checks: bool = False  # alignment: every element checked in words, the verdict their count
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -98,6 +99,8 @@ class RuleBasedTeacher:
     def write_one(self, record: IQARecord, sample: int) -> str:
         rng = self._rng(record, sample)
         facts = record.facts or {}
+        if self.element_checks and record.task == "alignment" and "met" in facts:
+            return self._alignment_from_checks(facts)
         seen = list(facts.get("seen", []))
         problems = list(facts.get("issues", [])) + (
             list(facts.get("unmet", [])) if record.task == "alignment" else []
@@ -121,6 +124,22 @@ class RuleBasedTeacher:
         sentences.append(f"Overall the {record.task} quality is {verdict(score)}.")
         reasoning = " ".join(sentences)
         return f"<think> {PLANS[record.task]}\n\n{reasoning} </think><answer> {score:.2f} </answer>"
+
+    @staticmethod
+    def _alignment_from_checks(facts: dict) -> str:
+        """Every element checked in words, met ones first, and a verdict that is their count: the score is
+        5 x N / M of the stated checks, so reasons and verdict cannot disagree (nothing is overlooked)."""
+        met, unmet = list(facts["met"]), list(facts.get("unmet", []))
+        total = len(met) + len(unmet)
+        score = round(5.0 * len(met) / total, 2) if total else 0.0
+        sentences = [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
+        sentences += [f"I see {s}." for s in facts.get("seen", [])] or ["I see no clear object."]
+        sentences += [f"{p[0].upper()}{p[1:]}." for p in met + unmet]
+        if not unmet:
+            sentences.append("Every element matches.")
+        sentences.append(f"{len(met)} of {total} elements are met.")
+        sentences.append(f"Overall the alignment quality is {verdict(score)}.")
+        return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
 
     def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
         if not record.facts:

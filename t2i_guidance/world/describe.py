@@ -88,6 +88,7 @@ class PictureFacts:
     asks: str | None = None
     unmet: list[str] | None = None
     elements: int | None = None
+    met: list[str] | None = None
 
     def description(self) -> str:
         """The base model's dense description target."""
@@ -105,6 +106,7 @@ class PictureFacts:
         elif task == "alignment":
             facts["asks"] = self.asks
             facts["unmet"] = list(self.unmet or [])
+            facts["met"] = list(self.met or [])
             facts["elements"] = self.elements
         return facts
 
@@ -126,6 +128,7 @@ def picture_facts(image: Image.Image | np.ndarray, prompt: str | None = None) ->
         spec = parse_prompt(prompt)
         met, unmet = judge_alignment(spec, seen)
         total = len(met) + len(unmet)
-        fields = {"alignment": 5.0 * len(met) / total, "asks": restate(spec), "unmet": unmet, "elements": total}
+        fields = {"alignment": 5.0 * len(met) / total, "asks": restate(spec), "unmet": unmet, "elements": total,
+                  "met": met}
     return PictureFacts(seen_phrases(seen), technical.levels, technical.score, technical.issues,
                         aesthetic.score, aesthetic.issues, **fields)

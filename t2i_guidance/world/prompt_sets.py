@@ -34,6 +34,7 @@ GENEVAL_PROMPTS_PER_TASK = {"single_object": 80, "two_object": 99, "counting": 8
                             "color_attr": 100}
 PROMPT_FILE = Path(__file__).resolve().parent / "prompts" / "world_geneval.jsonl"
 WORLD_GENEVAL = "world-geneval"
+WORLD_FRESH = "world-fresh"  # the fresh held-out prompts (world/fresh_prompts.py): for reports only
 
 
 def _a(word: str) -> str:
@@ -156,7 +157,24 @@ def load_world_geneval() -> PromptSet:
     return PromptSet(WORLD_GENEVAL, records, world_geneval_correctness, "oracle")
 
 
+def load_world_fresh() -> PromptSet:
+    """The fresh held-out prompts; a picture is correct when the oracle finds every element met."""
+    from t2i_guidance.world.fresh_prompts import fresh_prompts
+
+    records = [{"id": f"fresh-{index:03d}", "task": "alignment", "prompt": prompt}
+               for index, prompt in enumerate(fresh_prompts())]
+    return PromptSet(WORLD_FRESH, records, fully_aligned, "oracle", ["alignment"])
+
+
+def fully_aligned(record: dict, image) -> tuple[bool, str]:
+    from t2i_guidance.world.oracles import alignment_score
+
+    result = alignment_score(image, record["prompt"])
+    return result.score >= 5.0, "; ".join(result.unmet) or "every element is met"
+
+
 def register_prompt_sets() -> None:
     """Register the world's prompt sets by name. Safe to call again: a set already there is kept."""
-    if WORLD_GENEVAL not in available_prompt_sets():
-        register_prompt_set(WORLD_GENEVAL, "t2i_guidance.world.prompt_sets:load_world_geneval")
+    for name, loader in ((WORLD_GENEVAL, "load_world_geneval"), (WORLD_FRESH, "load_world_fresh")):
+        if name not in available_prompt_sets():
+            register_prompt_set(name, f"t2i_guidance.world.prompt_sets:{loader}")

@@ -90,9 +90,18 @@ class Scene:
 HELD_OUT_MODULUS = 8  # one content key in eight never appears in training
 
 
+FRESH_MODULUS = 8  # one held-out content key in eight is fresh: kept for the final report alone
+
+
 def is_held_out(scene: Scene) -> bool:
     """Deterministic split of scene contents: held-out contents are never rendered for training."""
     return zlib.crc32(scene.content_key().encode()) % HELD_OUT_MODULUS == 0
+
+
+def is_fresh(scene: Scene) -> bool:
+    """Held-out contents that no training, selection or ship rule reads: `sample_split_scene` never
+    returns them, so only the fresh prompt set (world/fresh_prompts.py) and the reports on it see them."""
+    return is_held_out(scene) and zlib.crc32(f"fresh|{scene.content_key()}".encode()) % FRESH_MODULUS == 0
 
 
 def _place_single(rng: random.Random, position: str) -> tuple[float, float]:
@@ -144,11 +153,21 @@ def sample_scene(seed: int, quality_mix: dict[str, float] | None = None) -> Scen
 
 
 def sample_split_scene(seed: int, held_out: bool, quality_mix: dict[str, float] | None = None) -> Scene:
-    """The first scene from seed, seed+1_000_003, ... that falls on the requested side of the split."""
+    """The first scene from seed, seed+1_000_003, ... that falls on the requested side of the split
+    (never a fresh one: those are for `sample_fresh_scene` alone)."""
+    return _first_scene(seed, quality_mix, lambda scene: is_held_out(scene) == held_out and not is_fresh(scene))
+
+
+def sample_fresh_scene(seed: int) -> Scene:
+    """The first fresh scene from seed, seed+1_000_003, ... (see `is_fresh`)."""
+    return _first_scene(seed, None, is_fresh)
+
+
+def _first_scene(seed: int, quality_mix: dict[str, float] | None, wanted) -> Scene:
     probe = seed
     while True:
         scene = sample_scene(probe, quality_mix)
-        if is_held_out(scene) == held_out:
+        if wanted(scene):
             return scene
         probe += 1_000_003
 

@@ -45,7 +45,7 @@ def relation_holds(relation: str, first: SeenObject, second: SeenObject) -> bool
     return main > 0.08 and main > abs(cross)
 
 
-def _pick(request, objects: Sequence[SeenObject]) -> SeenObject | None:
+def pick_requested(request, objects: Sequence[SeenObject]) -> SeenObject | None:
     """The seen object that best answers a request: its colour, then its shape, then its size."""
     same_colour = [o for o in objects if o.colour == request.colour]
     if not same_colour:
@@ -86,7 +86,7 @@ def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], lis
 
     picked = []
     for request in spec.objects:
-        found = _pick(request, seen.objects)
+        found = pick_requested(request, seen.objects)
         picked.append(found)
         wanted = request.phrase()
         if found is None:

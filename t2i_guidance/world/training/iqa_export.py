@@ -9,7 +9,8 @@ reading of pixels):
   - aesthetic: scenes laid out well or poorly (off-centre, cramped at the border, clashing colours,
     clutter dots); label = the composition rules of `oracles.composition_score` on the true layout.
   - alignment: a scene with its own caption or a partly wrong one (colour, shape, size, position,
-    relation, background, a missing or extra object); label = 5 x the fraction of prompt elements met.
+    relation, swapped colours, background, a missing or extra object); label = 5 x the fraction of prompt
+    elements met.
 `facts` hold plain sentences a rule-based teacher can use, perception first: seen, issues, unmet.
 Records of held-out scene contents (scene.is_held_out) go to test only; the rest go to train.
 """
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from reward_model.data.schema import IQARecord, write_records
 from t2i_guidance.world.captions import canonical_caption, caption, parse_prompt
+from t2i_guidance.world.describe import restate
 from t2i_guidance.world.oracles import (
     ISSUE_WORDS,
     POSITION_CHECKS,
@@ -158,6 +160,9 @@ def _alter_prompt_scene(rng: random.Random, scene: Scene, change: str) -> Scene:
         return replace(scene, position=_other(rng, POSITIONS, scene.position))
     elif change == "relation":
         return replace(scene, relation=INVERSE_RELATION[scene.relation])
+    elif change == "swap":  # the generator's commonest failure: both colours drawn, on each other's shapes
+        first, second = objects
+        objects = [replace(first, colour=second.colour), replace(second, colour=first.colour)]
     return replace(scene, objects=tuple(objects))
 
 
@@ -167,7 +172,7 @@ def alignment_example(rng: random.Random, split: str, size: int) -> tuple[Image.
     if rng.random() >= 0.3:  # a partly wrong caption: one or two changes
         pair = len(scene.objects) == 2
         changes = ["colour", "shape", "size", "background", "relation" if pair else "position"]
-        changes += ["missing"] if pair else []
+        changes += ["missing", "swap"] if pair else []
         for change in rng.sample(changes, rng.choice((1, 1, 2))):
             if change == "missing":  # the caption names two objects, the picture shows one
                 shown = replace(scene, objects=scene.objects[:1], relation=None, position="center")
@@ -182,7 +187,8 @@ def alignment_example(rng: random.Random, split: str, size: int) -> tuple[Image.
     truth = observation_of_scene(shown)
     met, unmet = judge_alignment(parse_prompt(text), truth)
     image = render_clean(shown, size)
-    facts = {"seen": truth.describe(), "issues": [], "unmet": unmet}
+    facts = {"seen": truth.describe(), "issues": [], "unmet": unmet, "met": met, "elements": len(met) + len(unmet),
+             "asks": restate(parse_prompt(text))}
     return image, {"label": round(5.0 * len(met) / (len(met) + len(unmet)), 3), "facts": facts, "prompt": text}
 
 

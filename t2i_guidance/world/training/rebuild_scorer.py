@@ -8,7 +8,7 @@ stopped; the base VLM's own training also resumes from its last checkpoint):
   2. the world base VLM             t2i_guidance.world.training.train_base_vlm   -> OUT/base/final
   3. the scorer's labelled records  t2i_guidance.world.training.scorer_data      -> OUT/scorer_data
   4. CoT -> SFT -> GRPO stage 1 -> stage 2, evaluated after each stage
-                                    benchmarks/learning_proof.py        -> OUT/scorer
+                                    t2i_guidance.world.training.train_scorer     -> OUT/scorer
 With --ship the base VLM is copied to reward_model/weights/world-base-vlm and GRPO stage 2 to
 reward_model/weights/tiny-omniquality-r (the `embedded` preset), each with its provenance.
 The defaults are the settings the shipped models were built with; on a 2-core CPU the whole rebuild
@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     base = out / "base" / "final"
     if not (base / "config.json").exists():
         _run("-m", "t2i_guidance.world.training.train_base_vlm", "--out", str(out / "base"), "--pool", str(out / "generated"),
-             "--steps", str(args.base_steps), "--batch-size", "16", "--threads", threads)
+             "--steps", str(args.base_steps), "--batch-size", "16", "--threads", threads, "--side", "112")
     data = out / "scorer_data"
     if not (data / "train.jsonl").exists():
         _run("-m", "t2i_guidance.world.training.scorer_data", "--out", str(data), "--renders", str(args.renders),
              "--pool", str(out / "generated"))
     scorer = out / "scorer"
     if not (scorer / "grpo_stage2" / "config.json").exists():
-        _run("-m", "benchmarks.learning_proof", "--out", str(scorer), "--data", str(data), "--base", str(base),
+        _run("-m", "t2i_guidance.world.training.train_scorer", "--out", str(scorer), "--data", str(data), "--base", str(base),
              "--keep", "best", "--sft-steps", str(args.sft_steps), "--sft-lr", "5e-4",
              "--grpo1-steps", str(args.grpo1_steps), "--grpo1-lr", "2e-5", "--grpo2-steps", str(args.grpo2_steps),
              "--grpo2-lr", "1e-5", "--grpo-batch", "16", "--max-new-tokens", "192", "--eval-limit", "300",

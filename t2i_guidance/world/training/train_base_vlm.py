@@ -37,6 +37,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from reward_model.provenance import portable_path
 from t2i_guidance.world.captions import caption, parse_prompt
 from t2i_guidance.world.describe import picture_facts, restate
 from t2i_guidance.world.oracles import COLOUR_NAMES, degradation_levels, observe
@@ -44,29 +45,41 @@ from t2i_guidance.world.render import DEGRADATIONS, degrade
 from t2i_guidance.world.scene import BACKGROUNDS, SHAPES, sample_split_scene
 from t2i_guidance.world.training import iqa_export
 
-GRID = 4  # 112 px -> 8 x 8 patches of 14 -> 4 x 4 merged tokens
+# 224 px -> 16 x 16 patches of 14 -> an 8 x 8 grid of merged tokens, each 4 x 4 px of the 32 px picture.
+# (At 112 px a token covered 8 x 8 px while a small object is about 7 px across: shape did not survive.)
+SIDE = 224
+PATCH = 28  # pixels per merged token: patch 14, merged 2 x 2
 DESCRIBE = "Describe the picture."
 RESTATE = 'What does the prompt "{}" ask for?'
 BOTH = 'Prompt: "{}". What does it ask for, and what do you see?'
-TASK_WEIGHTS = {"describe": 0.5, "restate": 0.25, "both": 0.25}
+ASK = "Where is the {} object, and what is it?"
+TASK_WEIGHTS = {"describe": 0.4, "restate": 0.2, "both": 0.2, "ask": 0.2}
 BASE_SIZES = {"hidden_size": 128, "num_layers": 4, "vision_depth": 4, "num_heads": 4}
 
-# "row" / "col": each token names its own place, so position is in the token's content, where the
-# language model reads it directly (rotary positions alone only give it offsets).
-CELL_HEADS = {"colour": len(COLOUR_NAMES) + 1, "shape": len(SHAPES) + 1, "size": 3, "row": GRID, "col": GRID}
+
+def grid_of(side: int) -> int:
+    return side // PATCH
+
+
+def cell_heads(grid: int) -> dict[str, int]:
+    # "row" / "col": each token names its own place, so position is in the token's content, where the
+    # language model reads it directly (rotary positions alone only give it offsets).
+    return {"colour": len(COLOUR_NAMES) + 1, "shape": len(SHAPES) + 1, "size": 3, "row": grid, "col": grid}
+
+
 PICTURE_HEADS = {"background": len(BACKGROUNDS), "blur": 6, "noise": 6, "jpeg": 6, "objects": 4, "strays": 4}
 
 
 # ---------------------------------------------------------------- samples
 
 
-def perception_labels(image: np.ndarray) -> dict[str, np.ndarray]:
+def perception_labels(image: np.ndarray, grid: int = SIDE // PATCH) -> dict[str, np.ndarray]:
     """Head targets from the oracles' reading of the picture (class 0 of a cell head = nothing there)."""
     seen = observe(image)
-    cells = {name: np.zeros(GRID * GRID, dtype=np.int64) for name in ("colour", "shape", "size")}
-    cells["row"], cells["col"] = np.divmod(np.arange(GRID * GRID, dtype=np.int64), GRID)
+    cells = {name: np.zeros(grid * grid, dtype=np.int64) for name in ("colour", "shape", "size")}
+    cells["row"], cells["col"] = np.divmod(np.arange(grid * grid, dtype=np.int64), grid)
     for obj in seen.objects:
-        cell = min(GRID - 1, int(obj.cy * GRID)) * GRID + min(GRID - 1, int(obj.cx * GRID))
+        cell = min(grid - 1, int(obj.cy * grid)) * grid + min(grid - 1, int(obj.cx * grid))
         if cells["colour"][cell]:  # two centres in one cell: keep the larger object
             continue
         cells["colour"][cell] = COLOUR_NAMES.index(obj.colour) + 1
@@ -85,8 +98,9 @@ def perception_labels(image: np.ndarray) -> dict[str, np.ndarray]:
 class BaseSamples:
     """Sample i of the pretraining stream: (picture, instruction, answer, head targets), made from i alone."""
 
-    def __init__(self, pool: tuple[np.ndarray, list[str]] | None, seed: int = 0, generated_share: float = 0.25):
-        self.pool, self.seed = pool, seed
+    def __init__(self, pool: tuple[np.ndarray, list[str]] | None, seed: int = 0, generated_share: float = 0.25,
+                 grid: int = SIDE // PATCH):
+        self.pool, self.seed, self.grid = pool, seed, grid
         self.generated_share = generated_share if pool is not None else 0.0
 
     def picture(self, rng: random.Random) -> tuple[np.ndarray, str]:
@@ -114,10 +128,24 @@ class BaseSamples:
             instruction, answer = DESCRIBE, facts.description()
         elif task == "restate":
             instruction, answer = RESTATE.format(prompt), asks
+        elif task == "ask":
+            instruction, answer = ask_about_colour(pixels, prompt, rng)
         else:
             instruction, answer = BOTH.format(prompt), f"{asks} {facts.description()}"
         return {"image": Image.fromarray(pixels), "instruction": instruction, "answer": answer,
-                "labels": perception_labels(pixels)}
+                "labels": perception_labels(pixels, self.grid)}
+
+
+def ask_about_colour(pixels: np.ndarray, prompt: str, rng: random.Random) -> tuple[str, str]:
+    """A grounded question that binds a colour to its shape, size and place: about a colour the picture
+    shows, or (as often as the prompt allows) one the prompt names that the picture may lack."""
+    seen = observe(pixels)
+    present = [o.colour for o in seen.objects]
+    asked = [o.colour for o in parse_prompt(prompt).objects if o.colour]
+    options = asked if asked and rng.random() < 0.5 else present or list(COLOUR_NAMES)
+    colour = rng.choice(options)
+    answer = " ".join(f"I see {o.describe()}." for o in seen.objects if o.colour == colour)
+    return ASK.format(colour), answer or f"I see no {colour} object."
 
 
 def collate(samples: list[dict], processor) -> dict:
@@ -156,13 +184,13 @@ def collate(samples: list[dict], processor) -> dict:
 class PerceptionHeads(nn.Module):
     """Linear read-outs of the vision tower's merged tokens (training only; never shipped)."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, grid: int = SIDE // PATCH):
         super().__init__()
-        self.cell = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in CELL_HEADS.items()})
+        self.cell = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in cell_heads(grid).items()})
         self.picture = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in PICTURE_HEADS.items()})
 
     def loss(self, tokens: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """tokens (B, GRID*GRID, hidden) -> summed cross-entropy and per-head accuracy."""
+        """tokens (B, grid*grid, hidden) -> summed cross-entropy and per-head accuracy."""
         total, accuracy = tokens.new_zeros(()), {}
         pooled = tokens.mean(dim=1)
         for name, head in self.cell.items():
@@ -196,11 +224,11 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     partial.replace(path)
 
 
-def export(model, processor, target: Path, provenance: dict) -> Path:
-    """Save the VLM (without the heads) + processor, pinned to 112 px, staged then renamed."""
+def export(model, processor, target: Path, provenance: dict, side: int = SIDE) -> Path:
+    """Save the VLM (without the heads) + processor, pinned to side x side px, staged then renamed."""
     import shutil
 
-    processor.image_processor.size = {"shortest_edge": 112 * 112, "longest_edge": 112 * 112}
+    processor.image_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
@@ -216,9 +244,12 @@ def export(model, processor, target: Path, provenance: dict) -> Path:
 def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_size: int = 32, lr: float = 1e-3,
           head_weight: float = 1.0, save_every: int = 250, seed: int = 0, log_every: int = 25,
           progress: bool = True, sizes: dict | None = None, max_minutes: float | None = None,
-          device: str | None = None) -> Path | None:
+          device: str | None = None, side: int = SIDE, init_from: str | Path | None = None) -> Path | None:
     """Train (or continue) for `steps` steps in all; returns the exported model folder OUT/final, or None
-    when `max_minutes` ran out first (the checkpoint is saved: the same call continues)."""
+    when `max_minutes` ran out first (the checkpoint is saved: the same call continues).
+
+    `init_from` starts from a saved base VLM (its weights carry over to any `side`: the vision tower's
+    positions are rotary, so a model taught on a coarse grid continues on a finer one)."""
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
@@ -231,11 +262,27 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
     if pool is not None:
         images, prompts, _ = load_pool(pool)
         pool_data = (images, prompts)
-    samples = BaseSamples(pool_data, seed=seed)
-    processor = build_tiny_processor(min_pixels=112 * 112, max_pixels=112 * 112)
-    sizes = sizes or BASE_SIZES
-    model = build_tiny_model(processor, seed=seed, **sizes)
-    heads = PerceptionHeads(model.config.text_config.hidden_size)
+    grid = grid_of(side)
+    samples = BaseSamples(pool_data, seed=seed, grid=grid)
+    if init_from is not None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(init_from)
+        processor.image_processor.min_pixels = processor.image_processor.max_pixels = side * side
+        processor.image_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
+        model = AutoModelForImageTextToText.from_pretrained(init_from)
+        sizes = {"hidden_size": model.config.text_config.hidden_size,
+                 "num_layers": model.config.text_config.num_hidden_layers,
+                 "vision_depth": model.config.vision_config.depth,
+                 "num_heads": model.config.text_config.num_attention_heads}
+    else:
+        processor = build_tiny_processor(min_pixels=side * side, max_pixels=side * side)
+        sizes = sizes or BASE_SIZES
+        model = build_tiny_model(processor, seed=seed, **sizes)
+    # Full attention in every vision layer: at this size windows save nothing and cut objects in two.
+    model.config.vision_config.window_size = side
+    model.model.visual.window_size = side
+    heads = PerceptionHeads(model.config.text_config.hidden_size, grid)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
     heads.to(device)
@@ -275,7 +322,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
             batch = {name: value.to(device) for name, value in batch.items()}
             with autocast:
                 output = model(**batch)
-                tokens = tap.tokens.view(batch_size, GRID * GRID, -1)
+                tokens = tap.tokens.view(batch_size, grid * grid, -1)
                 head_loss, accuracy = heads.loss(tokens.float(), targets)
                 loss = output.loss + head_weight * head_loss
             optimizer.zero_grad(set_to_none=True)
@@ -305,10 +352,11 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
     model.to("cpu")  # the shipped model is loaded on any machine
     provenance = {"what": "world base VLM (stand-in for Qwen2.5-VL-Instruct)", "steps": steps,
                   "batch_size": batch_size, "lr": lr, "head_weight": head_weight, "seed": seed,
-                  "sizes": sizes, "pool": str(pool) if pool else None,
+                  "sizes": sizes, "pool": None if pool is None else portable_path(pool),
                   "pool_pictures": 0 if pool_data is None else len(pool_data[0]),
-                  "command": "python -m t2i_guidance.world.training.train_base_vlm", "pixels": [112, 112]}
-    return export(model, processor, out / "final", provenance)
+                  "init_from": None if init_from is None else portable_path(init_from),
+                  "command": "python -m t2i_guidance.world.training.train_base_vlm", "pixels": [side, side]}
+    return export(model, processor, out / "final", provenance, side)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,12 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-minutes", type=float, help="stop after this long (checkpoint saved; rerun to continue)")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present, in bf16)")
+    parser.add_argument("--side", type=int, default=SIDE, help="picture side the model sees (a multiple of 28)")
+    parser.add_argument("--init-from", help="a saved base VLM to continue from (e.g. the shipped one)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be at least 1")
+    if args.side < 28 or args.side % 28:
+        parser.error("--side must be a positive multiple of 28")
     torch.set_num_threads(args.threads)
     final = train(args.out, args.steps, args.pool, args.batch_size, args.lr, args.head_weight, args.save_every,
-                  args.seed, max_minutes=args.max_minutes, device=args.device)
+                  args.seed, max_minutes=args.max_minutes, device=args.device, side=args.side,
+                  init_from=args.init_from)
     if final is not None:
         print(f"base VLM written to {final}")
     return 0

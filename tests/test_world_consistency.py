@@ -1,0 +1,65 @@
+"""A verdict checked against the rationale's own claims, and a teacher whose verdicts always pass."""
+
+import random
+
+from reward_model.cot.teachers import RuleBasedTeacher
+from reward_model.data.schema import IQARecord
+from reward_model.parsing import parse_answer
+from t2i_guidance.world.consistency import check_consistency
+from t2i_guidance.world.training import iqa_export
+
+PROMPT = "a red circle above a small blue square on a white background"
+
+
+def _rationale(*sentences: str) -> str:
+    return f"<think> {' '.join(sentences)} </think><answer> 5.00 </answer>"
+
+
+def test_a_verdict_that_contradicts_the_claims_is_caught():
+    # the shipped model's quickstart rationale: it sees the colours swapped and still says 8 of 8
+    text = _rationale("The prompt asks for a red circle above a small blue square on a white background.",
+                      "I see a small blue circle at the top.", "I see a small red square at the bottom.",
+                      "I see a white background.", "Every element matches.", "8 of 8 elements are met.")
+    check = check_consistency(text, 5.0)
+    assert check.implied == (5, 8) and check.stated == (8, 8)
+    assert check.verdict_agrees is False and check.band_agrees is True and not check.consistent
+
+
+def test_claims_that_meet_everything_agree_with_every_element_matching():
+    text = _rationale("The prompt asks for a red circle above a small blue square on a white background.",
+                      "I see a large red circle at the top.", "I see a small blue square at the bottom.",
+                      "I see a white background.", "Every element matches.", "8 of 8 elements are met.")
+    assert check_consistency(text, 5.0).consistent
+    assert not check_consistency(text, 3.0).consistent  # the score is not in the band of 8 of 8
+    assert check_consistency(text.replace("8 of 8", "7 of 8"), 4.4).verdict_agrees is False
+
+
+def test_the_prompt_stands_in_when_the_rationale_restates_nothing_and_no_verdict_is_none():
+    text = _rationale("I see a large red circle at the top.", "I see a small blue square at the bottom.",
+                      "I see a white background.", "8 of 8 elements are met.")
+    assert check_consistency(text, 5.0, PROMPT).consistent
+    assert check_consistency(_rationale("I see a white background."), 5.0, PROMPT).verdict_agrees is None
+
+
+def test_coarse_position_words_leave_the_placement_open_but_nothing_else():
+    text = _rationale("The prompt asks for a red circle to the left of a blue square on a white background.",
+                      "I see a small red circle on the left.", "I see a small blue square at the bottom.",
+                      "I see a white background.")
+    assert check_consistency(text + " 7 of 7 elements are met.", 5.0).verdict_agrees
+    assert check_consistency(text + " 6 of 7 elements are met.", 4.3).verdict_agrees
+    assert check_consistency(text + " 5 of 7 elements are met.", 3.6).verdict_agrees is False
+    opposite = text.replace("at the bottom", "on the right")  # left and right settle "to the left of"
+    assert check_consistency(opposite + " 6 of 7 elements are met.", 4.3).verdict_agrees is False
+
+
+def test_the_teacher_derives_its_verdict_from_the_checks_it_states():
+    teacher, inconsistent = RuleBasedTeacher(element_checks=True), 0
+    for index in range(120):
+        image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
+        record = IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                           source="world", split="train", facts=fields["facts"])
+        text = teacher.write_one(record, 0)
+        assert parse_answer(text).score == round(fields["label"], 2)  # 5 x N / M, no noise, nothing overlooked
+        assert text == teacher.write_one(record, 1)
+        inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
+    assert inconsistent <= 2  # the coarse position words of "I see" leave a rare case open
