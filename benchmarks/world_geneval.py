@@ -1,7 +1,7 @@
 """GenEval's six tasks inside the embedded world: the table of unguided, best-of-N and refinement.
 
     python -m benchmarks.world_geneval table --out runs/world_geneval     # unguided, best-of-4, refinement
-    python -m benchmarks.world_geneval prompts    # rewrite t2i_guidance/world/prompts/world_geneval.jsonl
+    python -m benchmarks.world_geneval prompts    # rewrite t2i_guidance/world/prompts/geneval_suite.jsonl
 
 `table` runs the benchmark runner (resumable: rerun the same command after any interruption) on three
 strategies at equal generator compute — unguided, best-of-N and prompt refinement with N candidates in

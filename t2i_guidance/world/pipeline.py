@@ -21,7 +21,7 @@ from t2i_guidance.world.captions import extended_vocabulary, vocabulary
 IMAGE_SIZE = 32
 MAX_TOKENS = 24  # the longest caption of the grammar is about 20 words
 DEFAULT_STEPS = 20
-DEFAULT_GUIDANCE = 1.5  # measured best of 1.5 / 2 / 3 for the shipped weights (benchmarks/world_generator_guidance.py)
+DEFAULT_GUIDANCE = 1.5  # measured best of 1.5 / 2 / 3 for the shipped weights (docs/embedded-world.md)
 PAD, UNK = "[PAD]", "[UNK]"
 
 

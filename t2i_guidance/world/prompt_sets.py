@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 TASKS: tuple[str, ...] = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 GENEVAL_PROMPTS_PER_TASK = {"single_object": 80, "two_object": 99, "counting": 80, "colors": 94, "position": 100,
                             "color_attr": 100}
-PROMPT_FILE = Path(__file__).resolve().parent / "prompts" / "world_geneval.jsonl"
+PROMPT_FILE = Path(__file__).resolve().parent / "prompts" / "geneval_suite.jsonl"
 WORLD_GENEVAL = "world-geneval"
 WORLD_FRESH = "world-fresh"  # the fresh held-out prompts (world/fresh_prompts.py): for reports only
 

@@ -7,8 +7,8 @@ A"), the relation or position words, where the background goes, a quality tag ("
 "picture of" lead. It reads the best candidate's rationales for what went wrong (the oracle names the
 unmet elements; a model's rationale is read for the same words), ranks the phrasings by how directly
 they address those problems, and returns the best one not tried yet. It keeps the guidance scale: for the
-world's generator more guidance lowers alignment (benchmarks/results/world_generator_guidance.md: 3
-against 1.5 costs 0.52 oracle points), so a stalled round is answered with wording, not guidance. Same
+world's generator more guidance lowers alignment (3 against 1.5 costs 0.52 oracle points; see
+docs/embedded-world.md), so a stalled round is answered with wording, not guidance. Same
 inputs, same rewrite.
 """
 

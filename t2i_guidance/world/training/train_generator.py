@@ -229,7 +229,7 @@ def _train(args: argparse.Namespace, device: torch.device) -> None:
     save()
     export(pipe, ema, parameters, Path(args.out), step, losses, args, start_step)
     if losses:
-        draw_loss_curve(losses, Path(args.loss_plot), first_step=start_step)
+        draw_loss_curve(losses, Path(args.loss_plot or Path(args.work_dir) / "loss.png"), first_step=start_step)
 
 
 def export(
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="t2i_guidance/world/weights/generator")
     parser.add_argument("--work-dir", default="runs/world_generator_training", help="checkpoints; resumes from here")
-    parser.add_argument("--loss-plot", default="benchmarks/results/world_generator_loss.png")
+    parser.add_argument("--loss-plot", help="where to draw the loss curve (default: WORK_DIR/loss.png)")
     parser.add_argument("--steps", type=int, default=6000, help="total steps (a resumed run continues to this)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
