@@ -118,6 +118,16 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
 
 def main(argv: Sequence[str] | None = None, strategy: str | None = None,
          prog: str = "python -m t2i_guidance.search") -> int:
+    """Run the command line; Ctrl-C ends it with one line (files are moved into --out only once all
+    are written, so an interrupted run leaves none half-written)."""
+    try:
+        return _main(argv, strategy, prog)
+    except KeyboardInterrupt:
+        print("error: interrupted; no new run was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, strategy: str | None, prog: str) -> int:
     args = build_parser(strategy, prog).parse_args(argv)
     strategy = strategy or args.strategy
     # Every check on user input happens here, before a model is loaded.
@@ -127,7 +137,7 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
     except (UsageError, RunError) as exc:
         fail(str(exc))
 
-    from t2i_guidance.run_folder import write_run
+    from t2i_guidance.run_folder import NotFiniteError, write_run
     from t2i_guidance.search.run_builder import load_generator, load_scorer
 
     try:
@@ -144,7 +154,10 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
         fail(f"could not set up {strategy!r}: {type(exc).__name__}: {exc}", code=1)
 
     result = run(plan.prompt, seed=args.seed, progress=not args.quiet)
-    data = write_run(result, out_dir)
+    try:
+        data = write_run(result, out_dir)
+    except NotFiniteError as exc:
+        fail(str(exc), code=1)
     if args.json:
         json.dump(data, sys.stdout, indent=2)
         print()
