@@ -24,6 +24,9 @@ MAX_STEPS = 1000  # diffusers schedulers are trained on 1000 timesteps
 MAX_GUIDANCE_SCALE = 100.0
 MAX_SIDE = 4096  # pixels per image side
 MAX_LCB_LAMBDA = 100.0  # mean - lambda * std: beyond this the mean no longer counts, and lambda * std overflows
+# A zero-order neighbour is (pivot + step * eps) / sqrt(1 + step^2): at 100 it is fresh noise already, and
+# past about 1e154 step^2 overflows and the neighbour becomes all zeros (a flat picture).
+MAX_STEP_SIZE = 100.0
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range; candidate k uses seed + k
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -61,7 +64,9 @@ def check_prompt(prompt: str | None) -> str:
 
 
 def check_int(name: str, value: int | None, low: int, high: int) -> int | None:
-    """None (not given) passes; anything else must lie in low..high."""
+    """None (not given) passes; anything else must be a whole number (not true/false) in low..high."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UsageError(f"{name} must be a whole number, got {value!r}")
     if value is not None and not low <= value <= high:
         raise UsageError(f"{name} must be between {low} and {high:,}, got {value:,}")
     return value
@@ -69,6 +74,8 @@ def check_int(name: str, value: int | None, low: int, high: int) -> int | None:
 
 def check_float(name: str, value: float | None, low: float, high: float = math.inf) -> float | None:
     """None passes; NaN and infinities are refused (they would silently switch features off)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise UsageError(f"{name} must be a number, got {value!r}")
     if value is not None and not (math.isfinite(value) and low <= value <= high):
         bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f">= {low:g}"
         raise UsageError(f"{name} must be a finite number {bounds}, got {value}")

@@ -53,6 +53,19 @@ def test_a_damaged_prompt_file_is_one_line_naming_it(tmp_path, capsys, text, mes
     assert message in err
 
 
+@pytest.mark.parametrize("strategy, message", [
+    ("best-of-4,steps=nan:embedded", "--steps must be a whole number, got 'nan'"),  # was a TypeError traceback
+    ("best-of-4,batch_size=true:embedded", "--batch-size must be a whole number, got True"),
+    ("best-of-4,guidance_scale=Infinity:embedded", "--guidance-scale must be a finite number"),
+    ("best-of-4,height=64:embedded", "draws 32 x 32 pixel pictures only"),
+])
+def test_strategy_settings_of_the_wrong_type_are_one_line(tmp_path, capsys, strategy, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--out", str(tmp_path / "run"), "--strategies", strategy])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--out", ""], "--out is empty"),
     (["--out", "run", "--device", "tpu"], "--device must be"),

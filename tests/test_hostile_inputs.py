@@ -93,6 +93,7 @@ def test_the_cli_refuses_undrawable_prompts_in_one_line(tmp_path, capsys, prompt
     ("zero-order", ["--step-size", "inf"], "step_size must be a finite number"),
     ("particles", ["--resample-lambda", "nan"], "finite"),
     ("best-of-n", ["--lcb-lambda", "1e308"], "between 0 and 100"),  # lambda * std would overflow
+    ("zero-order", ["--step-size", "1e300"], "at most 100"),  # step^2 overflows: an all-zero neighbour
 ])
 def test_non_finite_numbers_are_refused(tmp_path, capsys, strategy, extra, message):
     code, err = run_cli(["--prompt", DRAWABLE, "--out", str(tmp_path / "o"), *extra], capsys, strategy)

@@ -21,6 +21,7 @@ from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.generator import GenerationSettings
 from t2i_guidance.input_checks import (
     MAX_LCB_LAMBDA,
+    MAX_STEP_SIZE,
     UsageError,
     accepts_keyword,
     check_device,
@@ -148,8 +149,8 @@ def _strategy_options(request: RunRequest, cls: type) -> dict[str, Any]:
     for name in WHOLE_NUMBER_OPTIONS:
         if options.get(name) is not None and (not isinstance(options[name], int) or options[name] < 1):
             raise RunError(f"{name} must be a whole number of at least 1, got {options[name]!r}")
-    if options.get("step_size") is not None and not options["step_size"] > 0:
-        raise RunError(f"step_size must be positive, got {options['step_size']}")
+    if options.get("step_size") is not None and not 0 < options["step_size"] <= MAX_STEP_SIZE:
+        raise RunError(f"step_size must be positive and at most {MAX_STEP_SIZE:g}, got {options['step_size']}")
     if options.get("cheap_dimensions") is not None:
         try:
             validate_dimensions(options["cheap_dimensions"])
