@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 
 from reward_model.interface import MAX_PROMPT_CHARS, device_problem, normalise_prompt
 from t2i_guidance.registries import family_function
-from t2i_guidance.run_folder import holds_run
 
 MAX_CANDIDATES = 256  # beyond this a single run should be a benchmark, not a CLI call
 MAX_STEPS = 1000  # diffusers schedulers are trained on 1000 timesteps
@@ -203,6 +202,8 @@ def check_model_location(location: str, what: str, index_file: str | None = None
 def check_output_dir(out: str, overwrite: bool) -> Path:
     if not out.strip():  # Path("") is the current folder
         raise UsageError("--out is empty; name the folder for the run")
+    from t2i_guidance.run_folder import holds_run  # here: importing it brings torch, and checks start before
+
     out_dir = Path(out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {out!r} is a file, not a folder")
