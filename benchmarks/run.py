@@ -39,6 +39,16 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; Ctrl-C at any point ends it with one line (every finished row is on disk, whole)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted; the rows finished so far are kept: run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from benchmarks import judges  # noqa: F401  (registers the judge scorers)
     from benchmarks.rows import RowsError
@@ -93,8 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         counts = runner.run()
     except RowsError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:  # every finished row is already on disk, whole
-        fail(f"interrupted; the rows finished so far are kept in {out}: run the same command to resume", 130)
     print(f"{counts['written']} rows written, {counts['skipped']} already done, of {counts['items']} "
           f"in shard {shard.index}/{shard.count} -> {out}")
     return 0

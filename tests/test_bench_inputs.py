@@ -132,3 +132,16 @@ def test_score_cli_normalises_the_prompt():
     from reward_model.score_cli import check_prompt
 
     assert check_prompt("a red\u200f circle\u00a0 cafe\u0301") == "a red circle caf\u00e9"
+
+
+def test_ctrl_c_stops_a_benchmark_in_one_line_keeping_finished_rows(tmp_path, capsys, monkeypatch):
+    def interrupted(self, spec, record, image_index):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("benchmarks.run_engine.Runner.run_item", interrupted)
+    out = tmp_path / "run"
+    assert run_main(["--out", str(out), "--per-task", "1", "--images", "1", "--quiet",
+                     "--strategies", "unguided:embedded"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: interrupted;") and "resume" in err, err
+    assert not (out / "rows.jsonl").read_text()  # opened for appending, nothing half-written into it
