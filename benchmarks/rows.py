@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,26 +26,60 @@ def comparable(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != TIMING_FIELD}
 
 
+class RowsError(ValueError):
+    """A rows file damaged before its last line: one line naming the file and the line."""
+
+
+def _parse_row(line: bytes) -> dict | None:
+    """The row a line holds, or None when it holds none."""
+    try:
+        row = json.loads(line)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
 def _cut_partial_line(path: Path) -> None:
-    """Remove a last line without its newline (a write cut short by a kill)."""
+    """Remove a last line that is no row: without its newline (a write cut short by a kill), or broken
+    although it ends in one (read_rows has already said so), so appended rows never follow it."""
     with open(path, "rb+") as handle:
         data = handle.read()
-        if data and not data.endswith(b"\n"):
-            handle.truncate(data.rfind(b"\n") + 1)
+        lines = data.split(b"\n")[:-1]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if lines and _parse_row(lines[-1]) is None:
+            lines.pop()
+        keep = sum(len(line) + 1 for line in lines)  # a prefix of the file
+        if keep != len(data):
+            handle.truncate(keep)
             handle.flush()
             os.fsync(handle.fileno())
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Complete rows of one JSONL file, in file order (a partial last line is ignored)."""
+    """Complete rows of one JSONL file, in file order.
+
+    A partial last line (no newline: a write cut short) is ignored; a broken last line that does end in
+    a newline is skipped with a warning on stderr (its work item is simply done again); a broken line
+    before the last means the file was damaged otherwise, and is refused (RowsError) rather than guessed at."""
     path = Path(path)
     if not path.exists():
         return []
+    lines = path.read_bytes().split(b"\n")[:-1]  # the part after the last newline is no complete line
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.endswith("\n") and line.strip():
-                rows.append(json.loads(line))
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        row = _parse_row(line)
+        if row is not None:
+            rows.append(row)
+        elif number == last:
+            print(f"warning: {path} line {number + 1} is not a complete row; skipped, its work will be done "
+                  "again", file=sys.stderr)
+        else:
+            raise RowsError(f"{path} line {number + 1} is not a JSON row: the file is damaged; remove that "
+                            "line (its work will be done again) and run again")
     return rows
 
 

@@ -39,12 +39,30 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; Ctrl-C at any point ends it with one line (every finished row is on disk, whole)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted; the rows finished so far are kept: run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from benchmarks import judges  # noqa: F401  (registers the judge scorers)
-    from benchmarks.run_engine import MAX_CANDIDATES, RunConfig, Runner, Shard, check_independence
+    from benchmarks.rows import RowsError
+    from benchmarks.run_engine import (
+        MAX_CANDIDATES,
+        RunConfig,
+        Runner,
+        Shard,
+        check_independence,
+        drawable_prompt_set,
+    )
     from benchmarks.strategy_specs import parse_strategy
     from t2i_guidance import registries as scorers
-    from t2i_guidance.prompt_sets import load_prompt_set
+    from t2i_guidance.input_checks import UsageError, check_device
 
     # Every check on the input happens here, before a model is loaded.
     try:
@@ -64,24 +82,48 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [j for j in args.judges if j not in scorers.available_scorers()]
         if unknown:
             raise ValueError(f"unknown judge(s) {', '.join(unknown)}; available: {', '.join(scorers.available_scorers())}")
-        prompt_set = load_prompt_set(args.prompt_set).limited(args.per_task)
+        check_device(args.device)
+        prompt_set = drawable_prompt_set(_load_prompt_set(args.prompt_set).limited(args.per_task), strategies)
         check_independence(strategies, args.judges, prompt_set, args.allow_self_judged)
         config = RunConfig(args.prompt_set, [s.name for s in strategies], list(args.judges), args.images,
                            args.per_task, args.seed, args.allow_self_judged)
+        if not args.out.strip():  # Path("") is the current folder
+            raise ValueError("--out is empty; name the run folder")
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {args.out!r} is a file")
         from benchmarks.run_engine import check_or_write_config
 
         check_or_write_config(out, config)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, UsageError) as exc:
         fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
 
     runner = Runner(config, prompt_set, strategies, out, shard, args.threads, args.device, not args.quiet)
-    counts = runner.run()
+    try:
+        counts = runner.run()
+    except RowsError as exc:
+        fail(str(exc))
     print(f"{counts['written']} rows written, {counts['skipped']} already done, of {counts['items']} "
           f"in shard {shard.index}/{shard.count} -> {out}")
     return 0
+
+
+def _load_prompt_set(name: str):
+    """A registered prompt set, or a user's file; a file that is not a prompt file is one line naming it."""
+    from t2i_guidance.prompt_sets import FILE_PREFIX, load_prompt_set
+
+    if not name.startswith(FILE_PREFIX):
+        return load_prompt_set(name)
+    try:
+        prompt_set = load_prompt_set(name)
+    except FileNotFoundError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        reason = f"a row has no {exc.args[0]!r} field" if isinstance(exc, KeyError) else exc
+        raise ValueError(f"prompt file {name[len(FILE_PREFIX):]!r} is not a prompt file: {reason}") from None
+    if not prompt_set.records:
+        raise ValueError(f"prompt file {name[len(FILE_PREFIX):]!r} holds no prompt")
+    return prompt_set
 
 
 if __name__ == "__main__":

@@ -92,6 +92,27 @@ def check_independence(strategies: list[StrategySpec], judges: list[str], prompt
             "those numbers marked as not independent")
 
 
+def drawable_prompt_set(prompt_set: PromptSet, strategies: list[StrategySpec]) -> PromptSet:
+    """The set with every prompt normalised as the command lines normalise theirs, after checking that each
+    strategy's generator can draw each one (a user's prompt file may hold anything); ValueError otherwise."""
+    from t2i_guidance.input_checks import UsageError, check_drawable, check_prompt
+    from t2i_guidance.presets import load_preset
+
+    locations = dict.fromkeys(s.plan.generator_location if s.guided else load_preset(s.preset).generator
+                              for s in strategies)
+    records = []
+    for record in prompt_set.records:
+        try:
+            prompt = check_prompt(record["prompt"])
+            for location in locations:
+                check_drawable(prompt, location)
+        except UsageError as exc:
+            raise ValueError(f"prompt {record['id']} of {prompt_set.name} ({str(record['prompt'])[:80]!r}): "
+                             f"{exc}") from None
+        records.append({**record, "prompt": prompt})
+    return PromptSet(prompt_set.name, records, prompt_set.correctness, prompt_set.correctness_judge)
+
+
 def run_folder_rows(out: Path) -> list[dict]:
     rows = []
     for path in sorted(out.glob("rows*.jsonl")):

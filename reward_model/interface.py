@@ -8,6 +8,8 @@ that completes requests in any order cannot attach a score to the wrong image.
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
@@ -19,6 +21,34 @@ DIMENSIONS: tuple[str, ...] = ("technical", "aesthetic", "alignment")
 # scorer's instruction quotes the prompt, so a longer one is cut anyway; a 100,000-character one once cost
 # 11 GB before failing.
 MAX_PROMPT_CHARS = 2000
+
+
+def normalise_prompt(text: str) -> str:
+    """The prompt as a person reads it: Unicode NFC (a composed "é" and "e" + accent are the same word),
+    invisible format characters removed (bidi marks, zero-width spaces and joiners, byte-order marks, soft
+    hyphens: pasted along unseen, they would reach a tokenizer as unknown tokens), whitespace runs one space."""
+    text = unicodedata.normalize("NFC", text)
+    return " ".join("".join(c for c in text if unicodedata.category(c) != "Cf").split())
+
+
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def device_problem(device: str | None) -> str | None:
+    """Why `--device` names no device of this machine (one line), or None for cpu, a present mps, cuda or
+    cuda:N, and None (the default): so a typo is found before a model loads, not by the load failing."""
+    if device is None or device == "cpu":
+        return None
+    if not _DEVICE.match(device):
+        return f"--device must be cpu, cuda, cuda:N or mps, got {device!r}"
+    import torch
+
+    if device == "mps":
+        return None if torch.backends.mps.is_available() else "--device mps: no Apple GPU is available here"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if int(device.partition(":")[2] or 0) >= count:
+        return f"--device {device}: this machine has {count or 'no'} CUDA device{'' if count == 1 else 's'}"
+    return None
 
 
 class ScoreStatus(enum.StrEnum):

@@ -26,6 +26,8 @@ from reward_model.interface import (
     DimensionScore,
     ImageItem,
     ScoreStatus,
+    device_problem,
+    normalise_prompt,
     validate_dimensions,
 )
 from reward_model.presets import ModelNotFoundError, resolve_model
@@ -68,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Score the images; Ctrl-C ends it with one line (nothing is written but the optional cache, whose
+    entries are written whole)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -82,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
         if args.prompt is not None:
             args.prompt = check_prompt(args.prompt)
+        if device_problem(args.device):
+            raise ValueError(device_problem(args.device))
         resolve_model(args.model)  # fail on a bad model name before loading anything
     except (ValueError, ModelNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -137,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check_prompt(prompt: str) -> str:
-    """Whitespace collapsed; empty, over-long and control-character prompts refused."""
-    prompt = " ".join(prompt.split())
+    """Normalised (`normalise_prompt`: NFC, invisible marks removed, whitespace collapsed); empty, over-long
+    and control-character prompts refused."""
+    prompt = normalise_prompt(prompt)
     if not prompt:
         raise ValueError("--prompt is empty")
     if len(prompt) > MAX_PROMPT_CHARS:

@@ -19,11 +19,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from t2i_guidance.input_checks import MAX_CANDIDATES, OneLineParser, UsageError, check_output_dir, fail
 from t2i_guidance.presets import DEFAULT_PRESET, available_presets
 from t2i_guidance.search import available_strategies
-from t2i_guidance.search.run_builder import RunError, RunRequest, build_run, plan_run
+
+if TYPE_CHECKING:
+    from t2i_guidance.search.run_builder import RunRequest
 
 # Flags that become strategy options when given (None: not given, the strategy's default applies).
 STRATEGY_FLAGS = {
@@ -98,6 +101,8 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
 
 def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
     """The run request the flags describe, unchecked (the run plan checks it)."""
+    from t2i_guidance.search.run_builder import RunRequest
+
     options = {key: getattr(args, flag) for flag, key in STRATEGY_FLAGS.items() if getattr(args, flag) is not None}
     if args.cheap_dimensions is not None:
         options["cheap_dimensions"] = [d.strip() for d in args.cheap_dimensions.split(",") if d.strip()]
@@ -118,6 +123,19 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
 
 def main(argv: Sequence[str] | None = None, strategy: str | None = None,
          prog: str = "python -m t2i_guidance.search") -> int:
+    """Run the command line; Ctrl-C ends it with one line (files are moved into --out only once all
+    are written, so an interrupted run leaves none half-written)."""
+    try:
+        return _main(argv, strategy, prog)
+    except KeyboardInterrupt:
+        print("error: interrupted; no new run was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, strategy: str | None, prog: str) -> int:
+    # Imported here, inside main's Ctrl-C handling: they bring torch, seconds of start-up.
+    from t2i_guidance.search.run_builder import RunError, build_run, plan_run
+
     args = build_parser(strategy, prog).parse_args(argv)
     strategy = strategy or args.strategy
     # Every check on user input happens here, before a model is loaded.
@@ -127,7 +145,7 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
     except (UsageError, RunError) as exc:
         fail(str(exc))
 
-    from t2i_guidance.run_folder import write_run
+    from t2i_guidance.run_folder import NotFiniteError, write_run
     from t2i_guidance.search.run_builder import load_generator, load_scorer
 
     try:
@@ -144,7 +162,10 @@ def main(argv: Sequence[str] | None = None, strategy: str | None = None,
         fail(f"could not set up {strategy!r}: {type(exc).__name__}: {exc}", code=1)
 
     result = run(plan.prompt, seed=args.seed, progress=not args.quiet)
-    data = write_run(result, out_dir)
+    try:
+        data = write_run(result, out_dir)
+    except NotFiniteError as exc:
+        fail(str(exc), code=1)
     if args.json:
         json.dump(data, sys.stdout, indent=2)
         print()

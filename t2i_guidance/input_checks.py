@@ -15,14 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from reward_model.interface import MAX_PROMPT_CHARS
+from reward_model.interface import MAX_PROMPT_CHARS, device_problem, normalise_prompt
 from t2i_guidance.registries import family_function
-from t2i_guidance.run_folder import holds_run
 
 MAX_CANDIDATES = 256  # beyond this a single run should be a benchmark, not a CLI call
 MAX_STEPS = 1000  # diffusers schedulers are trained on 1000 timesteps
 MAX_GUIDANCE_SCALE = 100.0
 MAX_SIDE = 4096  # pixels per image side
+MAX_LCB_LAMBDA = 100.0  # mean - lambda * std: beyond this the mean no longer counts, and lambda * std overflows
+# A zero-order neighbour is (pivot + step * eps) / sqrt(1 + step^2): at 100 it is fresh noise already, and
+# past about 1e154 step^2 overflows and the neighbour becomes all zeros (a flat picture).
+MAX_STEP_SIZE = 100.0
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range; candidate k uses seed + k
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -44,10 +47,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def check_prompt(prompt: str | None) -> str:
-    """A stripped prompt; tabs and line breaks become spaces, other control characters are refused."""
-    if prompt is None or not prompt.strip():
+    """The prompt normalised (`normalise_prompt`: NFC, invisible marks removed, tabs and line breaks become
+    spaces); other control characters are refused. What a model cannot draw is its family's check."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise UsageError(f"the prompt must be text, got {prompt!r}")
+    if prompt is None or not normalise_prompt(prompt):
         raise UsageError("the prompt is empty")
-    prompt = " ".join(prompt.split())
+    prompt = normalise_prompt(prompt)
     if len(prompt) > MAX_PROMPT_CHARS:
         raise UsageError(f"the prompt is {len(prompt):,} characters long; the limit is {MAX_PROMPT_CHARS:,}")
     controls = sorted({f"U+{ord(c):04X}" for c in prompt if unicodedata.category(c) == "Cc"})
@@ -57,17 +63,41 @@ def check_prompt(prompt: str | None) -> str:
 
 
 def check_int(name: str, value: int | None, low: int, high: int) -> int | None:
-    """None (not given) passes; anything else must lie in low..high."""
+    """None (not given) passes; anything else must be a whole number (not true/false) in low..high."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UsageError(f"{name} must be a whole number, got {value!r}")
     if value is not None and not low <= value <= high:
         raise UsageError(f"{name} must be between {low} and {high:,}, got {value:,}")
     return value
 
 
-def check_float(name: str, value: float | None, low: float, high: float) -> float | None:
+def check_float(name: str, value: float | None, low: float, high: float = math.inf) -> float | None:
     """None passes; NaN and infinities are refused (they would silently switch features off)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise UsageError(f"{name} must be a number, got {value!r}")
     if value is not None and not (math.isfinite(value) and low <= value <= high):
-        raise UsageError(f"{name} must be a finite number between {low:g} and {high:g}, got {value}")
+        bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f">= {low:g}"
+        raise UsageError(f"{name} must be a finite number {bounds}, got {value}")
     return value
+
+
+def check_finite_options(options: dict[str, Any]) -> None:
+    """Every number among `options` finite: NaN compares false with everything, so a NaN target is never
+    reached and a NaN lambda ranks every candidate alike; an infinite step size draws solid black noise.
+    No strategy option is a yes/no, so true and false (JSON in a benchmark's strategy name) are no numbers."""
+    for name, value in options.items():
+        if isinstance(value, bool):
+            raise UsageError(f"{name} must be a number, got {value}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{name} must be a finite number, got {value}")
+
+
+def check_device(device: str | None) -> str | None:
+    """None (the default device), cpu, mps, cuda or cuda:N, where such a device is present."""
+    problem = device_problem(device)
+    if problem:
+        raise UsageError(problem)
+    return device
 
 
 def check_seed(seed: int, n: int = 1) -> int:
@@ -139,6 +169,15 @@ def check_drawable(prompt: str, generator_location: str) -> None:
         raise UsageError(reason)
 
 
+def check_image_size(generator_location: str, height: int | None, width: int | None) -> None:
+    """A generator that draws only some sizes (its pipeline family has a `size_problem`) refuses the others
+    before it is loaded; None means the model's own size."""
+    problem = family_function(pipeline_class(generator_location), "size_problem")
+    reason = problem(generator_location, height, width) if problem is not None else None
+    if reason:
+        raise UsageError(reason)
+
+
 def check_n(n: int) -> int:
     if not 1 <= n <= MAX_CANDIDATES:
         raise UsageError(f"--n must be between 1 and {MAX_CANDIDATES}, got {n}")
@@ -161,6 +200,10 @@ def check_model_location(location: str, what: str, index_file: str | None = None
 
 
 def check_output_dir(out: str, overwrite: bool) -> Path:
+    if not out.strip():  # Path("") is the current folder
+        raise UsageError("--out is empty; name the folder for the run")
+    from t2i_guidance.run_folder import holds_run  # here: importing it brings torch, and checks start before
+
     out_dir = Path(out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {out!r} is a file, not a folder")

@@ -42,6 +42,8 @@ class PipelineFamily:
     prompt_problem: str | None = None
     # (original prompt, rewritten prompt) -> why a rewrite is refused, or None (instead of the word check)
     rewrite_problem: str | None = None
+    # (location, height, width) -> why this model cannot draw pictures of that size, or None when it can
+    size_problem: str | None = None
     default_rewriter: str | None = None  # the refinement's rewriter when none is asked for
 
 
@@ -51,7 +53,7 @@ def pipeline_family(class_name: str | None) -> PipelineFamily | None:
 
 
 def family_function(class_name: str | None, field_name: str):
-    """A family's prompt_problem or rewrite_problem function, or None when it has none."""
+    """A family's prompt_problem, rewrite_problem or size_problem function, or None when it has none."""
     family = pipeline_family(class_name)
     target = getattr(family, field_name) if family is not None else None
     return resolve(target) if target else None

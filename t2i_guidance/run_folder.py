@@ -6,6 +6,7 @@ import html
 import io
 import json
 import os
+import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -90,20 +91,55 @@ def holds_run(out_dir: Path) -> bool:
     return any((out_dir / marker).exists() for marker in RUN_MARKERS)
 
 
+class NotFiniteError(ValueError):
+    """A run's numbers hold NaN or an infinity: result.json would not be valid JSON."""
+
+
+def result_json(data: dict) -> str:
+    """result.json's text; never NaN or Infinity (which json.dumps writes by default and no JSON reader
+    accepts): inputs are checked finite before a run, so one here is a bug to report, not to hide."""
+    try:
+        return json.dumps(data, indent=2, allow_nan=False)
+    except ValueError:
+        raise NotFiniteError("the run's result holds a number that is not finite (NaN or infinity); "
+                             "result.json was not written") from None
+
+
+def clear_run(out_dir: Path) -> None:
+    """Remove the files a run writes (result.json first: without it the folder is no complete run), so an
+    overwrite with fewer candidates leaves none of the old ones behind. Other files stay."""
+    for name in ("result.json", "best.png", "index.html"):
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "candidates", ignore_errors=True)
+
+
 def write_run(result: SearchResult, out_dir: Path) -> dict:
-    """Write every file of a run; result.json goes last, so its presence means the run is complete."""
+    """Write every file of a run, replacing any run already there.
+
+    Everything is written into a hidden folder beside it first and then moved in, result.json last, so
+    its presence means the run is complete, and an interrupted write leaves the old run or nothing."""
     out_dir = Path(out_dir)
-    image_paths = {}
-    for scored in result.candidates:
-        relative = f"candidates/{scored.id}.png"
-        atomic_write_bytes(out_dir / relative, png_bytes(scored.candidate.image, candidate_metadata(result, scored)))
-        image_paths[scored.id] = relative
-    best = result.best
-    if best is not None:
-        atomic_write_bytes(out_dir / "best.png", png_bytes(best.candidate.image, candidate_metadata(result, best)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image_paths = {scored.id: f"candidates/{scored.id}.png" for scored in result.candidates}
     data = result.to_dict(image_paths)
-    atomic_write_text(out_dir / "index.html", contact_sheet(result, image_paths))
-    atomic_write_text(out_dir / "result.json", json.dumps(data, indent=2))
+    text = result_json(data)  # refused before any file is touched
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".writing-"))
+    try:
+        for scored in result.candidates:
+            metadata = candidate_metadata(result, scored)
+            atomic_write_bytes(staging / image_paths[scored.id], png_bytes(scored.candidate.image, metadata))
+        best = result.best
+        if best is not None:
+            atomic_write_bytes(staging / "best.png", png_bytes(best.candidate.image, candidate_metadata(result, best)))
+        atomic_write_text(staging / "index.html", contact_sheet(result, image_paths))
+        clear_run(out_dir)
+        (staging / "candidates").mkdir(exist_ok=True)  # a run with no candidate still has the folder
+        for name in ("candidates", "best.png", "index.html"):
+            if (staging / name).exists():
+                os.replace(staging / name, out_dir / name)
+        atomic_write_text(out_dir / "result.json", text)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return data
 
 

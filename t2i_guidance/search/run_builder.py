@@ -20,10 +20,16 @@ from t2i_guidance import registries
 from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.generator import GenerationSettings
 from t2i_guidance.input_checks import (
+    MAX_LCB_LAMBDA,
+    MAX_STEP_SIZE,
     UsageError,
     accepts_keyword,
+    check_device,
     check_drawable,
+    check_finite_options,
+    check_float,
     check_generation_values,
+    check_image_size,
     check_model_location,
     check_n,
     check_negative_prompt,
@@ -134,6 +140,7 @@ def _strategy_options(request: RunRequest, cls: type) -> dict[str, Any]:
     fills the budget)."""
     allowed = set(strategy_parameters(cls)) - set(strategy_parameters(Search))
     options = dict(request.strategy_options)
+    check_finite_options(options)
     unknown = sorted(set(options) - allowed - {"cheap_scorer"})  # the cheap scorer is built from its name
     if unknown:
         raise RunError(f"option {', '.join(unknown)} does not apply to strategy {request.strategy!r}")
@@ -142,8 +149,8 @@ def _strategy_options(request: RunRequest, cls: type) -> dict[str, Any]:
     for name in WHOLE_NUMBER_OPTIONS:
         if options.get(name) is not None and (not isinstance(options[name], int) or options[name] < 1):
             raise RunError(f"{name} must be a whole number of at least 1, got {options[name]!r}")
-    if options.get("step_size") is not None and not options["step_size"] > 0:
-        raise RunError(f"step_size must be positive, got {options['step_size']}")
+    if options.get("step_size") is not None and not 0 < options["step_size"] <= MAX_STEP_SIZE:
+        raise RunError(f"step_size must be positive and at most {MAX_STEP_SIZE:g}, got {options['step_size']}")
     if options.get("cheap_dimensions") is not None:
         try:
             validate_dimensions(options["cheap_dimensions"])
@@ -213,13 +220,14 @@ def _plan(request: RunRequest) -> RunPlan:
                             request.seed, candidates_at_most(cls, options) or 1)
     if request.selection not in SELECTIONS:
         raise RunError(f"unknown selection {request.selection!r}; choose from {', '.join(SELECTIONS)}")
-    if request.lcb_lambda < 0:
-        raise RunError(f"--lcb-lambda must be >= 0, got {request.lcb_lambda}")
+    check_float("--lcb-lambda", request.lcb_lambda, 0.0, MAX_LCB_LAMBDA)
+    check_device(request.device)
     cheap = _cheap_scorer(request, preset, cls, scorer_name, scorer_kwargs)
     settings = preset.generation_settings(
         num_inference_steps=steps, guidance_scale=request.guidance_scale, height=request.height,
         width=request.width, negative_prompt=check_negative_prompt(request.negative_prompt),
     )
+    check_image_size(generator_location, settings.height, settings.width)
     return RunPlan(request, prompt, budget, preset, generator_location, scorer_name, scorer_kwargs, cheap,
                    weights, settings, options)
 
