@@ -125,14 +125,15 @@ class TransformersBackend:
         device: str | None = None,
         batch_size: int = 16,
         precision: str | None = None,
-        group_pictures: bool = True,
+        one_look_per_picture: bool = True,
     ) -> None:
-        """batch_size: pictures per model call (with all their requests) when `group_pictures`, else
-        requests per model call (each request on its own, the older behaviour kept for benchmarks)."""
+        """batch_size: pictures per model call, with all their requests, each picture through the vision
+        tower once. `one_look_per_picture=False` keeps the older way for benchmarks: batch_size requests
+        per call, every request encoding its picture again."""
         self.device = torch.device(device or default_device())
         self.dtype = scorer_dtype(self.device, precision)
         self.batch_size = max(1, batch_size)
-        self.group_pictures = group_pictures
+        self.one_look_per_picture = one_look_per_picture
         self.processor = AutoProcessor.from_pretrained(model.source)
         if model.min_pixels is not None and model.max_pixels is not None:
             self.processor.image_processor.size = {
@@ -172,7 +173,7 @@ class TransformersBackend:
         results: list[RequestResult | None] = [None] * len(requests)
         # Similar sizes together keep left padding short.
         order = sorted(range(len(requests)), key=lambda i: self._size_key(requests[i]))
-        if self.group_pictures:
+        if self.one_look_per_picture:
             chunks = picture_batches(requests, order, self.batch_size)
         else:
             chunks = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
@@ -204,6 +205,8 @@ class TransformersBackend:
         texts = [self.render(request) for request in requests for _ in range(repeats)]
         images = [request.image for request in requests for _ in range(repeats)]
         inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
+        if self.one_look_per_picture:
+            inputs = self._encode_each_picture_once(inputs, images)
         recorder = DigitProbabilityRecorder(self.digit_token_ids()) if decoding.read_digit_probs else None
         processors = [recorder] if recorder else []
         greedy = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
@@ -246,6 +249,27 @@ class TransformersBackend:
             results.append(RequestResult(completions=completions))
         self.last_batch_seconds.append(time.perf_counter() - started)
         return results
+
+    def _encode_each_picture_once(self, inputs, images: list) -> dict:
+        """Run the vision tower once per distinct picture and hand its features to every row that shows
+        it (transformers' precomputed `mm_encoder_outputs`), instead of once per row. Works for any
+        picture size: each row's patches are found from its own grid."""
+        firsts: dict[int, int] = {}  # id of the picture -> the first row that shows it
+        for row, image in enumerate(images):
+            firsts.setdefault(id(image), row)
+        encode = getattr(self.model.model, "get_image_features", None)
+        if len(firsts) == len(images) or encode is None or "pixel_values" not in inputs:
+            return inputs
+        grids = inputs["image_grid_thw"]
+        patches = torch.split(inputs["pixel_values"], grids.prod(-1).tolist())
+        unique_rows = list(firsts.values())
+        encoded = encode(
+            torch.cat([patches[row] for row in unique_rows]), grids[unique_rows], return_dict=True
+        )
+        features = dict(zip(unique_rows, encoded.pooler_output, strict=True))
+        encoded.pooler_output = tuple(features[firsts[id(image)]] for image in images)
+        shared = {key: value for key, value in inputs.items() if key != "pixel_values"}
+        return {**shared, "mm_encoder_outputs": {"image": encoded}}
 
     def _completion(
         self, ids: torch.Tensor, digit_steps: torch.Tensor | None, keep_tokens: bool
