@@ -6,12 +6,17 @@ must pick the same candidate. Each N runs in a fresh process so peak memory is t
     python -m benchmarks.perf_bestofn                      # embedded preset, N = 1, 4, 8, 16
     python -m benchmarks.perf_bestofn --ns 8 --repeats 3   # one N, more repeats
     python -m benchmarks.perf_bestofn --ns 8 --repeats 1 --threads 1 --out benchmarks/results/perf_bestofn_1thread.json
+    python -m benchmarks.perf_bestofn --ns 8 --dtypes fp32,bf16   # ours in fp32 and in bf16, one run
 
-Prints, per N: wall seconds (hand loop, ours), the speed-up, the share of our time spent outside
-model calls, and peak RSS; beside them how close the denoiser runs to this CPU's fp32 matmul peak, both
-measured in the same process with the same thread count: the peak from a large torch matmul, the
-denoiser's rate from its FLOPs (torch's FlopCounterMode on one call at each batch shape) over the
-seconds spent inside its forward calls. Writes benchmarks/results/perf_bestofn.json.
+Prints, per N and precision of ours: wall seconds (hand loop, ours), the speed-up, the share of our time
+spent outside model calls, and peak RSS; beside them how close the denoiser runs to this CPU's fp32 and
+bf16 matmul peaks, all measured in the same process with the same thread count: the peaks from a large
+torch matmul, the denoiser's rate from its FLOPs (torch's FlopCounterMode on one call at each batch
+shape) over the seconds spent inside its forward calls. The hand loop is always plain fp32; in fp32 ours
+must pick the same candidate, in bf16 whether it does is reported. The load average of the machine is
+recorded at the start and end of each row. A scorer column for the GPU path (images per second for ours'
+candidates on CUDA) reads "not measured: no GPU" where there is none. Writes
+benchmarks/results/perf_bestofn.json.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,11 +33,11 @@ from pathlib import Path
 from benchmarks.common import REPO, RESULTS
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """This CPU's fp32 matmul rate at the current thread count: the best of a few large products."""
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+    """This CPU's matmul rate in `dtype` at the current thread count: the best of a few large products."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
     a @ b  # warm-up: kernels chosen, pages touched
     best = float("inf")
     for _ in range(repeats):
@@ -97,7 +103,8 @@ def _worker(args: argparse.Namespace) -> dict:
     # read different samples and may pick differently; greedy decoding makes the picks comparable.
     greedy = {"decoding": "greedy"} if load_preset(args.preset).scorer == "omniquality-r" else {}
     plan = plan_run(RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
-                               generator=args.generator, scorer_options=greedy, device="cpu"))
+                               generator=args.generator, scorer_options=greedy, device="cpu", dtype=args.dtype))
+    load_at_start = os.getloadavg()[0]
     weights, settings = plan.weights, plan.settings
     dims = [d for d, w in weights.items() if w > 0]
     generator = load_generator(plan)
@@ -123,7 +130,7 @@ def _worker(args: argparse.Namespace) -> dict:
     seeds = [args.seed + k for k in range(args.n)]
     hand_times, ours_times, overheads = [], [], []
     hand_rates, ours_rates = [], []
-    peaks = [matmul_peak_gflops()]
+    peaks, bf16_peaks = [matmul_peak_gflops()], [matmul_peak_gflops(dtype="bfloat16")]
     for _ in range(args.repeats):
         # A fresh scorer each time: no cache carries over between the two sides.
         scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
@@ -159,27 +166,59 @@ def _worker(args: argparse.Namespace) -> dict:
         pipeline_class.__call__ = original_call
         overheads.append(1 - inside["seconds"] / ours_times[-1])
         ours_best = result.best.id if result.best else None
-        if ours_best != best:
+        if ours_best != best and generator.autocast_dtype is None:
             raise SystemExit(f"N={args.n}: the two loops picked different candidates ({best} vs {ours_best})")
         peaks.append(matmul_peak_gflops())
-    peak = max(peaks)
+        bf16_peaks.append(matmul_peak_gflops(dtype="bfloat16"))
+    peak, bf16_peak = max(peaks), max(bf16_peaks)
     return {
+        "dtype": args.dtype,
+        "ours_autocast": str(generator.autocast_dtype) if generator.autocast_dtype else None,
+        "load_average": [load_at_start, os.getloadavg()[0]],  # 1-minute, at the start and end of the row
         "threads": torch.get_num_threads(),
         "matmul_peak_gflops": peak,
         "matmul_peak_spread": min(peaks) / peak,  # how steady the machine was during the run
+        "bf16_matmul_peak_gflops": bf16_peak,
         "hand_denoiser_gflops": max(hand_rates),
         "ours_denoiser_gflops": max(ours_rates),
         "hand_fraction_of_peak": max(hand_rates) / peak,
         "ours_fraction_of_peak": max(ours_rates) / peak,
+        "hand_fraction_of_bf16_peak": max(hand_rates) / bf16_peak,
+        "ours_fraction_of_bf16_peak": max(ours_rates) / bf16_peak,
+        "gpu_scorer_images_per_second": _gpu_scorer_rate(preset, scorer_kwargs, result, args.prompt, dims),
         "n": args.n,
         "hand_seconds": min(hand_times),
         "ours_seconds": min(ours_times),
         "speedup": min(hand_times) / min(ours_times),
         "overhead_share": min(overheads),
         "peak_rss_mb": peak_rss_mb(),
-        "same_pick": True,
+        "same_pick": ours_best == best,
         "best": best,
+        "ours_best": ours_best,
     }
+
+
+def _gpu_scorer_rate(preset, scorer_kwargs: dict, result, prompt: str, dims: list[str]) -> float | str:
+    """Images per second for the scorer on CUDA over ours' candidates, or why it was not measured."""
+    import torch
+
+    from reward_model.interface import ImageItem
+    from t2i_guidance import registries
+
+    if not torch.cuda.is_available():
+        return "not measured: no GPU"
+    try:
+        scorer = registries.build_scorer(preset.scorer, **{**scorer_kwargs, "device": "cuda"})
+    except TypeError:
+        return f"not measured: scorer {preset.scorer!r} takes no device"
+    items = [ImageItem(scored.id, scored.candidate.image) for scored in result.candidates]
+    scorer.score(items[:1], prompt, dims)  # warm-up
+    scorer.cache = type(scorer.cache)()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    scorer.score(items, prompt, dims)
+    torch.cuda.synchronize()
+    return len(items) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -191,8 +230,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtypes", default="fp32", help="precisions of ours, comma-separated: fp32, bf16, auto")
     parser.add_argument("--out", default=str(RESULTS / "perf_bestofn.json"), help="where the rows go")
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -201,31 +242,45 @@ def main() -> None:
 
     rows = []
     for n in (int(x) for x in args.ns.split(",")):
-        command = [sys.executable, "-m", "benchmarks.perf_bestofn", "--worker", "--n", str(n), "--preset", args.preset,
-                   "--prompt", args.prompt, "--repeats", str(args.repeats), "--seed", str(args.seed),
-                   "--threads", str(args.threads)]
-        if args.generator:
-            command += ["--generator", args.generator]
-        proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-        if proc.returncode != 0:
-            raise SystemExit(f"N={n} failed:\n{proc.stderr[-2000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        row = rows[-1]
-        print(
-            f"N={n:3d}  hand {row['hand_seconds']:7.2f}s  ours {row['ours_seconds']:7.2f}s  "
-            f"speed-up {row['speedup']:5.2f}x  overhead {100 * row['overhead_share']:4.1f}%  "
-            f"peak RSS {row['peak_rss_mb']:7.0f} MB  same pick: {row['same_pick']}  | denoiser at "
-            f"{100 * row['ours_fraction_of_peak']:4.1f}% of the fp32 matmul peak (hand loop "
-            f"{100 * row['hand_fraction_of_peak']:4.1f}%; peak {row['matmul_peak_gflops']:.0f} GFLOP/s at "
-            f"{row['threads']} thread(s), lowest reading {100 * row['matmul_peak_spread']:.0f}% of it)",
-            flush=True,
-        )
-    by_n = {r["n"]: r for r in rows}
+        for dtype in args.dtypes.split(","):
+            rows.append(_run_row(args, n, dtype))
+            print(_row_line(rows[-1]), flush=True)
+    by_n = {r["n"]: r for r in rows if r["dtype"] == args.dtypes.split(",")[0]}
     if 4 in by_n and 16 in by_n:
         print(f"peak RSS ratio N=16 / N=4: {by_n[16]['peak_rss_mb'] / by_n[4]['peak_rss_mb']:.2f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps({"preset": args.preset, "threads": args.threads, "repeats": args.repeats, "rows": rows}, indent=2)
+    )
+
+
+def _run_row(args: argparse.Namespace, n: int, dtype: str) -> dict:
+    """One (N, precision) row, measured in a fresh process."""
+    command = [sys.executable, "-m", "benchmarks.perf_bestofn", "--worker", "--n", str(n), "--preset", args.preset,
+               "--prompt", args.prompt, "--repeats", str(args.repeats), "--seed", str(args.seed),
+               "--threads", str(args.threads), "--dtype", dtype]
+    if args.generator:
+        command += ["--generator", args.generator]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"N={n} {dtype} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _row_line(row: dict) -> str:
+    gpu = row["gpu_scorer_images_per_second"]
+    gpu = f"{gpu:.2f} images/s" if isinstance(gpu, float) else gpu
+    return (
+        f"N={row['n']:3d} ours {row['dtype']:>4} (autocast {row['ours_autocast'] or 'off'})  "
+        f"hand {row['hand_seconds']:7.2f}s  ours {row['ours_seconds']:7.2f}s  "
+        f"speed-up {row['speedup']:5.2f}x  overhead {100 * row['overhead_share']:4.1f}%  "
+        f"peak RSS {row['peak_rss_mb']:7.0f} MB  same pick: {row['same_pick']}  | denoiser at "
+        f"{100 * row['ours_fraction_of_peak']:5.1f}% of the fp32 and {100 * row['ours_fraction_of_bf16_peak']:4.1f}% "
+        f"of the bf16 matmul peak (hand loop {100 * row['hand_fraction_of_peak']:4.1f}% / "
+        f"{100 * row['hand_fraction_of_bf16_peak']:4.1f}%; peaks {row['matmul_peak_gflops']:.0f} / "
+        f"{row['bf16_matmul_peak_gflops']:.0f} GFLOP/s at {row['threads']} thread(s), lowest fp32 reading "
+        f"{100 * row['matmul_peak_spread']:.0f}% of it; load average {row['load_average'][0]:.1f} -> "
+        f"{row['load_average'][1]:.1f})  | scorer on GPU: {gpu}"
     )
 
 

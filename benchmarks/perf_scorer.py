@@ -3,6 +3,7 @@
     python -m benchmarks.perf_scorer                         # default model, batch 1, 8, 32, both backends
     python -m benchmarks.perf_scorer --model PATH --images 32 --max-new-tokens 64 --modes reason,answer-only
     python -m benchmarks.perf_scorer --agreement 16 --model PATH   # prob-weighted vs the mean of 16 samples
+    python -m benchmarks.perf_scorer --one-look --images 8          # three dimensions: before vs after
 
 Each (mode, batch size, backend) runs in a fresh process, so its peak RSS is its own. The vLLM side runs
 in the vLLM environment (`--vllm-python`, default .venv-vllm made by `bash dev.sh vllm-test`): the images
@@ -12,6 +13,11 @@ only (the engine runs in a child process). When the embedded scorer is not train
 model of the same architecture and image size stands in (speed depends on shapes, not on weights; an
 untrained model always writes max-new-tokens, a trained one stops at its answer). Prints a table and
 writes benchmarks/results/perf_scorer.json.
+
+--one-look scores the three dimensions of --images pictures (greedy, transformers, one process) the older
+way (batch-size requests per call, each re-encoding its picture) and the current way (batch-size pictures
+per call, each encoded once), alternating --repeats times, and checks that the answers are identical;
+writes benchmarks/results/perf_scorer_one_look.json.
 """
 
 from __future__ import annotations
@@ -150,6 +156,45 @@ def _agreement(args: argparse.Namespace) -> dict:
     return {"summary": summary, "rows": rows}
 
 
+def _one_look(args: argparse.Namespace) -> dict:
+    """Three dimensions of every picture, before and after one look per picture, alternated in one process."""
+    import torch
+
+    from reward_model.backends import Decoding, Request
+    from reward_model.backends.transformers_backend import TransformersBackend
+    from reward_model.presets import resolve_model
+
+    torch.set_num_threads(args.threads)
+    model = resolve_model(args.model)
+    requests = [Request(image, dimension, args.prompt) for image in _images(args.images)
+                for dimension in ("technical", "aesthetic", "alignment")]
+    greedy = Decoding(do_sample=False, max_new_tokens=args.max_new_tokens)
+    backends = {
+        name: TransformersBackend(model, device=args.device, batch_size=16, one_look_per_picture=name == "after")
+        for name in ("before", "after")
+    }
+    # CPU seconds beside wall seconds: on a loaded machine the wall clock mostly measures the others.
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    cpu_seconds: dict[str, list[float]] = {"before": [], "after": []}
+    answers: dict[str, list[str]] = {}
+    for _ in range(args.repeats):
+        for name, backend in backends.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            results = backend.generate(requests, greedy)
+            seconds[name].append(time.perf_counter() - started)
+            cpu_seconds[name].append(time.process_time() - cpu_started)
+            answers[name] = [result.completions[0].text if result.completions else "" for result in results]
+    best = {name: min(times) for name, times in seconds.items()}
+    return {
+        "pictures": args.images, "requests": len(requests), "threads": args.threads,
+        "max_new_tokens": args.max_new_tokens, "seconds": seconds, "speedup": best["before"] / best["after"],
+        "cpu_seconds": cpu_seconds,
+        "cpu_speedup": min(cpu_seconds["before"]) / min(cpu_seconds["after"]),
+        "identical_answers": answers["before"] == answers["after"],
+        "load_average": os.getloadavg()[0],
+    }  # fmt: skip
+
+
 def _compare(rows: list[dict], a: str, b: str) -> dict:
     pairs = [(row[a], row[b]) for row in rows if row[a] is not None and row[b] is not None]
     result: dict = {"both_ok": len(pairs)}
@@ -176,8 +221,9 @@ def main() -> None:
     parser.add_argument("--backends", default="transformers,vllm", help="comma-separated: transformers, vllm")
     parser.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
     parser.add_argument("--agreement", type=int, default=0, help="K samples; measure agreement instead")
+    parser.add_argument("--one-look", action="store_true", help="three dimensions: before vs after one look")
     parser.add_argument("--dimensions", default="technical", help="for --agreement")
-    parser.add_argument("--prompt", default="a red circle above a blue square", help="for --agreement")
+    parser.add_argument("--prompt", default="a red circle above a blue square", help="for --agreement, --one-look")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="reason", help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=1, help=argparse.SUPPRESS)
@@ -188,6 +234,11 @@ def main() -> None:
         print(json.dumps(_worker(args)))
         return
     args.model, description = _resolve_default(args.model)
+    if args.one_look:
+        result = _one_look(args)
+        print(json.dumps(result, indent=2))
+        _write("perf_scorer_one_look.json", {"model": description, **result})
+        return
     if args.agreement:
         result = _agreement(args)
         print(json.dumps(result["summary"], indent=2))

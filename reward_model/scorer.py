@@ -44,6 +44,9 @@ class OmniQualityScorer:
     backend: "auto" (vLLM when installed and a GPU is present, else transformers), "transformers", "vllm".
     decoding: "sampled" (the authors' temperature 0.7, top-p 0.8, top-k 20) or "greedy".
     samples: completions per request; the score is their mean, `std` their spread.
+    batch_size: pictures per model call, each with all its requested dimensions (transformers backend).
+    precision: "auto", "fp32" or "bf16" for the transformers backend (None: bf16 on a GPU, fp32 on a CPU;
+    "auto" keeps fp32 on a CPU, see reward_model.backends.transformers_backend.scorer_dtype).
     Failures (bad image, missing prompt, unreadable answer) come back per item, never as an exception.
     """
 
@@ -65,6 +68,7 @@ class OmniQualityScorer:
         top_k: int = 20,
         seed: int | None = 0,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        precision: str | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
@@ -91,17 +95,17 @@ class OmniQualityScorer:
             seed=seed,
         )
         self.backend_name = choose_backend_name(backend)
-        self.backend = self._build_backend(device, batch_size)
+        self.backend = self._build_backend(device, batch_size, precision)
         self.cache = ScoreCache(cache_dir)
 
-    def _build_backend(self, device: str | None, batch_size: int):
+    def _build_backend(self, device: str | None, batch_size: int, precision: str | None):
         if self.backend_name == "vllm":
             from reward_model.backends.vllm_backend import VLLMBackend
 
             return VLLMBackend(self.model_info)
         from reward_model.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend(self.model_info, device=device, batch_size=batch_size)
+        return TransformersBackend(self.model_info, device=device, batch_size=batch_size, precision=precision)
 
     def with_seed(self, seed: int | None) -> OmniQualityScorer:
         """This scorer drawing its samples from another run seed, sharing the loaded model and the cache
@@ -112,7 +116,11 @@ class OmniQualityScorer:
         return twin
 
     def settings_key(self) -> dict:
-        return {"mode": self.mode, **self.decoding.key()}
+        key = {"mode": self.mode, **self.decoding.key()}
+        dtype = getattr(self.backend, "dtype", None)
+        if dtype is not None and str(dtype) != "torch.float32":  # bf16 answers differ: never share a cache
+            key["dtype"] = str(dtype)
+        return key
 
     def score(self, items: Sequence[ImageItem], prompt: str | None, dimensions: Sequence[str]) -> ScoreTable:
         dimensions = validate_dimensions(dimensions)

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from reward_model.precision import ALIASES, PRECISIONS
 from t2i_guidance.input_checks import MAX_CANDIDATES, OneLineParser, UsageError, check_output_dir, fail
 from t2i_guidance.presets import DEFAULT_PRESET, available_presets
 from t2i_guidance.search import available_strategies
@@ -90,8 +91,8 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     parser.add_argument("--weights", help="e.g. technical=1,aesthetic=1,alignment=2 (preset default otherwise)")
     parser.add_argument("--batch-size", type=int, help="candidates per pipeline call (default: all at once)")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
-                        help="default: bfloat16 on GPU, float32 on CPU")
+    parser.add_argument("--dtype", default="auto", choices=PRECISIONS + tuple(ALIASES),
+                        help="auto: bf16 on GPU and on CPUs with AMX / AVX512-BF16, else fp32; fp32 is exact")
     parser.add_argument("--cpu-offload", action="store_true", help="offload idle pipeline parts to CPU (GPU only)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     parser.add_argument("--json", action="store_true", help="print result.json to stdout")

@@ -6,6 +6,7 @@ regenerated alone, and the batch size used to produce it does not change its ima
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from reward_model.precision import compute_dtype
 from reward_model.registry import resolve
 from t2i_guidance.registries import pipeline_family
 
@@ -86,6 +88,23 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
+def weights_dtype(device: str, precision: str | None) -> torch.dtype:
+    """The dtype the pipeline's weights are loaded in. On a CPU they stay fp32 whatever the precision: bf16
+    there is autocast (see `cpu_autocast_dtype`), so the scheduler's arithmetic keeps full precision."""
+    if precision is None or not device.startswith("cuda"):
+        return default_dtype(device)
+    return compute_dtype(precision, device)
+
+
+def cpu_autocast_dtype(device: str, precision: str | None) -> torch.dtype | None:
+    """bf16 when the denoiser should run under CPU autocast (matmuls and convolutions in bf16 on AMX /
+    AVX512-BF16), None for plain fp32; None precision means fp32, the mode that matches a hand loop."""
+    if precision is None or device.startswith("cuda"):
+        return None
+    dtype = compute_dtype(precision, device)
+    return None if dtype == torch.float32 else dtype
+
+
 def denoiser_of(pipeline: Any) -> torch.nn.Module:
     for name in ("unet", "transformer", "prior"):
         module = getattr(pipeline, name, None)
@@ -143,8 +162,10 @@ class Generator:
         pipeline: Any,
         device: str | None = None,
         cpu_offload: bool = False,
+        precision: str | None = None,
     ) -> None:
         self.device = device or default_device()
+        self.autocast_dtype = cpu_autocast_dtype(self.device, precision)
         self.pipeline = pipeline
         if cpu_offload and self.device.startswith("cuda"):
             pipeline.enable_model_cpu_offload()
@@ -160,10 +181,18 @@ class Generator:
         device: str | None = None,
         dtype: torch.dtype | None = None,
         cpu_offload: bool = False,
+        precision: str | None = None,
     ) -> Generator:
+        """`precision` ("auto", "fp32", "bf16"; None: bf16 on a GPU, fp32 on a CPU) picks the weights' dtype
+        on a GPU and bf16 autocast on a CPU; an explicit `dtype` for the weights wins."""
         device = device or default_device()
-        pipeline = load_pipeline(name_or_path, dtype or default_dtype(device))
-        return cls(pipeline, device=device, cpu_offload=cpu_offload)
+        pipeline = load_pipeline(name_or_path, dtype or weights_dtype(device, precision))
+        return cls(pipeline, device=device, cpu_offload=cpu_offload, precision=precision)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=self.autocast_dtype)
 
     def _torch_generator(self, seed: int) -> torch.Generator:
         # Noise is drawn on the CPU so a seed gives the same image on any device that runs the pipeline.
@@ -227,7 +256,7 @@ class Generator:
             if latents is not None:
                 noise = torch.stack([latents[k] for k in range(start, start + len(batch))])
                 kwargs["latents"] = noise.to(self.device, dtype=self.denoiser.dtype)
-            with NFECounter(self.denoiser) as counter, torch.inference_mode():
+            with NFECounter(self.denoiser) as counter, torch.inference_mode(), self._autocast():
                 output = self.pipeline(
                     prompt=batch_prompts[0] if same else batch_prompts,
                     num_images_per_prompt=len(batch) if same else 1,

@@ -1,6 +1,7 @@
 """In-process generation with transformers: many (image, dimension) requests in one left-padded batch.
 
-bf16 on a GPU, fp32 on CPU. A batch that fails is retried one request at a time, so a single bad
+bf16 on a GPU, fp32 on CPU unless asked otherwise (see `scorer_dtype`). All the requests about one picture
+go into the same batch, so a picture's dimensions are decoded together rather than in a second pass. A batch that fails is retried one request at a time, so a single bad
 request is reported against itself and the others are still scored.
 """
 
@@ -28,6 +29,7 @@ from reward_model.backends import (
     one_greedy_pass,
     repeat_completions,
 )
+from reward_model.precision import compute_dtype
 from reward_model.presets import ScorerModel
 from reward_model.prompts import chat_messages
 
@@ -85,13 +87,53 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def scorer_dtype(device: torch.device, precision: str | None) -> torch.dtype:
+    """The dtype the scorer's weights are loaded in.
+
+    "auto" stays fp32 on a CPU even where bf16 is fast: on the embedded scorer bf16 was 1.25x faster but
+    changed 11 of 24 greedy answers (docs/speed.md), so bf16 on a CPU is only taken when asked for.
+    """
+    if precision is None or (precision == "auto" and device.type == "cpu"):
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return compute_dtype(precision, device)
+
+
+def picture_batches(requests: list[Request], order: list[int], pictures: int) -> list[list[int]]:
+    """Split `order` (indices into `requests`) into batches of at most `pictures` distinct pictures each;
+    every request about one picture lands in the batch of that picture's first request."""
+    batches: list[list[int]] = []
+    batch_of: dict[int, int] = {}  # id of the picture -> its batch
+    seen_in_last = 0
+    for index in order:
+        picture = id(requests[index].image)
+        if picture not in batch_of:
+            if not batches or seen_in_last == pictures:
+                batches.append([])
+                seen_in_last = 0
+            batch_of[picture] = len(batches) - 1
+            seen_in_last += 1
+        batches[batch_of[picture]].append(index)
+    return batches
+
+
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model: ScorerModel, device: str | None = None, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model: ScorerModel,
+        device: str | None = None,
+        batch_size: int = 16,
+        precision: str | None = None,
+        one_look_per_picture: bool = True,
+    ) -> None:
+        """batch_size: pictures per model call, with all their requests, each picture through the vision
+        tower once. `one_look_per_picture=False` keeps the older way for benchmarks: batch_size requests
+        per call, every request encoding its picture again."""
         self.device = torch.device(device or default_device())
-        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.dtype = scorer_dtype(self.device, precision)
         self.batch_size = max(1, batch_size)
+        self.one_look_per_picture = one_look_per_picture
         self.processor = AutoProcessor.from_pretrained(model.source)
         if model.min_pixels is not None and model.max_pixels is not None:
             self.processor.image_processor.size = {
@@ -131,8 +173,11 @@ class TransformersBackend:
         results: list[RequestResult | None] = [None] * len(requests)
         # Similar sizes together keep left padding short.
         order = sorted(range(len(requests)), key=lambda i: self._size_key(requests[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        if self.one_look_per_picture:
+            chunks = picture_batches(requests, order, self.batch_size)
+        else:
+            chunks = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        for chunk in chunks:
             try:
                 outputs = self._generate_batch([requests[i] for i in chunk], decoding)
             except Exception:  # noqa: BLE001 - isolate the culprit by retrying alone
@@ -160,6 +205,8 @@ class TransformersBackend:
         texts = [self.render(request) for request in requests for _ in range(repeats)]
         images = [request.image for request in requests for _ in range(repeats)]
         inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
+        if self.one_look_per_picture:
+            inputs = self._encode_each_picture_once(inputs, images)
         recorder = DigitProbabilityRecorder(self.digit_token_ids()) if decoding.read_digit_probs else None
         processors = [recorder] if recorder else []
         greedy = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
@@ -202,6 +249,27 @@ class TransformersBackend:
             results.append(RequestResult(completions=completions))
         self.last_batch_seconds.append(time.perf_counter() - started)
         return results
+
+    def _encode_each_picture_once(self, inputs, images: list) -> dict:
+        """Run the vision tower once per distinct picture and hand its features to every row that shows
+        it (transformers' precomputed `mm_encoder_outputs`), instead of once per row. Works for any
+        picture size: each row's patches are found from its own grid."""
+        firsts: dict[int, int] = {}  # id of the picture -> the first row that shows it
+        for row, image in enumerate(images):
+            firsts.setdefault(id(image), row)
+        encode = getattr(self.model.model, "get_image_features", None)
+        if len(firsts) == len(images) or encode is None or "pixel_values" not in inputs:
+            return inputs
+        grids = inputs["image_grid_thw"]
+        patches = torch.split(inputs["pixel_values"], grids.prod(-1).tolist())
+        unique_rows = list(firsts.values())
+        encoded = encode(
+            torch.cat([patches[row] for row in unique_rows]), grids[unique_rows], return_dict=True
+        )
+        features = dict(zip(unique_rows, encoded.pooler_output, strict=True))
+        encoded.pooler_output = tuple(features[firsts[id(image)]] for image in images)
+        shared = {key: value for key, value in inputs.items() if key != "pixel_values"}
+        return {**shared, "mm_encoder_outputs": {"image": encoded}}
 
     def _completion(
         self, ids: torch.Tensor, digit_steps: torch.Tensor | None, keep_tokens: bool

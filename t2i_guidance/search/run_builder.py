@@ -177,6 +177,8 @@ def _scorer_kwargs(request: RunRequest, preset: Preset, scorer_name: str) -> dic
     if request.scorer_mode:
         kwargs["mode"] = request.scorer_mode
     kwargs.update(request.scorer_options)
+    if request.dtype and accepts_keyword(registries.get_scorer_factory(scorer_name), "precision"):
+        kwargs.setdefault("precision", request.dtype)
     return _seeded(scorer_name, kwargs, request.seed)
 
 
@@ -253,13 +255,10 @@ _DTYPES = ("float32", "float16", "bfloat16")
 
 
 def load_generator(plan: RunPlan) -> Any:
-    import torch
-
     from t2i_guidance.generator import Generator
 
-    dtype = getattr(torch, plan.request.dtype) if plan.request.dtype else None
-    return Generator.from_pretrained(plan.generator_location, device=plan.request.device, dtype=dtype,
-                                     cpu_offload=plan.request.cpu_offload)
+    return Generator.from_pretrained(plan.generator_location, device=plan.request.device,
+                                     precision=plan.request.dtype, cpu_offload=plan.request.cpu_offload)
 
 
 def load_scorer(plan: RunPlan) -> Any:
