@@ -74,6 +74,24 @@ def test_per_response_and_batch_rules_differ_when_entropy_levels_differ():
     assert not torch.equal(per_response, batch)
 
 
+def test_batch_rule_keeps_tokens_at_the_quantile_and_never_padding():
+    entropies = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 50.0, 60.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 0, 0]])
+    gate = batch_entropy_mask(entropies, mask, rho=0.2)
+    # The 0.8 quantile of the six valid values is exactly 4.0: TRL's rule keeps entropy >= it. The padding's
+    # high entropies neither count towards the quantile nor pass the gate.
+    assert gate.tolist() == [[False] * 4 + [True, True, False, False]]
+    empty = batch_entropy_mask(entropies, torch.zeros_like(mask), rho=0.2)
+    assert empty.dtype == torch.bool and empty.shape == mask.shape and not empty.any()
+
+
+def test_per_response_gate_ignores_rows_without_valid_tokens():
+    entropies = torch.tensor([[9.0, 8.0, 7.0], [1.0, 2.0, 3.0]])
+    mask = torch.tensor([[0, 0, 0], [1, 1, 1]])
+    assert per_response_entropy_mask(entropies, mask, 0.2).tolist() == [[False] * 3, [False, False, True]]
+    assert not per_response_entropy_mask(entropies, torch.zeros_like(mask), 0.2).any()
+
+
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("grpo")
