@@ -90,6 +90,7 @@ def test_per_response_gate_ignores_rows_without_valid_tokens():
     mask = torch.tensor([[0, 0, 0], [1, 1, 1]])
     assert per_response_entropy_mask(entropies, mask, 0.2).tolist() == [[False] * 3, [False, False, True]]
     assert not per_response_entropy_mask(entropies, torch.zeros_like(mask), 0.2).any()
+    assert per_response_entropy_mask(torch.zeros(0, 4), torch.zeros(0, 4), 0.2).shape == (0, 4)  # no rows
 
 
 @pytest.fixture(scope="module")
