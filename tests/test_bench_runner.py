@@ -1,5 +1,6 @@
 """The benchmark runner: durable rows, kill -9 and resume, shards and merge, fixed seeds, independent judges."""
 
+import hashlib
 import json
 import os
 import signal
@@ -340,3 +341,32 @@ def test_a_strategy_registered_later_runs_without_a_benchmark_edit(tmp_path, pre
     assert len(rows) == 6 and {r["kind"] for r in rows} == {"test-late"}
     assert all(len(r["seeds"]) == 3 and r["costs"]["candidates"] == 3 and r["costs"]["scorer_requests"] == 9
                for r in rows)
+
+
+class _BreaksWhileSaving:
+    """An image whose PNG encoder dies after writing part of the file (a full disk, a kill)."""
+
+    def save(self, target, format: str) -> None:
+        with open(target, "wb") as handle:
+            handle.write(b"\x89PNG half a picture")
+        raise OSError("No space left on device")
+
+
+def test_a_png_save_that_fails_part_way_leaves_the_final_path_untouched(tmp_path):
+    from PIL import Image
+
+    from benchmarks.run_engine import _save_png
+
+    fresh = tmp_path / "images" / "new.png"
+    with pytest.raises(OSError, match="No space"):
+        _save_png(_BreaksWhileSaving(), fresh)
+    assert not fresh.exists()  # a resumed run must not find a half-written picture under the final name
+
+    earlier = tmp_path / "images" / "earlier.png"
+    picture = Image.new("RGB", (4, 4), (200, 10, 10))
+    digest = _save_png(picture, earlier)
+    with pytest.raises(OSError):
+        _save_png(_BreaksWhileSaving(), earlier)
+    with Image.open(earlier) as reread:
+        assert reread.tobytes() == picture.tobytes()  # the complete earlier file survives the failed save
+    assert digest == hashlib.sha256(picture.tobytes()).hexdigest()[:16]

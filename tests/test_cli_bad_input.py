@@ -79,6 +79,8 @@ def test_other_generators_take_any_prompt(tmp_path, capsys, monkeypatch):
         (["--steps", "100000"], "--steps must be between 1 and 1,000"),
         (["--seed", str(2**70)], "--seed must be between 0 and"),
         (["--seed", "-1"], "--seed must be between 0 and"),
+        # candidate k draws from seed + k: the second candidate's seed would overflow torch's range
+        (["--seed", str(2**63 - 1), "--n", "2"], "--seed must be between 0 and 9,223,372,036,854,775,806"),
         (["--height", "0"], "--height must be between"),
         (["--width", "100000"], "--width must be between"),
         (["--weights", ""], "--weights is empty"),
@@ -105,6 +107,17 @@ def test_an_empty_generator_folder_is_refused_before_the_scorer_loads(tmp_path, 
     code, err = run_cli(["--prompt", DRAWABLE, "--generator", str(tmp_path / "empty"),
                          "--out", str(tmp_path / "o")], capsys)
     assert_one_error_line(code, err, "has no model_index.json")
+
+
+def test_the_seed_bound_leaves_room_for_every_candidate():
+    from t2i_guidance.input_checks import MAX_SEED, UsageError, check_seed
+
+    assert MAX_SEED == 2**63 - 1  # torch.Generator.manual_seed's largest seed
+    assert check_seed(MAX_SEED) == MAX_SEED and check_seed(MAX_SEED - 3, n=4) == MAX_SEED - 3
+    assert check_seed(0, n=64) == 0
+    for seed, n in ((MAX_SEED - 2, 4), (MAX_SEED, 2), (-1, 1)):
+        with pytest.raises(UsageError, match="--seed must be between 0 and"):
+            check_seed(seed, n)
 
 
 def test_line_breaks_and_tabs_in_a_prompt_are_spaces():

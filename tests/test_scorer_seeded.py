@@ -92,3 +92,39 @@ def test_same_seed_same_ranking_end_to_end(tmp_path):
 
     first = ranking("a", 5)
     assert first == ranking("b", 5)
+
+
+class RecordingBackend:
+    """Answers every request with a fixed completion and keeps the requests it was sent."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.requests = []
+
+    def generate(self, requests, decoding):
+        from reward_model.backends import Completion, RequestResult
+
+        self.requests.extend(requests)
+        return [RequestResult([Completion("<think>ok</think><answer>3</answer>", 8)]) for _ in requests]
+
+
+def test_each_picture_and_dimension_of_one_call_samples_from_its_own_seed(monkeypatch):
+    from PIL import Image
+
+    from reward_model.images import image_hash
+    from reward_model.interface import ImageItem
+    from reward_model.scorer import OmniQualityScorer
+
+    backend = RecordingBackend()
+    monkeypatch.setattr(OmniQualityScorer, "_build_backend", lambda self, device, batch_size: backend)
+    scorer = OmniQualityScorer("omniquality-r", backend="transformers", seed=7)  # a hub id: nothing loads
+    pictures = [Image.new("RGB", (28, 28), colour) for colour in ("red", "blue", "green")]
+    dimensions = ["technical", "aesthetic", "alignment"]
+    table = scorer.score([ImageItem(f"c{i}", p) for i, p in enumerate(pictures)], "a red circle", dimensions)
+    assert all(score.ok for row in table.values() for score in row.values())
+
+    seeds = [request.seed for request in backend.requests]
+    assert len(seeds) == 9 and len(set(seeds)) == 9  # no two pictures, no two dimensions share draws
+    expected = {request_seed(7, image_hash(p), d, "a red circle") for p in pictures for d in dimensions}
+    assert set(seeds) == expected  # each derived from its picture, dimension, prompt and the run seed

@@ -28,6 +28,28 @@ def test_std_filter_drops_exactly_the_zero_variance_groups():
     assert keep.tolist() == [False] * 4 + [True] * 4 + [False] * 8 + [True] * 4
 
 
+def test_std_filter_drops_a_group_whose_std_equals_the_threshold():
+    from trl.trainer.utils import nanstd
+
+    rewards = torch.tensor([0.2, 0.4, 0.6, 0.8, 0.2, 0.4, 0.6, 0.9])
+    at_threshold = float(nanstd(rewards[:4].view(1, 4), dim=1))  # std of the first group, exactly
+    keep = std_filter_keep(rewards, num_generations=4, threshold=at_threshold)
+    assert keep.tolist() == [False] * 4 + [True] * 4  # "std <= threshold is dropped": equality included
+
+
+def test_std_filter_at_threshold_zero_still_drops_constant_groups():
+    rewards = torch.tensor([0.7, 0.7, 0.7, 0.7, 0.0, 0.0, 0.0, 0.0, 0.7, 0.7, 0.7, 0.701])
+    keep = std_filter_keep(rewards, num_generations=4, threshold=0.0)
+    assert keep.tolist() == [False] * 8 + [True] * 4  # a constant group carries no signal at any threshold
+
+
+def test_per_response_gate_rounds_k_up_where_ceil_and_round_differ():
+    for valid, expected in ((12, 3), (7, 2), (6, 2), (3, 1)):  # 2.4, 1.4, 1.2, 0.6 -> ceil, never round
+        entropies = torch.arange(valid, dtype=torch.float).flip(0).unsqueeze(0)  # token 0 is the most unsure
+        gate = per_response_entropy_mask(entropies, torch.ones(1, valid), rho=0.2)
+        assert gate[0].nonzero().flatten().tolist() == list(range(expected)), valid
+
+
 def test_per_response_gating_keeps_the_top_rho_of_each_response():
     entropies = torch.tensor([[0.1, 0.9, 0.5, 0.7, 0.3, 0.2, 0.8, 0.4, 0.6, 1.0],
                               [2.0, 0.1, 0.2, 9.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
@@ -50,6 +72,25 @@ def test_per_response_and_batch_rules_differ_when_entropy_levels_differ():
     assert per_response.sum(-1).tolist() == [4, 4]
     assert batch[0].sum() == 0 and batch[1].sum() == 8  # one threshold: only the unsure response counts
     assert not torch.equal(per_response, batch)
+
+
+def test_batch_rule_keeps_tokens_at_the_quantile_and_never_padding():
+    entropies = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 50.0, 60.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 0, 0]])
+    gate = batch_entropy_mask(entropies, mask, rho=0.2)
+    # The 0.8 quantile of the six valid values is exactly 4.0: TRL's rule keeps entropy >= it. The padding's
+    # high entropies neither count towards the quantile nor pass the gate.
+    assert gate.tolist() == [[False] * 4 + [True, True, False, False]]
+    empty = batch_entropy_mask(entropies, torch.zeros_like(mask), rho=0.2)
+    assert empty.dtype == torch.bool and empty.shape == mask.shape and not empty.any()
+
+
+def test_per_response_gate_ignores_rows_without_valid_tokens():
+    entropies = torch.tensor([[9.0, 8.0, 7.0], [1.0, 2.0, 3.0]])
+    mask = torch.tensor([[0, 0, 0], [1, 1, 1]])
+    assert per_response_entropy_mask(entropies, mask, 0.2).tolist() == [[False] * 3, [False, False, True]]
+    assert not per_response_entropy_mask(entropies, torch.zeros_like(mask), 0.2).any()
+    assert per_response_entropy_mask(torch.zeros(0, 4), torch.zeros(0, 4), 0.2).shape == (0, 4)  # no rows
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +280,10 @@ def test_release_batch_layout_in_the_7b_configs():
             "per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation",
             "num_generations", "save_strategy", "save_steps")})
         assert config.updates_per_generation == 16
-        assert args["vllm_importance_sampling_correction"] in (True, False)  # decided, not left to the default
+        # Decided (see the config's comment): off, as in the release; the PPO ratio is taken against the
+        # trainer's own recomputed log-probs, which TRL does only when a generation spans several steps.
+        assert args["vllm_importance_sampling_correction"] is False
+        assert args["steps_per_generation"] > args["gradient_accumulation_steps"]
         assert args["vllm_enable_sleep_mode"] is True and args["vllm_mode"] == "colocate"
 
 

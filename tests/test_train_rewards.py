@@ -160,3 +160,13 @@ def test_reasoning_consistency_reward():
     assert stated_verdict("very poor") == (0.0, 1.25)
     (func,) = build_reward_funcs(["consistency"], {"consistency": {"sigma": 1.0}})
     assert func([completions[1]])[0] == pytest.approx(math.exp(-(2.75**2) / 2))
+
+
+def test_consistency_falls_off_on_both_sides_of_the_stated_band():
+    says_good = "Crisp and balanced. Overall it is good."  # the "good" band is 3.75..4.5
+    above, below, inside_low, inside_high = consistency_reward(
+        [answer(5.0, says_good), answer(3.25, says_good), answer(3.75, says_good), answer(4.5, says_good)]
+    )
+    assert above == pytest.approx(math.exp(-(0.5**2) / (2 * 0.5**2)))  # 0.5 above the band's top
+    assert below == pytest.approx(above)  # 0.5 below its bottom: the same distance, the same reward
+    assert inside_low == inside_high == 1.0  # the band's edges are inside it
