@@ -42,6 +42,7 @@ CSS = """
 .rounds figure.winner img { outline: 4px solid #e8590c; }
 .trade-offs .card { text-align: center; font-size: 0.9em; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
+#results { scroll-margin-top: 60px; }  /* the status line in full view, not under the edge */
 .scores .doubt { color: #b54708; font-weight: 600; }
 .samples { display: flex; flex-wrap: wrap; gap: 8px; }
 .samples figure { margin: 0; width: 128px; font-size: 0.75em; text-align: center; }
