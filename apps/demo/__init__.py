@@ -9,11 +9,13 @@ nearest-neighbour scaling (the embedded model draws 32 px), served and downloade
 carrying the prompt, seed, settings and scores in their metadata.
 
 One job a module: `layout` (the page), `handlers` (its events), `service` (a run through the run builder,
-one at a time), `progress` (the status line), `rendering` (what the page shows), `strategies` (the
-strategies and their settings), `preset_facts` (what a preset says before loading), `limits`, `server`.
+one at a time), `progress` (the status line), `rendering` (what the page shows), `judge_notes` (how sure
+the judge is, in words), `downloads` (files people keep), `picks` (the artist's pick and the preference
+file), `samples` (what the model draws, for the first screen), `strategies` (the strategies and their
+settings), `preset_facts` (what a preset says before loading), `limits`, `server`.
 """
 
-from apps.demo.handlers import generate, score_upload
+from apps.demo.handlers import generate, pick, score_upload
 from apps.demo.layout import WORLD_EXAMPLES, build_demo
 from apps.demo.preset_facts import preset_weights, prompt_warning
 from apps.demo.progress import stage_text
@@ -22,7 +24,7 @@ from apps.demo.server import build_parser, launch, main
 from apps.demo.strategies import all_settings, setting_spec, strategy_help, strategy_names, strategy_settings
 
 __all__ = [
-    "ROUND_THUMB_PX", "WORLD_EXAMPLES", "all_settings", "build_demo", "build_parser", "generate", "launch", "main",
+    "ROUND_THUMB_PX", "WORLD_EXAMPLES", "all_settings", "build_demo", "build_parser", "generate", "launch", "main", "pick",
     "preset_weights", "prompt_warning", "rewrite_reason", "score_upload", "setting_spec", "stage_text",
     "strategy_help", "strategy_names", "strategy_settings", "trade_off_front",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from PIL import Image
 
 from apps.demo.limits import MAX_UPLOAD_PIXELS
+from apps.demo.picks import choice_options, mark_pick, run_for_picks, worse_options
 from apps.demo.rendering import (
     gallery_caption,
     history_gallery,
@@ -31,7 +32,8 @@ def generate(
 ) -> Iterator[tuple]:
     """The Generate button: status first, then the run's pictures, rounds and judgements (a generator,
     so Gradio's Stop button can cancel between updates). Yields (status, best, best file, gallery,
-    rounds, table, history, earlier runs)."""
+    rounds, table, history, earlier runs, the run for picks, my-choice options, better-than options,
+    pick status)."""
     import gradio as gr
 
     weights = {"technical": float(technical), "aesthetic": float(aesthetic), "alignment": float(alignment)}
@@ -42,29 +44,47 @@ def generate(
     history = list(history or [])
     skip = gr.skip()
     pictures = pictures_at_most(request.strategy, request.options)
-    yield (f"Drawing up to {pictures} pictures, judging each one…", *[skip] * 5, history, skip)
+    waiting = [skip] * 4  # the pick controls keep the last run's until this one is done
+    yield (f"Drawing up to {pictures} pictures, judging each one…", *[skip] * 5, history, skip, *waiting)
 
     background = BackgroundRun(request)
     while background.running_after(1.0):
-        yield (background.status(pictures), *[skip] * 5, history, skip)
+        yield (background.status(pictures), *[skip] * 5, history, skip, *waiting)
     try:
         run = background.outcome()
     except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
         raise gr.Error(f"The run failed: {type(exc).__name__}: {exc}", print_exception=False) from None
     result = run.result
-    gallery = [(str(run.candidate_path(c)), gallery_caption(c)) for c in ranked_first(result)]
+    gallery = [(str(run.downloads[c.id]), gallery_caption(c)) for c in ranked_first(result)]
+    best_file = str(run.downloads[result.best.id]) if result.best else None
     if result.best is not None:
         history.insert(0, {"prompt": request.prompt, "seed": request.seed, "strategy": request.strategy,
-                           "best": str(run.folder / "best.png"), "overall": result.best.aggregate})
+                           "best": best_file, "overall": result.best.aggregate})
     best_display = str(run.best_display) if run.best_display else None
-    best_file = str(run.folder / "best.png") if result.best else None
+    picks = run_for_picks(result, {c.id: run.candidate_path(c) for c in result.candidates})
+    pick_prompt = ("Which one do you like best? Choose it below (or click it in the gallery): the judge learns "
+                   "nothing from you unless you tick “keep my picks”.")
     yield (summary_markdown(result), best_display, best_file, gallery,
-           rounds_html(result) + trade_off_html(result), score_table_html(result), history, history_gallery(history))
+           rounds_html(result) + trade_off_html(result), score_table_html(result), history, history_gallery(history),
+           picks, gr.update(choices=choice_options(picks), value=None),
+           gr.update(choices=worse_options(picks), value="all"), pick_prompt)
 
 
-def score_upload(path: str | None, prompt: str, preset_name: str) -> tuple[str, str | None]:
+def pick(run: dict | None, choice: str | None, worse: str | None, keep: bool) -> str:
+    """The "This one is my choice" button: the artist's pick beside the judge's, kept when asked."""
+    import gradio as gr
+
+    try:
+        return mark_pick(run, choice, worse, bool(keep))
+    except (ValueError, OSError) as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
+def score_upload(path: str | None, prompt: str, preset_name: str, technical: float = 1.0, aesthetic: float = 1.0,
+                 alignment: float = 1.0) -> tuple[str, str | None]:
     """Score an uploaded file on the three dimensions (alignment when a prompt is given or stored in the
-    PNG); returns the judgement as HTML and a large preview."""
+    PNG), the overall score weighted as on the Generate tab; returns the judgement as HTML and a large
+    preview."""
     import gradio as gr
 
     if not path:
@@ -83,7 +103,8 @@ def score_upload(path: str | None, prompt: str, preset_name: str) -> tuple[str, 
             raise gr.Error(_sentence(str(exc)), print_exception=False) from None
     dimensions = list(DIMENSIONS) if prompt else ["technical", "aesthetic"]
     row = judge_picture(image, prompt or None, dimensions, preset_name)
-    return upload_judgement_html(row, prompt, dimensions), str(save_preview(image))
+    weights = {"technical": float(technical), "aesthetic": float(aesthetic), "alignment": float(alignment)}
+    return upload_judgement_html(row, prompt, weights), str(save_preview(image))
 
 
 def _stored_prompt(path: str) -> str:

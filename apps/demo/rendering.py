@@ -8,9 +8,10 @@ import html
 
 from PIL import Image
 
+from apps.demo.judge_notes import contradiction, plain_rationale, spread_text
 from apps.demo.strategies import strategy_label
 from reward_model.interface import DIMENSIONS, DimensionScore, ScoreStatus
-from t2i_guidance.aggregate import aggregate, parse_weights
+from t2i_guidance.aggregate import aggregate
 from t2i_guidance.result import ScoredCandidate, SearchResult, pareto_front
 from t2i_guidance.run_folder import png_bytes
 
@@ -21,8 +22,9 @@ DIMENSION_NAMES = {"technical": "Technical quality", "aesthetic": "Aesthetics", 
 SCALE_TEXT = (
     "Each picture is judged on up to three things, each from **0 (very poor) to 5 (excellent)**: "
     "*technical quality* (sharpness, noise, artefacts), *aesthetics* (composition, balance, colour) and "
-    "*how well it matches your prompt*. The overall score is their mean, weighted by the sliders; "
-    "a weight of 0 leaves that judgement out. Each judgement comes with the judge's reasoning."
+    "*how well it matches your prompt*. The overall score is their mean, weighted as set under "
+    "“How much each judgement counts” on the Generate tab; a weight of 0 leaves that judgement out. Each "
+    "judgement comes with the judge's reasoning."
 )
 
 
@@ -47,13 +49,24 @@ def failure_sentence(result: DimensionScore) -> str:
     return "The judge could not look at this picture" + (f" ({reason})." if reason else ".")
 
 
-def judgement_cell(result: DimensionScore | None) -> str:
+def judgement_html(result: DimensionScore, prompt: str | None) -> str:
+    """A score in words with how sure the judge is (its spread over samples; a warning when the score
+    contradicts the judge's own reasoning) and the reasoning in plain words."""
+    why = html.escape(plain_rationale(result.rationale) or "(no reasoning given)")
+    spread = spread_text(result)
+    doubt = contradiction(result, prompt)
+    return (f"<b>{result.score:.2f}</b> – {score_word(result.score)}"
+            + (f" <small class=spread>{html.escape(spread)}</small>" if spread else "")
+            + (f'<div class="doubt">⚠ {html.escape(doubt)}</div>' if doubt else "")
+            + f"<div class=why>{why}</div>")
+
+
+def judgement_cell(result: DimensionScore | None, prompt: str | None = None) -> str:
     if result is None:
         return "<td>not asked (weight 0)</td>"
     if not result.ok:
         return f'<td class="failed">{html.escape(failure_sentence(result))}</td>'
-    why = html.escape(result.rationale or "(no reasoning given)")
-    return f"<td><b>{result.score:.2f}</b> – {score_word(result.score)}<div class=why>{why}</div></td>"
+    return f"<td>{judgement_html(result, prompt)}</td>"
 
 
 def thumbnail_tag(image: Image.Image, size: int = THUMB_PX) -> str:
@@ -70,6 +83,11 @@ def picture_name(scored: ScoredCandidate) -> str:
     return f"Picture {scored.candidate.index + 1}"
 
 
+def again(scored: ScoredCandidate) -> str:
+    """How to draw this picture again, said apart from its name (seeds start at 0, pictures at 1)."""
+    return f"to draw it again: seed {scored.candidate.seed}"
+
+
 def round_of(result: SearchResult) -> dict[str, int]:
     """Candidate id -> round number (from 1), for strategies that work in rounds."""
     return {cid: r["round"] + 1 for r in result.rounds for cid in r.get("candidates", [])}
@@ -83,7 +101,7 @@ def ranked_first(result: SearchResult) -> list[ScoredCandidate]:
 def gallery_caption(scored: ScoredCandidate) -> str:
     place = "best" if scored.rank == 1 else f"#{scored.rank}" if scored.rank else "not ranked"
     value = f" · {scored.aggregate:.2f}" if scored.aggregate is not None else ""
-    return f"{place} · {picture_name(scored)}{value}"
+    return f"{place}{value} · {picture_name(scored)}"
 
 
 def not_ranked_reason(scored: ScoredCandidate) -> str:
@@ -104,21 +122,21 @@ def score_table_html(result: SearchResult) -> str:
         else:
             overall = f"<b>{scored.aggregate:.2f}</b> / 5 – {score_word(scored.aggregate)}"
         place = "best" if scored.rank == 1 else (f"#{scored.rank}" if scored.rank else "–")
-        badge = "<br><small>on the trade-off front</small>" if scored.id in front else ""
+        badge = "<br><small>unbeaten balance</small>" if scored.id in front else ""
         where = f"<br><small>round {rounds[scored.id]}</small>" if scored.id in rounds else ""
-        cells = "".join(judgement_cell(scored.scores.get(d)) for d in dimensions)
+        cells = "".join(judgement_cell(scored.scores.get(d), result.prompt) for d in dimensions)
         rows.append(
             f"<tr><td>{thumbnail_tag(scored.candidate.image)}</td>"
-            f"<td><b>{place}</b><br>{picture_name(scored)}<br><small>seed {scored.candidate.seed}</small>"
+            f"<td><b>{place}</b><br>{picture_name(scored)}<br><small>{again(scored)}</small>"
             f"{where}{badge}</td><td>{overall}</td>{cells}</tr>"
         )
     head = "".join(f"<th>{DIMENSION_NAMES[d]}</th>" for d in dimensions)
     note = (
-        "<p><small>“On the trade-off front”: no other picture is at least as good on every judgement and "
+        "<p><small>“Unbeaten balance”: no other picture is at least as good on every judgement and "
         "better on one; pick among these to trade one quality for another.</small></p>" if front else ""
     )
-    return (f'<table class="scores"><tr><th>Picture</th><th>Place</th><th>Overall</th>{head}</tr>'
-            f"{''.join(rows)}</table>{note}")
+    return (f'<div class="table-scroll"><table class="scores"><tr><th>Picture</th><th>Place</th><th>Overall</th>'
+            f"{head}</tr>{''.join(rows)}</table></div>{note}")
 
 
 def trade_off_html(result: SearchResult) -> str:
@@ -224,18 +242,19 @@ def summary_markdown(result: SearchResult) -> str:
         return (f"**No picture could be judged**, so none was chosen ({len(result.candidates)} drawn{rounds} in "
                 f"{seconds:.1f} s). The table below says what went wrong for each.")
     where = f", from round {round_of(result)[best.id]}" if len(result.rounds) > 1 else ""
-    return (f"**Best: {picture_name(best)}** (seed {best.candidate.seed}{where}), overall "
+    return (f"**Best: {picture_name(best)}** ({again(best)}{where}), overall "
             f"**{best.aggregate:.2f} / 5** – {score_word(best.aggregate)}. {len(result.candidates)} pictures "
             f"drawn{rounds} and judged in {seconds:.1f} s ({strategy_label(result.strategy).lower()}).")
 
 
 def history_gallery(history: list[dict]) -> list[tuple[str, str]]:
-    return [(h["best"], f"{h['prompt']} · {strategy_label(h.get('strategy', 'best-of-n')).lower()} · seed "
-             f"{h['seed']} · {h['overall']:.2f}") for h in history]
+    return [(h["best"], f"{h['prompt']} · {strategy_label(h.get('strategy', 'best-of-n')).lower()} · "
+             f"{h['overall']:.2f}") for h in history]
 
 
-def upload_judgement_html(row: dict[str, DimensionScore], prompt: str | None, dimensions: list[str]) -> str:
-    """An uploaded picture's judgements with their reasoning, and their plain mean."""
+def upload_judgement_html(row: dict[str, DimensionScore], prompt: str | None, weights: dict[str, float]) -> str:
+    """An uploaded picture's judgements with their reasoning, and the overall score weighted as on the
+    Generate tab (alignment left out when there is no prompt to judge against)."""
     parts = [f"<p><small>{html.escape(SCALE_TEXT.replace('**', '').replace('*', ''))}</small></p>"]
     if prompt:
         parts.append(f"<p>Judged against the prompt: <i>{html.escape(prompt)}</i></p>")
@@ -244,11 +263,12 @@ def upload_judgement_html(row: dict[str, DimensionScore], prompt: str | None, di
     for dimension, result in row.items():
         parts.append(f"<h4>{DIMENSION_NAMES[dimension]}</h4>")
         if result.ok:
-            parts.append(f"<p><b>{result.score:.2f}</b> / 5 – {score_word(result.score)}<br>"
-                         f"{html.escape(result.rationale or '(no reasoning given)')}</p>")
+            parts.append(f"<p>{judgement_html(result, prompt)}</p>")
         else:
             parts.append(f'<p class="failed">{html.escape(failure_sentence(result))}</p>')
-    total = aggregate(row, parse_weights(",".join(f"{d}=1" for d in dimensions)))
+    used = {d: (w if d in row else 0.0) for d, w in weights.items()}
+    total = aggregate(row, used) if any(used.values()) else None
     if total is not None:
-        parts.append(f"<p>Mean of the judgements: <b>{total:.2f}</b> / 5 – {score_word(total)}</p>")
+        parts.append(f"<p>Overall (weighted as on the Generate tab): <b>{total:.2f}</b> / 5 – "
+                     f"{score_word(total)}</p>")
     return "".join(parts)

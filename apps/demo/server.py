@@ -7,6 +7,7 @@ import argparse
 
 from apps.demo.layout import CSS, build_demo
 from apps.demo.limits import MAX_UPLOAD
+from apps.demo.picks import preference_folder, set_preference_folder
 from apps.demo.service import runs_dir
 from t2i_guidance.presets import DEFAULT_PRESET, available_presets
 
@@ -21,9 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(available_presets())}")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--preferences", default=str(preference_folder()),
+                        help="folder on this machine where the artist's picks are kept, when they tick "
+                             "'keep my picks' (default: %(default)s)")
     return parser
 
 
 def main() -> None:
     args = build_parser().parse_args()
+    set_preference_folder(args.preferences)
     launch(build_demo(args.preset), args.host, args.port)

@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from apps.demo.downloads import write_downloads
 from apps.demo.limits import DEMO_MAX_N
 from apps.demo.progress import WatchedGenerator, stage_text
 from apps.demo.rendering import BEST_DISPLAY_PX, upscale
@@ -60,6 +61,7 @@ class DemoRun:
     result: SearchResult
     folder: Path  # best.png, candidates/*.png (lossless, with metadata), result.json, index.html
     best_display: Path | None  # the winner scaled up with nearest-neighbour, for the big view
+    downloads: dict[str, Path]  # candidate id -> a PNG of useful size, named after the prompt and seed
 
     def candidate_path(self, scored: ScoredCandidate) -> Path:
         return self.folder / "candidates" / f"{scored.id}.png"
@@ -89,6 +91,7 @@ class DemoRequest:
         return RunRequest(
             preset=self.preset, strategy=self.strategy, strategy_options=options, weights=self.weights,
             score_chunk_size=4,  # small chunks: the progress text moves while judging
+            batch_size=1,  # one picture per drawing call: the progress text moves per picture
             budget=Budget(nfes=self.budget_nfes) if self.budget_nfes else None,
             prompt=self.prompt, seed=self.seed, **extra,
         )
@@ -138,7 +141,7 @@ def run_search(request: DemoRequest, progress: bool = False) -> DemoRun:
     best_display = None
     if result.best is not None:
         best_display = write_large(result.best.candidate.image, folder / "best-large.png")
-    return DemoRun(result, folder, best_display)
+    return DemoRun(result, folder, best_display, write_downloads(result, folder / "downloads"))
 
 
 class BackgroundRun:

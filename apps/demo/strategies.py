@@ -13,7 +13,7 @@ from t2i_guidance.search.base import candidates_at_most, strategy_parameters
 # Words for the strategies and settings the demo knows; a strategy registered later appears anyway, under
 # its own name, with a slider for each whole-number setting it takes (see `strategy_settings`).
 STRATEGY_WORDS = {
-    "best-of-n": ("Best of N", "Draw N pictures from different seeds and keep the one the judge likes best."),
+    "best-of-n": ("Keep the best of several", "Draw several pictures from different seeds and keep the one the judge likes best."),
     "refine": ("Prompt refinement", "Rounds of drawing, judging and rewriting the prompt from the judge's "
                "reasons; every picture is judged against YOUR prompt and the best of all rounds wins."),
     "zero-order": ("Noise search", "Draw a first set, then look for better pictures near the best one's "

@@ -33,6 +33,7 @@ EXPECTED_FILES = {
     "livec": "Data/AllImages_release.mat, Data/AllMOS_release.mat (MOS on 0..100) + Images/<name> "
     "(the first 7 entries are the training images, in Images/trainingImages/<name>)",
     "tid2013": "mos_with_names.txt (MOS on 0..9, image name) + distorted_images/<name>",
+    "preferences": "preferences.jsonl + pictures/ (the demo's 'keep my picks'; see reward_model.data.preferences)",
 }
 
 
@@ -227,6 +228,7 @@ ADAPTERS.add('agiqa3k', agiqa3k)
 ADAPTERS.add('evalmuse', evalmuse)
 ADAPTERS.add('livec', livec)
 ADAPTERS.add('tid2013', tid2013)
+ADAPTERS.add('preferences', 'reward_model.data.preferences:preferences')
 
 
 def convert(dataset: str, root: str | Path, out: str | Path, test_fraction: float = 0.2,
