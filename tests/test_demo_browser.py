@@ -64,11 +64,14 @@ def browser():
 def preference_folder(tmp_path_factory):
     from apps.demo import picks
 
-    before = picks.preference_folder()
-    folder = tmp_path_factory.mktemp("picks")
+    before, home = picks.preference_folder(), os.environ.get("HOME")
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))  # the page names the folder as ~/...
+    folder = Path(os.environ["HOME"]) / ".t2i-guidance" / "preferences"
     picks.set_preference_folder(folder)  # the server runs in this process: its picks land here
     yield folder
     picks.set_preference_folder(before)
+    if home is not None:
+        os.environ["HOME"] = home
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import html
 
 from apps.demo.handlers import generate, pick, score_upload
 from apps.demo.limits import QUEUE_SIZE
-from apps.demo.picks import preference_folder
+from apps.demo.picks import shown_folder
 from apps.demo.preset_facts import draws_only_world_grammar, picture_cost, preset_weights, prompt_warning
 from apps.demo.rendering import BEST_DISPLAY_PX, ROUND_THUMB_PX, SCALE_TEXT, thumbnail_tag
 from apps.demo.samples import samples
@@ -125,7 +125,7 @@ def build_demo(preset_name: str = DEFAULT_PRESET):
                         worse = gr.Dropdown([], label="…is better than", elem_id="better-than")
                         keep = gr.Checkbox(False, elem_id="keep-picks",
                                            label=f"Keep my picks on this computer to teach the judge my taste "
-                                                 f"(in {preference_folder()}; nothing is sent anywhere)")
+                                                 f"(in {shown_folder()}; nothing is sent anywhere)")
                         save_pick = gr.Button("This one is my choice", elem_id="save-pick")
                 gallery = gr.Gallery(label="All pictures, best first (click to choose or enlarge; downloads are "
                                            "512 px PNG)", columns=4, height="auto", object_fit="contain",

@@ -15,6 +15,15 @@ ALL_OTHERS = "all"
 _FOLDER = {"path": DEFAULT_FOLDER}  # where kept picks go; `python -m apps.demo --preferences DIR` sets it
 
 
+def shown_folder() -> str:
+    """The preference folder as the page names it: under the home folder as ~/..., else in full."""
+    folder = preference_folder()
+    try:
+        return f"~/{folder.relative_to(Path.home()).as_posix()}"
+    except ValueError:
+        return str(folder)
+
+
 def set_preference_folder(folder: str | Path) -> None:
     _FOLDER["path"] = Path(folder).expanduser()
 
