@@ -160,7 +160,8 @@ def test_unsupported_schedulers_and_bad_options_are_refused():
     pipeline.scheduler = DPMSolverMultistepScheduler.from_config(config)
     refuse_unsupported(pipeline)  # DPM-Solver++ keeps x0 predictions: supported
     refuse_unsupported(build_tiny_pipeline("sd3"))  # flow matching: supported
-    pipeline.scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver")
+    pipeline.scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver",
+                                                                     final_sigmas_type="sigma_min")
     with pytest.raises(ValueError, match="noise predictions.*dpmsolver\\+\\+"):
         refuse_unsupported(pipeline)
     pipeline.scheduler = HeunDiscreteScheduler.from_config(config)
