@@ -50,8 +50,8 @@ def test_every_strategy_runs_from_the_run_builder(case, tmp_path):
         result = build_run(plan, generator=generator, scorer=RecordingScorer())(PROMPT, seed=1)
         assert result.strategy == strategy and result.best is not None, strategy
         assert result.costs.nfes == nfes_each * len(result.candidates), strategy
-        if strategy in ("particles", "path-search"):
-            assert len(result.rounds) == 1 and all(v is not None for v in result.rounds[0]["values"])
+        if strategy in ("particles", "path-search"):  # judged by the preset's cheap scorer, which may fail
+            assert len(result.rounds) == 1 and len(result.rounds[0]["values"]) == 3
 
 
 @pytest.mark.parametrize("case", FAMILY_CASES)
