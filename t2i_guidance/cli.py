@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 STRATEGY_FLAGS = {
     "n": "n", "per_round": "per_round", "rounds": "rounds", "max_rounds": "max_rounds", "patience": "patience",
     "target": "target", "rewriter": "rewriter", "neighbours": "neighbours", "step_size": "step_size",
-    "keep": "keep", "checkpoints": "checkpoints", "resample_lambda": "resample_lambda",
+    "keep": "keep", "checkpoints": "checkpoints", "resample_lambda": "resample_lambda", "min_gain": "min_gain",
+    "potential": "potential", "copies": "copies",
 }
 DEFAULT_N = 8
 
@@ -53,7 +54,10 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     run.add_argument("--max-rounds", type=int, help="refine: rounds at most")
     run.add_argument("--rounds", type=int, help="zero-order: rounds at most")
     run.add_argument("--patience", type=int, help="refine, zero-order: stop after this many rounds without gain")
-    run.add_argument("--target", type=float, help="refine: stop once the best weighted score reaches this")
+    run.add_argument("--target", type=float, help="refine, best-of-n, zero-order: stop once the best weighted score "
+                     "(its lower confidence bound with --selection lcb) reaches this")
+    run.add_argument("--min-gain", type=float, help="best-of-n, zero-order: stop once another batch is expected to "
+                     "gain less than this")
     run.add_argument("--rewriter", help="refine: a registered rewriter (default: the generator's own); "
                      "transformers:MODEL or vllm:MODEL for a chat model")
     run.add_argument("--neighbours", type=int, help="zero-order: neighbours of the pivot noise per round")
@@ -64,6 +68,10 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
                      "predictions are judged (spread evenly; default 3)")
     run.add_argument("--resample-lambda", type=float, help="particles: resampling weights are "
                      "softmax(lambda * intermediate score); 0 = no steering (default 4)")
+    run.add_argument("--potential", choices=("current", "max", "difference", "sum"),
+                     help="particles: Feynman-Kac potential the resampling weighs (default current)")
+    run.add_argument("--copies", choices=("renoise", "exact"),
+                     help="particles: re-noise the extra copies of a resampled particle (default) or keep them exact")
     run.add_argument("--cheap-scorer", help="cascade: registered scorer for the cheap pass; particles, "
                      "path-search: for the intermediate predictions (default: the scorer)")
     run.add_argument("--cheap-mode", choices=("answer-only", "prob-weighted", "reason"),

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from diffusers import DPMSolverMultistepScheduler
+import torch
+from diffusers import DPMSolverMultistepScheduler, HeunDiscreteScheduler
 
 from t2i_guidance.generator import GenerationSettings, Generator
 from t2i_guidance.ledger import Budget
 from t2i_guidance.search import build_strategy
 from t2i_guidance.search.denoising_paths import refuse_unsupported
 from t2i_guidance.search.particles import systematic_resample
+from t2i_guidance.search.scheduler_hooks import carry_history
 from t2i_guidance.world.pipeline import WorldDiffusionPipeline
 from tests.pixel_scorers import FailingOnSomeScorer, brightness
 from tests.search_fixtures import PROMPT, SMALL, FailsOnCallScorer, RecordingScorer, world_generator
@@ -154,11 +156,17 @@ def test_budgets_size_the_population(generator, name):
 
 def test_unsupported_schedulers_and_bad_options_are_refused():
     pipeline = WorldDiffusionPipeline.from_config_untrained(seed=1, block_out_channels=SMALL)
-    pipeline.scheduler = DPMSolverMultistepScheduler.from_config(pipeline.scheduler.config)
-    with pytest.raises(ValueError, match="history"):
+    config = pipeline.scheduler.config
+    pipeline.scheduler = DPMSolverMultistepScheduler.from_config(config)
+    refuse_unsupported(pipeline)  # DPM-Solver++ keeps x0 predictions: supported
+    refuse_unsupported(build_tiny_pipeline("sd3"))  # flow matching: supported
+    pipeline.scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver",
+                                                                     final_sigmas_type="sigma_min")
+    with pytest.raises(ValueError, match="noise predictions.*dpmsolver\\+\\+"):
         refuse_unsupported(pipeline)
-    with pytest.raises(ValueError, match="pred_original_sample"):
-        refuse_unsupported(build_tiny_pipeline("sd3"))
+    pipeline.scheduler = HeunDiscreteScheduler.from_config(config)
+    with pytest.raises(ValueError, match="2 denoiser calls per step"):
+        refuse_unsupported(pipeline)
     generator = world_generator()
     for options in ({"n": 0}, {"checkpoints": -1}, {"resample_lambda": float("nan")}):
         with pytest.raises(ValueError):
@@ -181,3 +189,27 @@ def test_on_a_tiny_stable_diffusion_the_predictions_go_through_the_vae(name):
     assert all(v is not None for v in values)
     assert set(result.rounds[0]["parents"]) == {int(np.argmax(values))} or name == "path-search"
     assert "scheduler" not in vars(sd.pipeline.scheduler) and "step" not in vars(sd.pipeline.scheduler)
+
+
+@pytest.mark.parametrize("potential", ["current", "max", "difference", "sum"])
+def test_the_potential_weighs_each_particles_path_of_scores(generator, potential):
+    result = run(generator, "particles", n=4, checkpoints=2, resample_lambda=1.0, potential=potential)
+    first, second = result.rounds
+    assert first["potentials"] == {f"particle {k}": v for k, v in enumerate(first["values"])}  # no history yet
+    for k, now in enumerate(second["values"]):
+        before = first["values"][first["parents"][k]]  # the score of this slot's path at the first checkpoint
+        expected = {"current": now, "max": max(before, now), "difference": now - before, "sum": before + now}
+        assert second["potentials"][f"particle {k}"] == pytest.approx(expected[potential])
+    assert result.config["potential"] == potential
+    with pytest.raises(ValueError, match="unknown potential"):
+        build_strategy("particles", generator, RecordingScorer(), potential="product")
+
+
+def test_a_multistep_solvers_history_follows_each_copied_particle():
+    scheduler = DPMSolverMultistepScheduler()
+    scheduler.set_timesteps(4)
+    history = [torch.randn(3, 2), torch.randn(3, 2)]
+    scheduler.model_outputs = list(history) + [None]
+    carry_history(scheduler, [2, 2, 0], population=3)
+    assert torch.equal(scheduler.model_outputs[0], history[0][[2, 2, 0]])
+    assert torch.equal(scheduler.model_outputs[1], history[1][[2, 2, 0]]) and scheduler.model_outputs[2] is None

@@ -257,3 +257,10 @@ class Search:
             "selection": self.selection,
             "lcb_lambda": self.lcb_lambda if self.selection == "lcb" else None,
         }
+
+    def record_saving(self, ledger: CostLedger, budget: Budget | None, left: int, nfes_each: float) -> None:
+        """Put in the ledger what stopping early did not spend: the `left` candidates a fixed-N run would
+        still have drawn, or fewer when the budget would not have afforded them."""
+        left = self.affordable(ledger, budget, left, nfes_each)
+        ledger.add_saved("candidates", left)
+        ledger.add_saved("nfes", left * nfes_each)

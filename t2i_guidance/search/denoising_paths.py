@@ -3,13 +3,13 @@ judged at a few checkpoint steps on their predicted final images, and changed th
 (resampling in `particles.py`, keep-and-branch in `path_search.py`).
 
 How it hooks into any diffusers pipeline, without touching the pipeline:
-- the scheduler's `step` is wrapped for the duration of the call to keep each step's
-  `pred_original_sample` (the x0 prediction). Schedulers that do not return it (flow matching, DPM-Solver)
-  or that keep a history of earlier steps (multistep, Heun, LMS: a resampled particle would inherit
-  another particle's history) are refused before anything runs;
-- `callback_on_step_end` replaces the latents at a checkpoint;
-- the x0 predictions are decoded the way the pipeline decodes its output: through its VAE when it has one
-  (scaled and shifted as in its config), as pixels in [-1, 1] otherwise (a pixel-space pipeline).
+- the scheduler's `step` is wrapped for the duration of the call to keep each step's x0 prediction
+  (`scheduler_hooks.py`: DDIM/DDPM/Euler, flow matching, DPM-Solver++ and UniPC);
+- `callback_on_step_end` replaces the latents at a checkpoint, and a multistep solver's history follows
+  each particle to the slots it is copied to;
+- the x0 predictions are decoded the way the pipeline decodes its output: packed latents (FLUX)
+  unpacked, then through its VAE when it has one (scaled and shifted as in its config), as pixels in
+  [-1, 1] otherwise (a pixel-space pipeline).
 
 Every particle starts from the noise best-of-N candidate k would start from (seed + k): with no checkpoint,
 the population IS best-of-N. Intermediate scoring goes to the ledger's "intermediate" scorer role and its
@@ -18,13 +18,10 @@ own stages (`decode_intermediate`, `score_intermediate`), not to `generate`.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
-import typing
 from collections.abc import Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -42,61 +39,18 @@ from t2i_guidance.generator import (
 from t2i_guidance.ledger import Budget, CostLedger
 from t2i_guidance.result import ScoredCandidate
 from t2i_guidance.search.base import Found, Search, score_candidates
+from t2i_guidance.search.packed_latents import is_packed, unpack
+from t2i_guidance.search.scheduler_hooks import carry_history, recording_x0, refuse_unsupported, renoise
 
 MAX_UNDER_BUDGET = 64  # particles, when only a budget bounds the run (one batched call holds them all)
 DEFAULT_PARTICLES = 8
-# Single-step schedulers that nevertheless keep state from earlier steps of the same trajectory.
-HISTORY_SCHEDULERS = ("LMSDiscreteScheduler",)
-
-
-def refuse_unsupported(pipeline: Any) -> None:
-    """Raise ValueError with the reason when this pipeline cannot run a particle population."""
-    scheduler = getattr(pipeline, "scheduler", None)
-    name = type(scheduler).__name__
-    if scheduler is None or not callable(getattr(scheduler, "step", None)):
-        raise ValueError(f"{type(pipeline).__name__} has no scheduler to search the denoising path of")
-    if "callback_on_step_end" not in inspect.signature(type(pipeline).__call__).parameters:
-        raise ValueError(f"{type(pipeline).__name__} takes no callback_on_step_end: its latents cannot be changed mid-run")
-    if getattr(scheduler, "order", 1) != 1 or name in HISTORY_SCHEDULERS or hasattr(scheduler, "model_outputs"):
-        raise ValueError(f"scheduler {name} keeps a history of earlier steps: resampled particles would inherit "
-                         "another particle's history; use a single-step scheduler (DDIM, DDPM, Euler)")
-    try:
-        returned = typing.get_type_hints(type(scheduler).step).get("return")
-    except Exception:  # unresolvable annotations: checked on the first step instead
-        return
-    outputs = [t for t in typing.get_args(returned) or (returned,) if is_dataclass(t)]
-    if outputs and not any("pred_original_sample" in {f.name for f in fields(t)} for t in outputs):
-        raise ValueError(f"scheduler {name} does not return pred_original_sample (the x0 prediction) that "
-                         "intermediate judging needs; use DDIM, DDPM or Euler")
-    if not callable(getattr(scheduler, "add_noise", None)):
-        raise ValueError(f"scheduler {name} has no add_noise to re-noise a prediction with")
-
-
-@contextmanager
-def recording_x0(scheduler: Any):
-    """Wrap `scheduler.step` for the duration of a call; the dict it yields holds the last x0 prediction."""
-    original = scheduler.step
-    seen: dict[str, torch.Tensor] = {}
-
-    def step(*args: Any, return_dict: bool = True, **kwargs: Any) -> Any:
-        output = original(*args, return_dict=True, **kwargs)
-        x0 = getattr(output, "pred_original_sample", None)
-        if x0 is None:
-            raise ValueError(f"scheduler {type(scheduler).__name__} returned no pred_original_sample")
-        seen["x0"] = x0
-        return output if return_dict else output.to_tuple()
-
-    scheduler.step = step
-    try:
-        yield seen
-    finally:
-        del scheduler.step  # the instance attribute goes, the class's method is back
-
-
-def decode_x0(pipeline: Any, x0: torch.Tensor) -> list:
-    """The predicted final images as PIL images, decoded as the pipeline decodes its own output."""
+def decode_x0(pipeline: Any, x0: torch.Tensor, settings: GenerationSettings) -> list:
+    """The predicted final images as PIL images, decoded as the pipeline decodes its own output (packed
+    latents unpacked first)."""
     from diffusers.image_processor import VaeImageProcessor
 
+    if is_packed(pipeline):
+        x0 = unpack(pipeline, x0, settings.height, settings.width)
     vae = getattr(pipeline, "vae", None)
     if vae is not None:
         config = vae.config
@@ -120,6 +74,13 @@ class Checkpoint:
     x0: torch.Tensor
     values: list[float | None]  # weighted intermediate score per particle; None: could not be scored
     generator: torch.Generator  # the run's own draws (resampling, fresh noise): deterministic per seed
+    scheduler: Any = None  # the pipeline's scheduler, positioned at the next step
+    history: list[list[float]] = field(default_factory=list)  # each particle's values at earlier checkpoints
+
+    def renoise(self, x0: torch.Tensor) -> torch.Tensor:
+        """`x0` predictions taken back to the next step's noise level with fresh noise from the run's draws."""
+        noise = torch.randn(x0.shape, generator=self.generator).to(x0.device, x0.dtype)
+        return renoise(self.scheduler, x0, noise, self.timestep)
 
 
 class PopulationSearch(Search):
@@ -224,10 +185,10 @@ class PopulationSearch(Search):
     def _seeded(seed: int) -> torch.Generator:
         return torch.Generator("cpu").manual_seed(seed)
 
-    def _judge_x0(self, ledger: CostLedger, x0: torch.Tensor, prompt: str, step: int, seed: int,
-                  progress: bool) -> tuple[list[float | None], list[str]]:
+    def _judge_x0(self, ledger: CostLedger, x0: torch.Tensor, prompt: str, settings: GenerationSettings,
+                  step: int, seed: int, progress: bool) -> tuple[list[float | None], list[str]]:
         with ledger.stage("decode_intermediate"):
-            images = decode_x0(self.generator.pipeline, x0)
+            images = decode_x0(self.generator.pipeline, x0, settings)
         views = [Candidate(f"x{k:03d}s{step:03d}", k, seed + k, prompt, image, {}, 0.0) for k, image in enumerate(images)]
         with ledger.stage("score_intermediate"):
             table = score_candidates(self.cheap_scorer, views, prompt, self.cheap_dimensions, self.score_chunk_size,
@@ -248,6 +209,7 @@ class PopulationSearch(Search):
         draws = self._seeded((seed * 1_000_003 + 7_919) % 2**63)  # never one of the particles' own seeds
         origin = list(range(n))  # which initial particle each slot's path started from
         ancestry: list[list[int]] = [[] for _ in range(n)]
+        path_values: list[list[float]] = [[] for _ in range(n)]  # each slot's path's earlier scores
         in_callbacks = {"seconds": 0.0}
 
         def on_step_end(pipe, step, timestep, tensors):
@@ -259,7 +221,7 @@ class PopulationSearch(Search):
                     events.append({"event": "checkpoint_skipped", "step": step, "reason": "seconds budget spent"})
                     return {}
                 latents, x0 = tensors["latents"], recorded["x0"]
-                values, errors = self._judge_x0(ledger, x0, prompt, step, seed, progress)
+                values, errors = self._judge_x0(ledger, x0, prompt, settings, step, seed, progress)
                 record = {"round": len(rounds), "step": step, "checkpoint": f"step {step + 1}/{len(pipe.scheduler.timesteps)}",
                           "candidates": [], "values": values}
                 scored = [v for v in values if v is not None]
@@ -274,9 +236,13 @@ class PopulationSearch(Search):
                     return {}
                 position = list(pipe.scheduler.timesteps).index(timestep)
                 following = pipe.scheduler.timesteps[min(position + 1, len(pipe.scheduler.timesteps) - 1)]
-                new_latents, parents, notes = self.update(Checkpoint(step, following, latents, x0, values, draws))
+                point = Checkpoint(step, following, latents, x0, values, draws, pipe.scheduler,
+                                   [list(h) for h in path_values])
+                new_latents, parents, notes = self.update(point)
+                carry_history(pipe.scheduler, parents, n)
                 origin[:] = [origin[p] for p in parents]
                 ancestry[:] = [[*ancestry[p], p] for p in parents]
+                path_values[:] = [[*path_values[p], *([] if values[p] is None else [values[p]])] for p in parents]
                 record.update(parents=list(parents), **notes)
                 rounds.append(record)
                 return {"latents": new_latents.to(latents.dtype)}

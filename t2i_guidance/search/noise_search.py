@@ -4,7 +4,10 @@ Round 0 draws `n` random noises (best-of-n's own candidates). Each later round d
 noises around the pivot, the best noise so far: (pivot + step * eps) / sqrt(1 + step^2), which keeps
 unit variance; eps is the noise of the neighbour's own seed (candidate k uses seed + k throughout, so
 every candidate is reproducible). A neighbour that beats the pivot becomes the pivot. Stops after
-`rounds` rounds, after `patience` rounds without gain, or at the budget.
+`rounds` rounds, after `patience` rounds without gain, at the budget, or, with `target` / `min_gain`
+(see `stopping.py`), as soon as a candidate reaches the target or another batch is not worth drawing.
+Packed latents (FLUX) are drawn unpacked, as the pipeline draws them, and packed; the neighbour step is
+elementwise, so it is the same in either layout.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from t2i_guidance.generator import GenerationSettings, candidate_seeds
 from t2i_guidance.ledger import Budget, CostLedger
 from t2i_guidance.result import ScoredCandidate
 from t2i_guidance.search.base import Found, Search
+from t2i_guidance.search.packed_latents import is_packed, packed_initial_noise
+from t2i_guidance.search.stopping import StopRule
 
 
 def neighbour(pivot: torch.Tensor, eps: torch.Tensor, step: float) -> torch.Tensor:
@@ -40,6 +45,8 @@ class ZeroOrderSearch(Search):
         rounds: int = 3,
         step_size: float = 0.5,
         patience: int = 2,
+        target: float | None = None,
+        min_gain: float | None = None,
         **common: Any,
     ) -> None:
         super().__init__(generator, scorer, **common)
@@ -47,10 +54,19 @@ class ZeroOrderSearch(Search):
             raise ValueError("n, neighbours, rounds and patience must be at least 1, step_size positive")
         self.n, self.neighbours, self.rounds = n, neighbours, rounds
         self.step_size, self.patience = step_size, patience
+        self.stop = StopRule(target, min_gain)
 
     def options(self) -> dict:
         return {"n": self.n, "neighbours": self.neighbours, "rounds": self.rounds,
-                "step_size": self.step_size, "patience": self.patience, **super().options()}
+                "step_size": self.step_size, "patience": self.patience, "target": self.stop.target,
+                "min_gain": self.stop.min_gain, **super().options()}
+
+    def initial_noise(self, seed: int, settings: GenerationSettings) -> torch.Tensor:
+        """The noise candidate `seed` starts from in a plain run of the pipeline."""
+        pipeline = self.generator.pipeline
+        if is_packed(pipeline):
+            return packed_initial_noise(pipeline, seed, settings.height, settings.width)
+        return self.generator.initial_noise(seed, settings)
 
     def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
                ledger: CostLedger, progress: bool) -> Found:
@@ -58,7 +74,8 @@ class ZeroOrderSearch(Search):
         noises: dict[str, torch.Tensor] = {}
         rounds: list[dict] = []
         pivot: ScoredCandidate | None = None
-        without_gain, stop = 0, "rounds"
+        without_gain, stop, early = 0, "rounds", None
+        planned = self.most_candidates({"n": self.n, "neighbours": self.neighbours, "rounds": self.rounds})
         for round_index in range(self.rounds):
             size = self.n if round_index == 0 else self.neighbours
             round_scored: list[ScoredCandidate] = []
@@ -67,9 +84,10 @@ class ZeroOrderSearch(Search):
                 want = self.draw_now(ledger, budget, size - len(round_scored), drawn[0].candidate.nfes if drawn else None)
                 if want == 0:
                     break
+                want = self.stop.batch(want, self.batch_size)
                 first = len(scored) + len(round_scored)
                 seeds = candidate_seeds(seed, want, first_index=first)
-                fresh = [self.generator.initial_noise(s, settings) for s in seeds]
+                fresh = [self.initial_noise(s, settings) for s in seeds]
                 if pivot is None:
                     latents, extra = fresh, {"round": round_index, "pivot": None}
                 else:
@@ -79,6 +97,10 @@ class ZeroOrderSearch(Search):
                                            progress=progress, extra=extra)
                 noises.update({c.id: z for c, z in zip(candidates, latents, strict=True)})
                 round_scored += self.score(ledger, candidates, prompt, progress)
+                early = self.stop.reason([v for c in scored + round_scored if (v := self.value(c)) is not None],
+                                         self.stop.batch(self.neighbours, self.batch_size))
+                if early and len(scored) + len(round_scored) < planned:
+                    break
             if not round_scored:
                 stop = "budget"
                 break
@@ -93,6 +115,11 @@ class ZeroOrderSearch(Search):
                            "candidates": [c.id for c in round_scored],
                            "best": round_best.id if round_best else None,
                            "best_value": self.value(round_best) if round_best else None, "improved": gained})
+            if early and len(scored) < planned:
+                stop = early
+                self.record_saving(ledger, budget, planned - len(scored),
+                                   scored[0].candidate.nfes)
+                break
             if without_gain >= self.patience:
                 stop = "no_gain"
                 break

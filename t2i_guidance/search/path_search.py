@@ -3,7 +3,8 @@
 N particles are denoised together. At each checkpoint the x0 prediction of every particle is judged
 (`cheap_scorer`, default the main scorer); the best `keep` particles survive and the other slots are
 refilled with branches of them: each survivor continues its own path in its own slot, and each branch is
-the survivor's x0 prediction re-noised to the current timestep with fresh noise (`scheduler.add_noise`).
+the survivor's x0 prediction re-noised to the next step's noise level with fresh noise (by interpolation for flow
+matching, `scheduler.add_noise` otherwise); a multistep solver's history goes with it.
 Slots are shared out evenly, the remainder going to the best. A particle whose intermediate score failed
 keeps its slot unchanged. The pick is the best final image by the main scorer.
 """
@@ -45,10 +46,7 @@ class PathSearch(PopulationSearch):
         parents = list(range(len(point.values)))
         latents = point.latents.clone()
         if free:
-            x0 = point.x0[branches]
-            noise = torch.randn(x0.shape, generator=point.generator).to(x0.device, x0.dtype)
-            timesteps = point.timestep.reshape(1).expand(len(branches))
-            renoised = self.generator.pipeline.scheduler.add_noise(x0, noise, timesteps)
+            renoised = point.renoise(point.x0[branches])
             for slot, parent, latent in zip(free, branches, renoised, strict=True):
                 parents[slot] = parent
                 latents[slot] = latent
