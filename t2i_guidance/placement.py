@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from t2i_guidance import registries
-from t2i_guidance.generator import denoiser_of
+from t2i_guidance.generator import Generator, default_device, denoiser_of
+from t2i_guidance.hub_errors import hub_error_message
 from t2i_guidance.input_checks import accepts_keyword
 from t2i_guidance.memory_plan import MemoryPlan, cpu_warning, plan_for_run
 
@@ -53,8 +54,6 @@ def memory_plan_for(plan: RunPlan, gpus: list | None = None) -> MemoryPlan:
         memory = plan_for_run(plan.generator_location, scorer_model, request.strategy, backend,
                               request.vllm_share, gpus)
     except ValueError as exc:
-        from t2i_guidance.generator import default_device
-
         device = request.device or default_device()
         return MemoryPlan("unplanned", True, device, request.scorer_device or device,
                           reason=f"{exc}; the default placement is used")
@@ -73,10 +72,6 @@ def cpu_warnings(memory: MemoryPlan) -> str | None:
 
 
 def load_generator(plan: RunPlan, memory: MemoryPlan | None = None) -> Any:
-    import torch
-
-    from t2i_guidance.generator import Generator
-
     memory = memory or memory_plan_for(plan)
     dtype = getattr(torch, plan.request.dtype) if plan.request.dtype else None
     offload = plan.request.cpu_offload or memory.generator_cpu_offload
@@ -100,8 +95,6 @@ def load_models(plan: RunPlan, memory: MemoryPlan | None = None) -> tuple[Any, A
     """The generator, then the scorer, placed as the memory plan says; when the two take turns on one GPU
     the generator leaves it before the scorer loads. A failure is a ModelLoadError of one line (a gated or
     missing hub model says which licence page or id). Big models planned onto a CPU get a loud line on stderr."""
-    from t2i_guidance.placement import park
-
     memory = memory or memory_plan_for(plan)
     warning = cpu_warnings(memory)
     if warning:  # the CLI, the demo and the benchmarks all load here
@@ -119,8 +112,6 @@ def load_models(plan: RunPlan, memory: MemoryPlan | None = None) -> tuple[Any, A
 
 @contextmanager
 def _one_line_load_errors(role: str, name: str) -> Iterator[None]:
-    from t2i_guidance.hub_errors import hub_error_message
-
     try:
         yield
     except Exception as exc:  # missing weights, no network, out of memory: say which, do not guess
