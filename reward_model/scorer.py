@@ -35,6 +35,8 @@ MODES = ("reason", "prob-weighted", "answer-only")
 DECODINGS = ("sampled", "greedy")
 ANSWER_ONLY_PREFIX = "<think> </think><answer>"
 ANSWER_ONLY_TOKENS = 16
+# Keyword arguments that only change how requests are answered, so one loaded model serves them all.
+REQUEST_SETTINGS = ("mode", "decoding", "samples", "max_new_tokens", "temperature", "top_p", "top_k", "seed")
 
 
 class OmniQualityScorer:
@@ -69,7 +71,21 @@ class OmniQualityScorer:
         seed: int | None = 0,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         precision: str | None = None,
+        vllm_share: float | None = None,
+        vllm_sleep_mode: bool = False,
     ) -> None:
+        self.max_image_pixels = max_image_pixels
+        self.model_info = resolve_model(model)  # raises before anything heavy is loaded
+        self._set_request_settings(mode, decoding, samples, max_new_tokens, temperature, top_p, top_k, seed)
+        self.backend_name = choose_backend_name(backend)
+        self.backend = self._build_backend(device, batch_size, vllm_share, vllm_sleep_mode, precision)
+        self.cache = ScoreCache(cache_dir)
+
+    def _set_request_settings(self, mode: str, decoding: str, samples: int, max_new_tokens: int | None,
+                              temperature: float, top_p: float, top_k: int, seed: int | None) -> None:
+        """How each request is answered (mode and decoding): nothing here touches the loaded model."""
+        self.request_settings = {"mode": mode, "decoding": decoding, "samples": samples, "max_new_tokens": max_new_tokens,
+                                 "temperature": temperature, "top_p": top_p, "top_k": top_k, "seed": seed}
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         if decoding not in DECODINGS:
@@ -81,8 +97,6 @@ class OmniQualityScorer:
                 raise ValueError("prob-weighted reads one greedy pass: samples must be 1")
             decoding = "greedy"  # the expectation is read along the most likely answer
         self.mode = mode
-        self.max_image_pixels = max_image_pixels
-        self.model_info = resolve_model(model)  # raises before anything heavy is loaded
         budget = ANSWER_ONLY_TOKENS if mode == "answer-only" else self.model_info.max_new_tokens
         self.decoding = Decoding(
             do_sample=decoding == "sampled",
@@ -94,15 +108,14 @@ class OmniQualityScorer:
             read_digit_probs=mode == "prob-weighted",
             seed=seed,
         )
-        self.backend_name = choose_backend_name(backend)
-        self.backend = self._build_backend(device, batch_size, precision)
-        self.cache = ScoreCache(cache_dir)
 
-    def _build_backend(self, device: str | None, batch_size: int, precision: str | None):
+    def _build_backend(self, device: str | None, batch_size: int, vllm_share: float | None, sleep_mode: bool,
+                       precision: str | None):
         if self.backend_name == "vllm":
-            from reward_model.backends.vllm_backend import VLLMBackend
+            from reward_model.backends.vllm_backend import DEFAULT_GPU_MEMORY_UTILIZATION, VLLMBackend
 
-            return VLLMBackend(self.model_info)
+            return VLLMBackend(self.model_info, gpu_memory_utilization=vllm_share or DEFAULT_GPU_MEMORY_UTILIZATION,
+                               device=device, sleep_mode=sleep_mode)
         from reward_model.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(self.model_info, device=device, batch_size=batch_size, precision=precision)
@@ -113,6 +126,17 @@ class OmniQualityScorer:
         without loading the model again."""
         twin = copy.copy(self)
         twin.decoding = replace(self.decoding, seed=seed)
+        twin.request_settings = {**self.request_settings, "seed": seed}
+        return twin
+
+    def with_settings(self, **settings) -> OmniQualityScorer:
+        """This scorer answering in another mode or decoding (REQUEST_SETTINGS), sharing the loaded model
+        and the cache (whose keys hold mode and decoding): a cascade's cheap pass needs no second model."""
+        unknown = sorted(set(settings) - set(REQUEST_SETTINGS))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} would need another model load, not another request mode")
+        twin = copy.copy(self)
+        twin._set_request_settings(**{**self.request_settings, **settings})
         return twin
 
     def settings_key(self) -> dict:

@@ -104,6 +104,11 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     parser.add_argument("--dtype", default="fp32", choices=PRECISIONS + tuple(ALIASES),
                         help="fp32 (default, exact); bf16; auto: bf16 on GPU and on CPUs with AMX / AVX512-BF16")
     parser.add_argument("--cpu-offload", action="store_true", help="offload idle pipeline parts to CPU (GPU only)")
+    parser.add_argument("--scorer-device", help="cpu, cuda or cuda:N for the scorer (default: the memory plan's)")
+    parser.add_argument("--vllm-memory-share", type=float,
+                        help="vLLM backend: its share of the GPU's memory, 0-1 (default: the memory plan's)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the memory plan and the expected peak, then exit without loading")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     parser.add_argument("--json", action="store_true", help="print result.json to stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -128,7 +133,8 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
         weights=args.weights, steps=args.steps, guidance_scale=args.guidance_scale, height=args.height,
         width=args.width, negative_prompt=args.negative_prompt, batch_size=args.batch_size,
         selection=args.selection, lcb_lambda=args.lcb_lambda, budget=args.budget, device=args.device,
-        dtype=args.dtype, cpu_offload=args.cpu_offload, prompt=args.prompt, seed=args.seed,
+        dtype=args.dtype, cpu_offload=args.cpu_offload, scorer_device=args.scorer_device,
+        vllm_share=args.vllm_memory_share, prompt=args.prompt, seed=args.seed,
     )
 
 
@@ -152,23 +158,25 @@ def _main(argv: Sequence[str] | None, strategy: str | None, prog: str) -> int:
     # Every check on user input happens here, before a model is loaded.
     try:
         plan = plan_run(request_from_args(args, strategy))
-        out_dir = check_output_dir(args.out, args.overwrite)
+        out_dir = None if args.dry_run else check_output_dir(args.out, args.overwrite)
     except (UsageError, RunError) as exc:
         fail(str(exc))
 
     from t2i_guidance.run_folder import NotFiniteError, write_run
-    from t2i_guidance.search.run_builder import load_generator, load_scorer
+    from t2i_guidance.search.run_builder import ModelLoadError, load_models, memory_plan_for
 
+    memory = memory_plan_for(plan)  # decided before anything loads; loading follows it
+    if args.dry_run:
+        print(memory.describe())
+        return 0
+    if not memory.fits:
+        fail(memory.describe().replace("\n  ", ": ", 1), code=2)
     try:
-        scorer = load_scorer(plan)
-    except Exception as exc:
-        fail(f"could not load scorer {plan.scorer_name!r}: {type(exc).__name__}: {exc}", code=1)
+        generator, scorer = load_models(plan, memory)
+    except ModelLoadError as exc:  # a gated or missing hub model, no network, out of memory: one line
+        fail(str(exc), code=1)
     try:
-        generator = load_generator(plan)
-    except Exception as exc:  # missing weights, no network, out of memory: say which, do not guess
-        fail(f"could not load generator {plan.generator_location!r}: {type(exc).__name__}: {exc}", code=1)
-    try:
-        run = build_run(plan, generator=generator, scorer=scorer)
+        run = build_run(plan, generator=generator, scorer=scorer, memory=memory)
     except Exception as exc:  # the cascade's cheap scorer, a rewriter model
         fail(f"could not set up {strategy!r}: {type(exc).__name__}: {exc}", code=1)
 

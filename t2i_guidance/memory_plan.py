@@ -75,19 +75,23 @@ class MemoryPlan:
     vllm_share: float | None = None
     peak_bytes: dict[str, int] = field(default_factory=dict)  # device -> expected peak
     reason: str = ""
+    sizes: tuple[ModelSize, ...] = ()  # (generator, scorer) as planned for, when plan_for_run made the plan
 
     def describe(self) -> str:
         """The plan in a few lines, for --dry-run and the run report."""
         if not self.fits:
             return f"memory plan: does not fit\n  {self.reason}"
         lines = [f"memory plan: {self.strategy}"]
-        generator = self.generator_device + (" (model CPU offload)" if self.generator_cpu_offload else "")
-        scorer = self.scorer_device + (f" (vLLM, {self.vllm_share:.2f} of the GPU)" if self.vllm_share else "")
+        generator = (self.generator_device or "the default device") + (
+            " (model CPU offload)" if self.generator_cpu_offload else "")
+        scorer = (self.scorer_device or "the default device") + (f" (vLLM, {self.vllm_share:.2f} of the GPU)" if self.vllm_share else "")
         lines.append(f"  generator on {generator}; scorer on {scorer}")
         if self.alternate:
             lines.append(f"  between phases: {self.alternate}")
         for device, peak in self.peak_bytes.items():
             lines.append(f"  expected peak on {device}: {peak / GB:.1f} GB")
+        if not self.peak_bytes:
+            lines.append("  expected peak: no GPU memory is used")
         lines.append(f"  why: {self.reason}")
         return "\n".join(lines)
 
@@ -121,19 +125,23 @@ def plan_memory(
 
 def plan_for_run(
     generator: str,
-    scorer_model: str,
+    scorer_model: str | None,
     strategy: str,
     backend: str = "transformers",
     vllm_share: float | None = None,
     gpus: list[Gpu] | list[tuple[int, int]] | None = None,
 ) -> MemoryPlan:
     """The plan for a run as the CLI names it: a generator location, a scorer model name ("omniquality-r",
-    "embedded", a folder or a hub id) and a strategy name; gpus default to what this machine has."""
+    "embedded", a folder or a hub id; None for a scorer without model weights) and a strategy name; gpus
+    default to what this machine has. Raises ValueError when a model's size is unknown."""
     from reward_model.presets import resolve_model
 
-    sizes = model_size(generator, "generator"), model_size(resolve_model(scorer_model).source, "scorer")
+    scorer = (ModelSize("scorer without model weights", 0, 0, 0, "no weights") if scorer_model is None
+              else model_size(resolve_model(scorer_model).source, "scorer"))
+    sizes = model_size(generator, "generator"), scorer
     devices = visible_gpus() if gpus is None else gpus
-    return plan_memory(*sizes, devices, ScorerBackend(backend, vllm_share), loop_shape(strategy))
+    plan = plan_memory(*sizes, devices, ScorerBackend(backend, vllm_share), loop_shape(strategy))
+    return replace(plan, sizes=sizes)
 
 
 def _usable(gpu: Gpu) -> int:

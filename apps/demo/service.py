@@ -36,10 +36,10 @@ _RUN_LOCK = threading.Lock()  # one run inside the models at a time, even after 
 def build_search_parts(preset_name: str) -> tuple[Preset, Any, Any]:
     """Load a preset's generator and scorer once per process (through the run builder); later requests
     reuse them. The one place the demo builds models."""
-    from t2i_guidance.search.run_builder import RunRequest, load_generator, load_scorer, plan_run
+    from t2i_guidance.search.run_builder import RunRequest, load_models, plan_run
 
     plan = plan_run(RunRequest(preset=preset_name))
-    return plan.preset, load_generator(plan), load_scorer(plan)
+    return plan.preset, *load_models(plan)  # a hub failure is one line naming the licence page or the id
 
 
 def scorer_for(plan: Any, scorer: Any) -> Any:

@@ -2,15 +2,18 @@
 and the benchmarks alike.
 
     plan = plan_run(RunRequest(preset="embedded", strategy="refine", strategy_options={"max_rounds": 3}))
-    run = build_run(plan)                     # loads the models
+    memory = memory_plan_for(plan)            # where the models will live; reads sizes, loads nothing
+    run = build_run(plan, memory=memory)      # loads the models as the memory plan says
     result = run("a red circle above a blue square", seed=0)
 
 `plan_run` checks everything a user can get wrong and loads nothing, so bad input fails before any
-model does; `build_run` loads (or reuses the generator and scorer it is given).
+model does; `build_run` loads (or reuses the generator and scorer it is given). One scorer instance serves
+every pass of a run: a cheap pass in another mode shares the loaded model.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +40,16 @@ from t2i_guidance.input_checks import (
     check_weights,
 )
 from t2i_guidance.ledger import Budget, parse_budget
+from t2i_guidance.memory_plan import MemoryPlan
+from t2i_guidance.placement import (  # noqa: F401 - the loaders are used through this module too
+    ModelLoadError,
+    cpu_warnings,
+    load_generator,
+    load_models,
+    load_scorer,
+    memory_plan_for,
+    with_phases,
+)
 from t2i_guidance.presets import DEFAULT_PRESET, Preset, load_preset
 from t2i_guidance.result import SearchResult
 from t2i_guidance.search import strategy_class
@@ -79,6 +92,8 @@ class RunRequest:
     device: str | None = None
     dtype: str | None = None
     cpu_offload: bool = False
+    scorer_device: str | None = None  # where the scorer runs (default: where the memory plan puts it)
+    vllm_share: float | None = None  # vLLM's share of its GPU (default: the smallest the memory plan allows)
     prompt: str | None = None  # when given, checked against what the generator can draw
     seed: int | None = None  # the run's seed: checked, and handed to scorers that sample (same seed, same ranking)
 
@@ -201,6 +216,14 @@ def _cheap_scorer(request: RunRequest, preset: Preset, cls: type, scorer_name: s
     return cheap_name, _seeded(cheap_name, cheap_kwargs, request.seed)
 
 
+def _check_placement(request: RunRequest) -> None:
+    for flag, device in (("--device", request.device), ("--scorer-device", request.scorer_device)):
+        if device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+            raise RunError(f"{flag} must be cpu, cuda or cuda:N, got {device!r}")
+    if request.vllm_share is not None and not 0 < request.vllm_share <= 1:
+        raise RunError(f"--vllm-memory-share must be a fraction in (0, 1], got {request.vllm_share}")
+
+
 def _plan(request: RunRequest) -> RunPlan:
     preset = load_preset(request.preset)
     cls = strategy_class(request.strategy)
@@ -225,6 +248,7 @@ def _plan(request: RunRequest) -> RunPlan:
     check_float("--lcb-lambda", request.lcb_lambda, 0.0, MAX_LCB_LAMBDA)
     check_device(request.device)
     cheap = _cheap_scorer(request, preset, cls, scorer_name, scorer_kwargs)
+    _check_placement(request)
     settings = preset.generation_settings(
         num_inference_steps=steps, guidance_scale=request.guidance_scale, height=request.height,
         width=request.width, negative_prompt=check_negative_prompt(request.negative_prompt),
@@ -251,31 +275,46 @@ class Run:
         return result
 
 
-_DTYPES = ("float32", "float16", "bfloat16")
+def _cheap_pass_scorer(plan: RunPlan, scorer: Any) -> Any:
+    """The cheap pass's scorer: the loaded one, in another request mode when the cheap kwargs differ only in
+    how requests are answered; a second model only when the cheap pass names another scorer or model."""
+    name, kwargs = plan.cheap
+    if name == plan.scorer_name:
+        changed = {key: value for key, value in kwargs.items() if plan.scorer_kwargs.get(key, _UNSET) != value}
+        unchanged = all(kwargs.get(key, _UNSET) == value for key, value in plan.scorer_kwargs.items())
+        if not changed and unchanged:
+            return scorer
+        if unchanged and hasattr(scorer, "with_settings"):
+            try:
+                return scorer.with_settings(**changed)
+            except ValueError:  # a setting that needs its own model load
+                pass
+    return registries.build_scorer(name, **kwargs)
 
 
-def load_generator(plan: RunPlan) -> Any:
-    from t2i_guidance.generator import Generator
-
-    return Generator.from_pretrained(plan.generator_location, device=plan.request.device,
-                                     precision=plan.request.dtype, cpu_offload=plan.request.cpu_offload)
+_UNSET = object()
 
 
-def load_scorer(plan: RunPlan) -> Any:
-    return registries.build_scorer(plan.scorer_name, **plan.scorer_kwargs)
-
-
-def build_run(plan: RunPlan | RunRequest, generator: Any = None, scorer: Any = None) -> Run:
-    """Load what the plan names (a given generator or scorer is reused) and assemble the strategy."""
+def build_run(plan: RunPlan | RunRequest, generator: Any = None, scorer: Any = None,
+              memory: MemoryPlan | None = None) -> Run:
+    """Load what the plan names (a given generator or scorer is reused) and assemble the strategy; the two
+    take turns on the GPU when the memory plan says so."""
     if isinstance(plan, RunRequest):
         plan = plan_run(plan)
-    generator = generator if generator is not None else load_generator(plan)
-    scorer = scorer if scorer is not None else load_scorer(plan)
+    if memory is None and generator is not None and scorer is not None:
+        # Both already loaded: the plan they were loaded by (re-planning now would count them as used memory).
+        loaded_by = getattr(generator, "memory_plan", None)
+        memory = loaded_by if isinstance(loaded_by, MemoryPlan) else MemoryPlan("as loaded", True, reason="models given")
+    memory = memory or memory_plan_for(plan)
+    if generator is None and scorer is None:
+        generator, scorer = load_models(plan, memory)
+    generator = generator if generator is not None else load_generator(plan, memory)
+    scorer = scorer if scorer is not None else load_scorer(plan, memory)
     options = dict(plan.strategy_options)
-    if plan.cheap is not None:
-        name, kwargs = plan.cheap
-        same = name == plan.scorer_name and kwargs == plan.scorer_kwargs
-        options["cheap_scorer"] = scorer if same else registries.build_scorer(name, **kwargs)
+    cheap = _cheap_pass_scorer(plan, scorer) if plan.cheap is not None else None
+    generator, scorer, cheap = with_phases(memory, generator, scorer, cheap)
+    if cheap is not None:
+        options["cheap_scorer"] = cheap
     request = plan.request
     if request.score_chunk_size is not None:
         options["score_chunk_size"] = request.score_chunk_size
