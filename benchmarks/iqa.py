@@ -21,7 +21,7 @@ from pathlib import Path
 
 from t2i_guidance.input_checks import OneLineParser, fail
 
-# PLCC / SRCC as reported by the peers' papers (second-hand: /work/shared/reference/omniquality-r.md).
+# PLCC / SRCC as reported by the peers' papers (second-hand, from the OmniQuality-R paper's tables).
 PEERS = {
     "VisualQuality-R1 (trained on KADID-10K)": {"koniq10k": (0.840, 0.830), "spaq": (0.878, 0.875),
                                                  "agiqa3k": (0.843, 0.775)},
