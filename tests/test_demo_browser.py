@@ -112,7 +112,9 @@ def test_best_of_n_in_a_real_browser(browser, demo_url):
     page.wait_for_function("document.querySelector('#prompt-warning').innerText.includes('cannot draw')",
                            timeout=120_000)
     example = "a large yellow triangle on the left on a black background"
-    page.get_by_text(example).first.click()  # an example; the page fills the prompt after a server round trip
+    # an example (not the sample picture's caption of the same words); the page fills the prompt after a
+    # server round trip
+    page.locator("button", has_text=example).first.click()
     page.wait_for_function(f"document.querySelector('#prompt textarea').value === {example!r}", timeout=60_000)
     assert prompt.input_value() == example
     page.locator("#n input[type=number]").fill("2")

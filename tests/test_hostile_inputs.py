@@ -233,10 +233,10 @@ def test_a_write_interrupted_midway_leaves_the_old_run_whole(tmp_path, monkeypat
 
 
 def test_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
-    def interrupted(plan):
+    def interrupted(plan, memory=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("t2i_guidance.search.run_builder.load_scorer", interrupted)
+    monkeypatch.setattr("t2i_guidance.placement.load_generator", interrupted)  # the first model to load
     assert cli.main(["--prompt", DRAWABLE, "--out", str(tmp_path / "o")]) == 130
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["error: interrupted; no new run was written"]

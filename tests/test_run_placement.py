@@ -100,7 +100,7 @@ class MovesRecorder:
 def record_loads(monkeypatch) -> dict:
     loaded: dict = {}
 
-    def from_pretrained(location, device=None, dtype=None, cpu_offload=False):
+    def from_pretrained(location, device=None, dtype=None, cpu_offload=False, precision=None):
         loaded["generator"] = {"device": device, "cpu_offload": cpu_offload}
         return FakeGenerator(**loaded["generator"])
 

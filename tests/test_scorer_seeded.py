@@ -117,7 +117,7 @@ def test_each_picture_and_dimension_of_one_call_samples_from_its_own_seed(monkey
     from reward_model.scorer import OmniQualityScorer
 
     backend = RecordingBackend()
-    monkeypatch.setattr(OmniQualityScorer, "_build_backend", lambda self, device, batch_size: backend)
+    monkeypatch.setattr(OmniQualityScorer, "_build_backend", lambda self, *placement: backend)
     scorer = OmniQualityScorer("omniquality-r", backend="transformers", seed=7)  # a hub id: nothing loads
     pictures = [Image.new("RGB", (28, 28), colour) for colour in ("red", "blue", "green")]
     dimensions = ["technical", "aesthetic", "alignment"]
