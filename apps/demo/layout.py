@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from apps.demo.examples import COUNTING_EXAMPLES, WORLD_EXAMPLES
 from apps.demo.handlers import generate, pick, score_upload
 from apps.demo.limits import QUEUE_SIZE
 from apps.demo.picks import shown_folder
@@ -22,13 +23,6 @@ from apps.demo.strategies import (
 from t2i_guidance.presets import DEFAULT_PRESET, load_preset
 from t2i_guidance.world.plugin import draws_counts, world_grammar_summary
 
-WORLD_EXAMPLES = [
-    "a red circle above a small blue square on a white background",
-    "a large yellow triangle on the left on a black background",
-    "a green square to the right of a purple circle",
-    "a small orange circle in the center on a gray background",
-]
-COUNTING_EXAMPLES = ["three red squares on a white background"]  # when the generator knows count words
 CSS = """
 .pixelated img, img.pixelated { image-rendering: pixelated; image-rendering: crisp-edges; }
 #best-image img { width: 384px !important; height: 384px !important; object-fit: contain; }

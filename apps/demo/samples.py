@@ -46,7 +46,7 @@ def draw_samples(prompts: list[str], preset: str = "embedded") -> list[Path]:
 
 
 if __name__ == "__main__":
-    from apps.demo.layout import WORLD_EXAMPLES
+    from apps.demo.examples import WORLD_EXAMPLES
 
     for path in draw_samples(WORLD_EXAMPLES):
         print(path)
