@@ -8,6 +8,11 @@ element of the original is rejected and logged; that round redraws the best prom
 wasted on a bad proposal. The loop stops at the target score, after `patience` rounds without gain, at
 `max_rounds`, or when the budget cannot pay for another candidate. Seeds continue across rounds
 (candidate k of the run uses seed + k), so round 0 is exactly best-of-N's first candidates.
+
+With `fixed_seeds=True` every round draws round 0's seeds again (candidate j of a round uses seed + j),
+so only the prompt changes between rounds and a gain is the rewrite's, not fresh noise's. The one
+exception is the redraw after a rejected rewrite: the same prompt with the same seeds would repeat the
+same pictures, so that round draws fresh seeds (those after every seed drawn so far) and says so.
 """
 
 from __future__ import annotations
@@ -47,11 +52,14 @@ class PromptRefinement(Search):
         patience: int = 2,
         target: float | None = None,
         feedback: int = 2,
+        fixed_seeds: bool = False,
         **common: Any,
     ) -> None:
         super().__init__(generator, scorer, **common)
         if per_round < 1 or max_rounds < 1 or patience < 1 or feedback < 1:
             raise ValueError("per_round, max_rounds, patience and feedback must be at least 1")
+        if not isinstance(fixed_seeds, bool):
+            raise ValueError(f"fixed_seeds must be true or false, got {fixed_seeds!r}")
         family_name = type(generator.pipeline).__name__
         if rewriter is None:  # the rewriter the generator's plugin ships for it
             family = pipeline_family(family_name)
@@ -64,12 +72,13 @@ class PromptRefinement(Search):
         self.patience = patience
         self.target = target
         self.feedback = feedback
+        self.fixed_seeds = fixed_seeds
         # A generator that draws only its own grammar holds rewrites to it.
         self.rewrite_problem = family_function(family_name, "rewrite_problem")
 
     def options(self) -> dict:
         return {"per_round": self.per_round, "max_rounds": self.max_rounds, "patience": self.patience,
-                "target": self.target, "rewriter": self.rewriter.name,
+                "target": self.target, "rewriter": self.rewriter.name, "fixed_seeds": self.fixed_seeds,
                 "grammar_checked": self.rewrite_problem is not None,
                 **super().options()}
 
@@ -119,10 +128,14 @@ class PromptRefinement(Search):
         best_rewrite = current
         without_gain = 0
         stop = "max_rounds"
+        fresh_seeds = 0  # seeds after round 0's drawn by redraws (fixed_seeds only)
+        redraw = False
         for round_index in range(self.max_rounds):
             round_settings = replace(settings, negative_prompt=current.negative_prompt,
                                      guidance_scale=current.guidance_scale)
             round_scored: list[ScoredCandidate] = []
+            # Fixed seeds: candidate j of every round uses seed + j, except a redraw's (see the docstring).
+            seed_offset = (self.per_round + fresh_seeds if redraw else 0) if self.fixed_seeds else len(scored)
             while len(round_scored) < self.per_round:
                 drawn = scored or round_scored
                 want = self.draw_now(ledger, budget, self.per_round - len(round_scored),
@@ -130,8 +143,9 @@ class PromptRefinement(Search):
                 if want == 0:
                     break
                 first = len(scored) + len(round_scored)
+                seeds = candidate_seeds(seed, want, first_index=seed_offset + len(round_scored))
                 candidates = self.generate(
-                    ledger, current.prompt, candidate_seeds(seed, want, first_index=first), round_settings,
+                    ledger, current.prompt, seeds, round_settings,
                     first, progress=progress, extra={"round": round_index},
                 )
                 round_scored += self.score(ledger, candidates, prompt, progress)  # the ORIGINAL prompt
@@ -139,6 +153,8 @@ class PromptRefinement(Search):
                 stop = "budget"
                 break
             scored += round_scored
+            if self.fixed_seeds and redraw:
+                fresh_seeds += len(round_scored)
             round_best = self.best_of(round_scored)
             gained = self.improves(round_best, best)
             if gained:
@@ -148,7 +164,7 @@ class PromptRefinement(Search):
             rounds.append({
                 "round": round_index, "prompt": current.prompt, "negative_prompt": current.negative_prompt,
                 "guidance_scale": current.guidance_scale, "note": current.note,
-                "candidates": [c.id for c in round_scored],
+                "candidates": [c.id for c in round_scored], "seeds": [c.candidate.seed for c in round_scored],
                 "best": round_best.id if round_best else None,
                 "best_value": self.value(round_best) if round_best else None,
                 "improved": gained,
@@ -171,5 +187,6 @@ class PromptRefinement(Search):
             )
             proposal = self._propose(request, events, round_index + 1)
             # A rejected proposal redraws the best prompt so far with fresh seeds.
+            redraw = proposal is None
             current = proposal if proposal is not None else replace(best_rewrite, note="redraw after a rejected rewrite")
         return Found(scored, rounds, events, config={"stopped": stop})
