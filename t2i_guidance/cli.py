@@ -34,7 +34,7 @@ STRATEGY_FLAGS = {
     "n": "n", "per_round": "per_round", "rounds": "rounds", "max_rounds": "max_rounds", "patience": "patience",
     "target": "target", "rewriter": "rewriter", "neighbours": "neighbours", "step_size": "step_size",
     "keep": "keep", "checkpoints": "checkpoints", "resample_lambda": "resample_lambda", "min_gain": "min_gain",
-    "potential": "potential", "copies": "copies", "fixed_seeds": "fixed_seeds",
+    "potential": "potential", "copies": "copies", "round_seeds": "round_seeds",
 }
 DEFAULT_N = 8
 
@@ -52,8 +52,8 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
                      f"round-0 candidates); 1..{MAX_CANDIDATES}")
     run.add_argument("--per-round", type=int, help="refine: candidates per round")
     run.add_argument("--max-rounds", type=int, help="refine: rounds at most")
-    run.add_argument("--fixed-seeds", action="store_true", default=None,
-                     help="refine: every round draws the first round's seeds, so only the prompt changes")
+    run.add_argument("--round-seeds", choices=("fresh", "fixed"), help="refine: fresh seeds each round (default), "
+                     "or the first round's seeds redrawn every round, so only the prompt changes")
     run.add_argument("--rounds", type=int, help="zero-order: rounds at most")
     run.add_argument("--patience", type=int, help="refine, zero-order: stop after this many rounds without gain")
     run.add_argument("--target", type=float, help="refine, best-of-n, zero-order: stop once the best weighted score "

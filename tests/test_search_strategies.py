@@ -114,9 +114,9 @@ def test_refinement_with_fixed_seeds_redraws_round_0s_seeds_and_by_default_draws
 
     same = Misbehaving(Rewrite(prompt=PROMPT))  # "rewrites" to the original: only the seeds could differ
     options = {"rewriter": same, "per_round": 2, "max_rounds": 3, "patience": 5}
-    fixed = build_strategy("refine", generator, RecordingScorer(), weights=WEIGHTS, fixed_seeds=True,
+    fixed = build_strategy("refine", generator, RecordingScorer(), weights=WEIGHTS, round_seeds="fixed",
                            **options)(PROMPT, SETTINGS, seed=7)
-    assert [r["seeds"] for r in fixed.rounds] == [[7, 8]] * 3 and fixed.config["fixed_seeds"] is True
+    assert [r["seeds"] for r in fixed.rounds] == [[7, 8]] * 3 and fixed.config["round_seeds"] == "fixed"
     by_round = [[c for c in fixed.candidates if c.candidate.extra["round"] == k] for k in range(3)]
     for later in by_round[1:]:  # same prompt, same seeds: the same pictures
         for a, b in zip(by_round[0], later, strict=True):
@@ -126,7 +126,7 @@ def test_refinement_with_fixed_seeds_redraws_round_0s_seeds_and_by_default_draws
         PROMPT, SETTINGS, seed=7)
     assert [r["seeds"] for r in fresh.rounds] == [[7, 8], [9, 10], [11, 12]]
     # A rejected rewrite under fixed seeds redraws with fresh seeds (the same ones would repeat the pictures).
-    rejected = build_strategy("refine", generator, RecordingScorer(), weights=WEIGHTS, fixed_seeds=True,
+    rejected = build_strategy("refine", generator, RecordingScorer(), weights=WEIGHTS, round_seeds="fixed",
                               **{**options, "rewriter": Misbehaving(None)})(PROMPT, SETTINGS, seed=7)
     assert [r["seeds"] for r in rejected.rounds] == [[7, 8], [9, 10], [11, 12]]
 

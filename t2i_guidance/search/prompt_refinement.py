@@ -9,7 +9,7 @@ wasted on a bad proposal. The loop stops at the target score, after `patience` r
 `max_rounds`, or when the budget cannot pay for another candidate. Seeds continue across rounds
 (candidate k of the run uses seed + k), so round 0 is exactly best-of-N's first candidates.
 
-With `fixed_seeds=True` every round draws round 0's seeds again (candidate j of a round uses seed + j),
+With `round_seeds="fixed"` every round draws round 0's seeds again (candidate j of a round uses seed + j),
 so only the prompt changes between rounds and a gain is the rewrite's, not fresh noise's. The one
 exception is the redraw after a rejected rewrite: the same prompt with the same seeds would repeat the
 same pictures, so that round draws fresh seeds (those after every seed drawn so far) and says so.
@@ -52,14 +52,14 @@ class PromptRefinement(Search):
         patience: int = 2,
         target: float | None = None,
         feedback: int = 2,
-        fixed_seeds: bool = False,
+        round_seeds: str = "fresh",
         **common: Any,
     ) -> None:
         super().__init__(generator, scorer, **common)
         if per_round < 1 or max_rounds < 1 or patience < 1 or feedback < 1:
             raise ValueError("per_round, max_rounds, patience and feedback must be at least 1")
-        if not isinstance(fixed_seeds, bool):
-            raise ValueError(f"fixed_seeds must be true or false, got {fixed_seeds!r}")
+        if round_seeds not in ("fresh", "fixed"):
+            raise ValueError(f"round_seeds must be 'fresh' or 'fixed', got {round_seeds!r}")
         family_name = type(generator.pipeline).__name__
         if rewriter is None:  # the rewriter the generator's plugin ships for it
             family = pipeline_family(family_name)
@@ -72,13 +72,14 @@ class PromptRefinement(Search):
         self.patience = patience
         self.target = target
         self.feedback = feedback
-        self.fixed_seeds = fixed_seeds
+        self.round_seeds = round_seeds
+        self.fixed_seeds = round_seeds == "fixed"
         # A generator that draws only its own grammar holds rewrites to it.
         self.rewrite_problem = family_function(family_name, "rewrite_problem")
 
     def options(self) -> dict:
         return {"per_round": self.per_round, "max_rounds": self.max_rounds, "patience": self.patience,
-                "target": self.target, "rewriter": self.rewriter.name, "fixed_seeds": self.fixed_seeds,
+                "target": self.target, "rewriter": self.rewriter.name, "round_seeds": self.round_seeds,
                 "grammar_checked": self.rewrite_problem is not None,
                 **super().options()}
 
@@ -128,7 +129,7 @@ class PromptRefinement(Search):
         best_rewrite = current
         without_gain = 0
         stop = "max_rounds"
-        fresh_seeds = 0  # seeds after round 0's drawn by redraws (fixed_seeds only)
+        fresh_seeds = 0  # seeds after round 0's drawn by redraws (fixed round seeds only)
         redraw = False
         for round_index in range(self.max_rounds):
             round_settings = replace(settings, negative_prompt=current.negative_prompt,
