@@ -1,6 +1,6 @@
 """Every search strategy at equal compute, on held-out world prompts, judged by the world's oracles.
 
-    python -m benchmarks.search_strategies --prompts 12 --budgets 160,320,480 --presets embedded-oracle,embedded
+    python -m benchmarks.search_strategies --prompts 32 --budgets 160,320,480 --presets embedded-oracle,embedded
 
 For each guiding preset (its generator, scorer and weights, built by the run builder, so a retrained
 scorer is picked up by rerunning) and each held-out prompt, every registered strategy runs at each
@@ -9,15 +9,20 @@ the preset's weighted total, and alignment alone. Differences against best-of-N 
 paired over prompts, with 95 % bootstrap intervals.
 
 Guided by `embedded-oracle`, the guide IS the judge: that column shows what a perfect judge gets out of
-each strategy (a ceiling), not an independent evaluation. Guided by `embedded` (the tiny OmniQuality-R),
+each strategy (a ceiling), not an independent evaluation. The generator runs at the preset's own
+settings (steps, guidance), whatever the run builder gives; the report records them. Guided by `embedded` (the tiny OmniQuality-R),
 the oracles are independent of the guide.
 
 Compute is shared where the strategies would redo the same work: a candidate (prompt, seed, settings,
 initial noise) is generated once per prompt and reused by any strategy or budget that asks for it again,
 with its measured NFEs (scorers cache by image content). NFEs are therefore what each strategy WOULD
-spend; wall seconds are not comparable and are not reported. The strategies that work inside the
+spend; wall seconds are not comparable. Time-to-quality is modelled instead: each process first measures
+the generator's seconds per NFE and the guide's seconds per scorer request on fresh candidates, and a
+strategy's time is NFEs x s/NFE + scorer requests x s/request (`benchmarks/strategy_report.py`). The strategies that work inside the
 denoising loop (particles, path-search) share nothing: their populations are denoised afresh each time. Rows are appended to a JSONL file, so an
-interrupted run resumes where it stopped. Writes benchmarks/results/search_strategies.{json,md,png}.
+interrupted run resumes where it stopped; a prompt whose row lacks a strategy or budget of this run (rows
+made before a strategy was added) is run again whole and its new row replaces the old one. Writes
+benchmarks/results/search_strategies.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -35,14 +40,22 @@ from benchmarks.common import (
     RESULTS,
     command_line,
     held_out_scenes,
-    paired_bootstrap,
     write_json_and_markdown,
 )
+from benchmarks.strategy_report import markdown, plot, summarise
 
 STRATEGIES = {
     # name: strategy options (the budget bounds every one of them)
     "best-of-n": {"n": None},
     "refine": {"rewriter": "world", "per_round": 4, "max_rounds": 32, "patience": 2},
+    # the same with round 0's seeds redrawn every round: only the prompt changes, so a gain over best-of-N is
+    # the rewrite's and not fresh noise's
+    "refine-fixed-seeds": {"rewriter": "world", "per_round": 4, "max_rounds": 32, "patience": 2, "round_seeds": "fixed"},
+    # best-of-N that stops early (same seeds, same pictures as best-of-n, one candidate at a time). Scores are
+    # 0..5: 4.75 is a pick with every weighted dimension near flawless, nothing visible left to gain; a min_gain
+    # of 0.02 points per extra candidate (40 NFEs) is a tenth of the smallest differences this table resolves
+    # (~0.2), and under the normal model stops around 6-8 candidates when the picks' spread is ~0.5.
+    "best-of-n-adaptive": {"n": None, "target": 4.75, "min_gain": 0.02},
     "zero-order": {"n": 4, "neighbours": 4, "rounds": 32, "patience": 2, "step_size": 0.5},
     "cascade": {"n": None, "keep": 2},
     # inside the denoising loop: the budget sets the population (40 NFEs a particle at 20 steps with
@@ -50,6 +63,8 @@ STRATEGIES = {
     "particles": {"n": None, "checkpoints": 2, "resample_lambda": 4.0},
     "path-search": {"n": None, "checkpoints": 2, "keep": 2},
 }
+CALIBRATION_CANDIDATES = 4  # one batch, as best-of-N draws at the smallest budget
+STRATEGY_OF = {"refine-fixed-seeds": "refine", "best-of-n-adaptive": "best-of-n"}  # table row -> registered strategy
 
 
 class SharedGenerator:
@@ -103,6 +118,23 @@ def judge(oracle, candidate, prompt: str, weights: dict) -> dict:
     return {"total": aggregate(row, weights), **{d: row[d].score for d in dims}}
 
 
+def measure_unit_costs(preset_name: str, scorer_options: dict, generator, scorer) -> dict:
+    """Seconds per NFE of the generator and per scorer request of the guide, on fresh candidates (a prompt
+    and seeds no row uses), after a one-candidate warm-up: the unit costs of the modelled seconds."""
+    from t2i_guidance.search.run_builder import RunRequest, build_run
+    from t2i_guidance.world.captions import canonical_caption
+
+    prompt = canonical_caption(held_out_scenes(1, start=990_000)[0])
+    request = RunRequest(preset=preset_name, strategy="best-of-n", strategy_options={"n": 1}, device="cpu",
+                         scorer_options=scorer_options)
+    build_run(request, generator=generator, scorer=scorer)(prompt, seed=900_000_000)  # warm-up
+    request.strategy_options = {"n": CALIBRATION_CANDIDATES}
+    costs = build_run(request, generator=generator, scorer=scorer)(prompt, seed=900_000_100).costs
+    return {"seconds_per_nfe": costs.seconds["generate"] / costs.nfes,
+            "seconds_per_request": costs.seconds.get("score", 0.0) / max(costs.scorer_requests, 1),
+            "candidates": costs.candidates, "nfes": costs.nfes, "scorer_requests": costs.scorer_requests}
+
+
 def run_preset(preset_name: str, args: argparse.Namespace, done: set, sink) -> None:
     from t2i_guidance import registries as scorer_registry
     from t2i_guidance.ledger import Budget
@@ -116,8 +148,8 @@ def run_preset(preset_name: str, args: argparse.Namespace, done: set, sink) -> N
     oracle = scorer_registry.build_scorer("oracle")
     runs = {}
     for name, options in STRATEGIES.items():
-        request = RunRequest(preset=preset_name, strategy=name, strategy_options=dict(options), device="cpu",
-                             scorer_options=scorer_options)
+        request = RunRequest(preset=preset_name, strategy=STRATEGY_OF.get(name, name), strategy_options=dict(options),
+                             device="cpu", scorer_options=scorer_options)
         if name in ("particles", "path-search"):
             request.cheap_scorer_options = {}  # the guide itself judges the predictions (see the cascade's note)
         if name == "cascade":
@@ -126,10 +158,14 @@ def run_preset(preset_name: str, args: argparse.Namespace, done: set, sink) -> N
             request.strategy_options["cheap_dimensions"] = ["aesthetic"]
             request.cheap_scorer_options = {}
         runs[name] = request
+    unit_costs = None
     for index, scene in enumerate(held_out_scenes(args.prompts)):
         prompt = canonical_caption(scene)
         if (preset_name, prompt) in done:
             continue
+        if unit_costs is None:  # once per process, before the first row it makes
+            unit_costs = measure_unit_costs(preset_name, scorer_options, generator, scorer)
+            print(f"{preset_name}: {unit_costs}", flush=True)
         shared = SharedGenerator(generator)
         start = time.perf_counter()
         row = {"preset": preset_name, "prompt": prompt, "results": {}}
@@ -148,106 +184,35 @@ def run_preset(preset_name: str, args: argparse.Namespace, done: set, sink) -> N
                     "oracle": judge(oracle, best.candidate, prompt, base.weights) if best else None,
                 }
         row["generated"] = shared.made
+        row["unit_costs"] = unit_costs
+        row["settings"] = {"num_inference_steps": base.settings.num_inference_steps,
+                           "guidance_scale": base.settings.guidance_scale}
         row["seconds"] = time.perf_counter() - start
         sink.write(json.dumps(row) + "\n")
         sink.flush()
         print(f"{preset_name} {index + 1}/{args.prompts} {row['seconds']:.0f}s {prompt}", flush=True)
 
 
-def summarise(rows: list[dict], budgets: list[float]) -> dict:
-    summary = {}
-    for preset in sorted({r["preset"] for r in rows}):
-        mine = [r for r in rows if r["preset"] == preset]
-        table = {}
-        for name in STRATEGIES:
-            for nfes in budgets:
-                key = f"{name}@{nfes:g}"
-                picked = [r["results"][key] for r in mine]
-                judged = [p for p in picked if p["oracle"] is not None]
-                entry = {
-                    "strategy": name, "budget_nfes": nfes, "prompts": len(picked), "without_pick": len(picked) - len(judged),
-                    "nfes_spent": float(np.mean([p["nfes"] for p in picked])),
-                    "scorer_requests": float(np.mean([p["scorer_requests"] for p in picked])),
-                    "saved_scorer_requests": float(np.mean([p["saved"].get("scorer_requests", 0) for p in picked])),
-                    "rejected_rewrites": int(sum(p["rejected_rewrites"] for p in picked)),
-                }
-                for metric in ("total", "alignment", "aesthetic", "technical"):
-                    entry[metric] = float(np.mean([p["oracle"][metric] for p in judged])) if judged else None
-                if name != "best-of-n":
-                    pairs = [(r["results"][key], r["results"][f"best-of-n@{nfes:g}"]) for r in mine]
-                    pairs = [(a, b) for a, b in pairs if a["oracle"] and b["oracle"]]
-                    for metric in ("total", "alignment"):
-                        diff = np.array([a["oracle"][metric] - b["oracle"][metric] for a, b in pairs])
-                        low, high = paired_bootstrap(diff) if len(diff) else (None, None)
-                        entry[f"vs_best_of_n_{metric}"] = float(diff.mean()) if len(diff) else None
-                        entry[f"vs_best_of_n_{metric}_95ci"] = [low, high]
-                table[key] = entry
-        summary[preset] = table
-    return summary
-
-
-def markdown(report: dict) -> str:
-    cell = lambda v: "n/a" if v is None else f"{v:+.2f}" if isinstance(v, float) and v < 0 else f"{v:.2f}"  # noqa: E731
-    lines = [
-        f"# Search strategies at equal compute: up to {report['prompts']} held-out world prompts, judged by the oracles",
-        "",
-        f"Command: `{report['command']}`",
-        "",
-        "Quality = the oracle's score of each strategy's pick (total: the guiding preset's weights). "
-        "Δ = strategy − best-of-N at the same budget, paired over prompts, 95 % bootstrap interval. "
-        "Guided by `embedded-oracle` the guide is the judge (a ceiling, not an independent evaluation).",
-    ]
-    for preset, table in report["summary"].items():
-        count = next(iter(table.values()))["prompts"]
-        lines += ["", f"## Guided by `{preset}` ({count} prompts)", "",
-                  "| strategy | budget (NFEs) | NFEs spent | total | alignment | aesthetic | Δ total vs best-of-N | "
-                  "Δ alignment | scorer requests (saved) | rejected rewrites |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for e in table.values():
-            def delta(metric, e=e):
-                if f"vs_best_of_n_{metric}" not in e:
-                    return "–"
-                low, high = e[f"vs_best_of_n_{metric}_95ci"]
-                return f"{cell(e[f'vs_best_of_n_{metric}'])} ({cell(low)} .. {cell(high)})"
-            saved = f" ({e['saved_scorer_requests']:.0f})" if e["saved_scorer_requests"] else ""
-            lines.append(
-                f"| {e['strategy']} | {e['budget_nfes']:g} | {e['nfes_spent']:.0f} | {cell(e['total'])} | "
-                f"{cell(e['alignment'])} | {cell(e['aesthetic'])} | {delta('total')} | {delta('alignment')} | "
-                f"{e['scorer_requests']:.1f}{saved} | {e['rejected_rewrites']} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    presets = list(report["summary"])
-    fig, axes = plt.subplots(1, len(presets), figsize=(5.5 * len(presets), 4), squeeze=False)
-    for ax, preset in zip(axes[0], presets, strict=True):
-        table = report["summary"][preset]
-        for name in STRATEGIES:
-            entries = [e for e in table.values() if e["strategy"] == name and e["total"] is not None]
-            ax.plot([e["nfes_spent"] for e in entries], [e["total"] for e in entries], marker="o", label=name)
-        ax.set_title(f"guided by {preset}")
-        ax.set_xlabel("NFEs spent (mean per prompt)")
-        ax.set_ylabel("oracle score of the pick (weighted total)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def _read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def complete(row: dict, budgets: list[float]) -> bool:
+    """Whether a row holds every strategy at every budget of this run (and the unit costs)."""
+    return "unit_costs" in row and all(f"{name}@{b:g}" in row["results"] for name in STRATEGIES for b in budgets)
+
+
+def usable_rows(rows: list[dict], prompts: list[str], budgets: list[float]) -> list[dict]:
+    """The last complete row of each prompt of this run, in the prompts' order (a prompt run again
+    appends a new row; the new one wins)."""
+    last = {r["prompt"]: r for r in rows if complete(r, budgets)}
+    return [last[p] for p in prompts if p in last]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="embedded-oracle,embedded")
-    parser.add_argument("--prompts", type=int, default=12)
+    parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--budgets", default="160,320,480", help="NFEs, comma-separated")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report-only", action="store_true", help="summarise the rows on disk, run nothing")
@@ -258,29 +223,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--prompts must be >= 2 and every budget positive")
     import torch
 
+    from t2i_guidance.world.captions import canonical_caption
+
     torch.set_num_threads(args.threads)
     stem = Path(args.out)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    prompts = [canonical_caption(scene) for scene in held_out_scenes(args.prompts)]
     rows = []
     for preset in args.presets.split(","):  # one append-only file per preset: presets can run in parallel
         rows_path = Path(f"{stem}.{preset}.jsonl")
         existing = _read_rows(rows_path)
-        missing = sorted({b for r in existing for b in args.budgets if f"best-of-n@{b:g}" not in r["results"]})
-        if missing:  # a row holds every budget of its run; resuming cannot add budgets to it
-            raise SystemExit(f"error: the rows in {rows_path} were made without budget(s) {missing}; "
-                             "use another --out or the budgets they were made with")
-        done = {(r["preset"], r["prompt"]) for r in existing}
+        done = {(preset, r["prompt"]) for r in usable_rows(existing, prompts, args.budgets)}
+        stale = {r["prompt"] for r in existing} & set(prompts) - {p for _, p in done}
+        if stale and not args.report_only:
+            print(f"{preset}: {len(stale)} prompt(s) have rows without every strategy and budget of this run; "
+                  "running them again", flush=True)
         if not args.report_only:
             with rows_path.open("a") as sink:
                 run_preset(preset, args, done, sink)
-        rows += _read_rows(rows_path)[: args.prompts]
+        rows += usable_rows(_read_rows(rows_path), prompts, args.budgets)
     if not rows:
-        raise SystemExit(f"error: no rows under {stem}.*.jsonl to report")
-    prompts = {r["prompt"] for r in rows}
+        raise SystemExit(f"error: no complete rows under {stem}.*.jsonl to report")
     report = {
         "command": command_line("search_strategies", argv),
-        "prompts": len(prompts), "budgets_nfes": args.budgets, "strategies": STRATEGIES,
-        "summary": summarise(rows, args.budgets),
+        "prompts": len({r["prompt"] for r in rows}), "budgets_nfes": args.budgets, "strategies": STRATEGIES,
+        "strategy_of": STRATEGY_OF, "summary": summarise(rows, args.budgets, list(STRATEGIES)),
         "generated_per_prompt": float(np.mean([r["generated"] for r in rows])),
         "seconds_per_prompt": float(np.mean([r["seconds"] for r in rows])),
     }
