@@ -5,6 +5,8 @@
     python -m benchmarks.run ... --shard 0/2      # and --shard 1/2 in another process; then
     python -m benchmarks.merge runs/geneval       # one rows.jsonl
     python -m benchmarks.run_report runs/geneval      # report.md + PNGs from the rows alone
+    accelerate launch --num_processes 4 -m benchmarks.run --out runs/geneval ...   # or torchrun --nproc_per_node 4
+        # one shard per process (RANK/WORLD_SIZE), each on its own GPU; rank 0 merges and writes the report
 
 Run the same command again after an interruption (even kill -9): finished rows are kept, the rest is done.
 """
@@ -29,7 +31,10 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--images", type=int, default=4, help="images per prompt and strategy (GenEval: 4)")
     parser.add_argument("--per-task", type=int, help="first K prompts of every task (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="run seed; per-prompt seeds derive from it and the id")
-    parser.add_argument("--shard", default="0/1", help="I/N: this process does every N-th item from the I-th")
+    parser.add_argument("--shard", help="I/N: this process does every N-th item from the I-th (default: 0/1, or "
+                        "RANK/WORLD_SIZE under torchrun / accelerate launch, merged by rank 0 at the end)")
+    parser.add_argument("--merge-timeout", type=float, default=6 * 3600,
+                        help="launched runs: seconds rank 0 waits for the other shards' rows before merging")
     parser.add_argument("--allow-self-judged", action="store_true",
                         help="record judges that also guide a strategy, marked as not independent")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -61,12 +66,16 @@ def _main(argv: list[str] | None) -> int:
         drawable_prompt_set,
     )
     from benchmarks.strategy_specs import parse_strategy
+    from reward_model.launch import LaunchError, launch_info, process_device
     from t2i_guidance import registries as scorers
     from t2i_guidance.input_checks import UsageError, check_device
 
     # Every check on the input happens here, before a model is loaded.
     try:
-        shard = Shard.parse(args.shard)
+        launch = launch_info()
+        launched = args.shard is None and launch.distributed  # one shard per process, merged by rank 0
+        shard = Shard(launch.rank, launch.world_size) if launched else Shard.parse(args.shard or "0/1")
+        device = process_device(args.device, launch) if launched else args.device
         if args.images < 1:
             raise ValueError(f"--images must be at least 1, got {args.images}")
         if args.per_task is not None and args.per_task < 1:
@@ -82,7 +91,9 @@ def _main(argv: list[str] | None) -> int:
         unknown = [j for j in args.judges if j not in scorers.available_scorers()]
         if unknown:
             raise ValueError(f"unknown judge(s) {', '.join(unknown)}; available: {', '.join(scorers.available_scorers())}")
-        check_device(args.device)
+        check_device(device)
+        if args.merge_timeout < 0:
+            raise ValueError(f"--merge-timeout must be at least 0, got {args.merge_timeout}")
         prompt_set = drawable_prompt_set(_load_prompt_set(args.prompt_set).limited(args.per_task), strategies)
         check_independence(strategies, args.judges, prompt_set, args.allow_self_judged)
         config = RunConfig(args.prompt_set, [s.name for s in strategies], list(args.judges), args.images,
@@ -95,17 +106,36 @@ def _main(argv: list[str] | None) -> int:
         from benchmarks.run_engine import check_or_write_config
 
         check_or_write_config(out, config)
-    except (KeyError, ValueError, FileNotFoundError, UsageError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, UsageError, LaunchError) as exc:
         fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
 
-    runner = Runner(config, prompt_set, strategies, out, shard, args.threads, args.device, not args.quiet)
+    runner = Runner(config, prompt_set, strategies, out, shard, args.threads, device, not args.quiet)
     try:
         counts = runner.run()
     except RowsError as exc:
         fail(str(exc))
     print(f"{counts['written']} rows written, {counts['skipped']} already done, of {counts['items']} "
           f"in shard {shard.index}/{shard.count} -> {out}")
+    if launched and launch.main:
+        _merge_launched(runner, out, shard.count, args.merge_timeout)
     return 0
+
+
+def _merge_launched(runner, out: Path, count: int, timeout: float) -> None:
+    """Rank 0, its own shard done: wait until every key of the run has a row (the other processes' rows,
+    read from their files, so no process group is needed), then merge into rows.jsonl and write the report."""
+    from benchmarks.merge import merge_run
+    from benchmarks.rows import RowsError
+    from benchmarks.run_report import write_run_report
+    from reward_model.launch import LaunchError, wait_until
+
+    try:
+        wait_until(runner.missing_keys, timeout, f"the rows of the other {count - 1} shard(s) in {out}", interval=2.0)
+        rows = merge_run(out)
+        report = write_run_report(out)
+    except (LaunchError, RowsError, ValueError) as exc:
+        fail(f"{exc}; once every shard is done: python -m benchmarks.merge {out}")
+    print(f"{count} shards merged: {rows} rows -> {out / 'rows.jsonl'}; report -> {report}")
 
 
 def _load_prompt_set(name: str):

@@ -129,7 +129,7 @@ def check_or_write_config(out: Path, config: RunConfig) -> None:
             raise ValueError(f"{out} holds a run with a different config ({path}); use another --out")
         return
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"config.{os.getpid()}.tmp")  # launched shards may write it at the same moment
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
@@ -174,7 +174,12 @@ class Runner:
         key = (name, json.dumps(kwargs, sort_keys=True))
         if key not in self._scorers:
             from t2i_guidance import registries as scorers
+            from t2i_guidance.input_checks import accepts_keyword
 
+            # The run's device reaches every scorer that takes one (a guide's options may still name
+            # another): one process per GPU puts its generator and its scorers on its own GPU.
+            if self.device is not None and accepts_keyword(scorers.get_scorer_factory(name), "device"):
+                kwargs = {"device": self.device, **kwargs}
             self._scorers[key] = scorers.build_scorer(name, **kwargs)
         return self._scorers[key]
 
@@ -259,6 +264,13 @@ class Runner:
                          "strategy_cpu_seconds": cpu_seconds, "judge_seconds": time.perf_counter() - start}
         return row
 
+    def missing_keys(self) -> list[str]:
+        """Keys of the whole run (every shard) that no rows file of the run folder holds yet."""
+        done = {row_key(r) for r in run_folder_rows(self.out)}
+        items = [(s.name, self.prompt_set.name, r["id"], k) for s in self.strategies for r in self.prompt_set.records
+                 for k in range(self.config.images_per_prompt)]
+        return [":".join(map(str, key)) for key in items if key not in done]
+
     def run(self) -> dict:
         """Do every pending item of this shard; returns counts."""
         import torch
@@ -270,7 +282,8 @@ class Runner:
         items = self.work()
         pending = [(s, r, k) for s, r, k in items
                    if (s.name, self.prompt_set.name, r["id"], k) not in done]
-        with RowWriter(self.out / self.shard.file_name()) as writer:
-            for spec, record, k in tqdm(pending, desc="images", unit="img", disable=not self.progress):
-                writer.append(self.run_item(spec, record, k))
+        if pending:  # no empty shard file beside a merged rows.jsonl
+            with RowWriter(self.out / self.shard.file_name()) as writer:
+                for spec, record, k in tqdm(pending, desc="images", unit="img", disable=not self.progress):
+                    writer.append(self.run_item(spec, record, k))
         return {"items": len(items), "skipped": len(items) - len(pending), "written": len(pending)}

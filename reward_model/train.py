@@ -73,14 +73,27 @@ def prepare_inputs(config: dict) -> None:
 
 
 def run_cot(config: dict) -> dict:
+    import inspect
+
     from reward_model.cot.rejection import RejectionConfig, build_cot_dataset
-    from reward_model.cot.teacher_registry import build_teacher
+    from reward_model.cot.teacher_registry import TEACHERS, build_teacher
+    from reward_model.launch import launch_info, process_device
 
     section = config["cot"]
-    teacher = build_teacher(section.get("teacher", "rule-based"), **section.get("teacher_options", {}))
+    name, options = section.get("teacher", "rule-based"), dict(section.get("teacher_options", {}))
+    launch = launch_info()  # under torchrun / accelerate launch: one shard of the records per process
+    if launch.distributed:
+        if int(options.get("tensor_parallel_size", 1)) > 1:
+            raise SystemExit("error: a teacher with tensor_parallel_size > 1 spans several GPUs from one process; "
+                             "run the CoT build without torchrun / accelerate launch")
+        if name in TEACHERS.names() and "device" in inspect.signature(TEACHERS.get(name)).parameters:
+            options["device"] = process_device(options.get("device"), launch)  # each process on its own GPU
+    teacher = build_teacher(name, **options)
     rejection = RejectionConfig(**{k: section[k] for k in ("k", "tolerance", "keep", "easy_threshold", "split")
                                    if k in section})
-    summary = build_cot_dataset(config["data"]["train"], section["out"], teacher, rejection)
+    summary = build_cot_dataset(config["data"]["train"], section["out"], teacher, rejection,
+                                rank=launch.rank, world_size=launch.world_size,
+                                merge_timeout=float(section.get("merge_timeout", 6 * 3600)))
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -4,6 +4,11 @@ Output: one JSONL line per kept trajectory, with the record's fields plus `targe
 removed), `trajectory` (the teacher's full text), `prediction`, `accepted` / `k` and `difficulty`
 (easy / hard by acceptance rate). A state file lists every processed record, so an interrupted run
 resumes where it stopped and the summary (acceptance rate per task) covers all of them.
+
+Under torchrun / accelerate launch (world_size > 1) process `rank` takes every world_size-th record from
+the rank-th, into its own output and state (`train.shard-R-of-N.jsonl`, resumable like the whole); rank 0
+waits for every shard, merges them into the output and state, in record order (the single-process files),
+and writes the summary; the other ranks wait for that merge, so a stage after the build sees it whole.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from reward_model.cot.teachers import Teacher, record_key, split_plan
-from reward_model.data.schema import read_records, resolve_image_path
+from reward_model.data.schema import IQARecord, read_records, resolve_image_path
 from reward_model.parsing import has_strict_format, parse_answer
 
 
@@ -78,18 +83,58 @@ def _load_state(out_path: Path) -> dict[str, dict]:
     return state
 
 
+def _read_state(out_path: Path) -> dict[str, dict]:
+    """The state file's entries, read only (another process may be appending to it: a partial last line
+    is no entry yet)."""
+    state = {}
+    path = _state_path(out_path)
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            state[entry["key"]] = entry
+    return state
+
+
+def shard_path(out_path: Path, rank: int, world_size: int) -> Path:
+    return out_path.with_name(f"{out_path.stem}.shard-{rank}-of-{world_size}{out_path.suffix}")
+
+
 def build_cot_dataset(
     records_path: str | Path,
     out_path: str | Path,
     teacher: Teacher,
     config: RejectionConfig,
     progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+    merge_timeout: float = 6 * 3600,
 ) -> dict:
-    """Run the teacher over every record, keep accepted trajectories, return (and write) the summary."""
+    """Run the teacher over every record (this rank's share of them when world_size > 1), keep accepted
+    trajectories, return (and write) the summary of all records."""
     records_path, out_path = Path(records_path), Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out_path)
     records = [r for r in read_records(records_path) if config.split is None or r.split == config.split]
+    if world_size > 1:
+        return _build_shard(records_path, out_path, teacher, config, progress, records, rank, world_size,
+                            merge_timeout)
+    state = _process(records_path, out_path, teacher, config, progress, records)
+    return _write_summary(out_path, state)
+
+
+def _write_summary(out_path: Path, state: dict[str, dict]) -> dict:
+    summary = summarise(state.values())
+    summary_path = out_path.with_name(out_path.name + ".summary.json")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _process(records_path: Path, out_path: Path, teacher: Teacher, config: RejectionConfig, progress: bool,
+             records: list[IQARecord]) -> dict[str, dict]:
+    """The teacher over `records` into `out_path` and its state (resumed); returns the state."""
+    state = _load_state(out_path)
     with (
         open(out_path, "a", encoding="utf-8") as out,
         open(_state_path(out_path), "a", encoding="utf-8") as state_file,
@@ -124,10 +169,51 @@ def build_cot_dataset(
             state_file.write(json.dumps(entry) + "\n")
             state_file.flush()
             state[key] = entry
-    summary = summarise(state.values())
-    summary_path = out_path.with_name(out_path.name + ".summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
+    return state
+
+
+def _build_shard(records_path: Path, out_path: Path, teacher: Teacher, config: RejectionConfig, progress: bool,
+                 records: list[IQARecord], rank: int, world_size: int, merge_timeout: float) -> dict:
+    from reward_model.launch import wait_until
+
+    keys = [record_key(r) for r in records]
+    merged = _read_state(out_path)  # what an earlier launch already merged is not done again
+    mine = [r for r, key in list(zip(records, keys, strict=True))[rank::world_size] if key not in merged]
+    if mine:  # nothing to do makes no empty files beside a merged output
+        _process(records_path, shard_path(out_path, rank, world_size), teacher, config, progress, mine)
+    if rank != 0:  # rank 0 merges; a stage after this one must see the whole output
+        wait_until(lambda: [k for k in keys if k not in _read_state(out_path)], merge_timeout,
+                   f"rank 0 to merge the CoT shards into {out_path}", interval=2.0)
+        return summarise(_read_state(out_path).values())
+    shards = [shard_path(out_path, r, world_size) for r in range(world_size)]
+
+    def missing() -> list[str]:
+        done = set(merged).union(*(_read_state(path) for path in shards))
+        return [k for k in keys if k not in done]
+
+    wait_until(missing, merge_timeout, f"the other CoT shards of {out_path}", interval=2.0)
+    state, lines = dict(merged), []
+    for path in [out_path, *shards]:
+        entries = merged if path == out_path else _read_state(path)
+        state.update(entries)
+        if path.exists():
+            lines += [line for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.strip() and json.loads(line)["key"] in entries]
+    order = {key: i for i, key in enumerate(keys)}
+    lines.sort(key=lambda line: order.get(json.loads(line)["key"], len(order)))  # stable: a record's lines stay
+    entries = sorted(state.values(), key=lambda e: order.get(e["key"], len(order)))
+    _write_atomically(out_path, lines)  # output before state, as in one process
+    _write_atomically(_state_path(out_path), [json.dumps(e) for e in entries])
+    for path in shards:
+        for part in (path, _state_path(path)):
+            part.unlink(missing_ok=True)
+    return _write_summary(out_path, state)
+
+
+def _write_atomically(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
 
 
 def summarise(entries) -> dict:

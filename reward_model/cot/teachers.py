@@ -202,6 +202,7 @@ class VLLMTeacher:
     tensor_parallel_size: int = 1
     max_model_len: int = 8192
     seed: int | None = None
+    device: str | None = None  # "cuda:N": the engine on that GPU (one process per GPU); None: the first visible
     name: str = "vllm"
 
     def __post_init__(self) -> None:
@@ -219,7 +220,7 @@ class VLLMTeacher:
         }
         if self.tensor_parallel_size > 1:
             kwargs["tensor_parallel_size"] = self.tensor_parallel_size
-        self.llm = shared_engine(kwargs)
+        self.llm = shared_engine(kwargs, None if self.tensor_parallel_size > 1 else self.device)
 
     def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
         from PIL import Image
