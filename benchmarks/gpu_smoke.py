@@ -32,7 +32,7 @@ from reward_model.scorer import OmniQualityScorer
 from t2i_guidance.generator import Generator
 from t2i_guidance.memory_plan import ScorerBackend, plan_memory, visible_gpus
 from t2i_guidance.model_sizes import model_size
-from t2i_guidance.presets import load_preset
+from t2i_guidance.registries import load_preset
 
 PROMPT = "a red circle above a small blue square on a white background"
 DIMENSIONS = ["technical", "aesthetic", "alignment"]

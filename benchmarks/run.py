@@ -140,7 +140,7 @@ def _merge_launched(runner, out: Path, count: int, timeout: float) -> None:
 
 def _load_prompt_set(name: str):
     """A registered prompt set, or a user's file; a file that is not a prompt file is one line naming it."""
-    from t2i_guidance.prompt_sets import FILE_PREFIX, load_prompt_set
+    from t2i_guidance.registries import FILE_PREFIX, load_prompt_set
 
     if not name.startswith(FILE_PREFIX):
         return load_prompt_set(name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.rows import RowWriter, read_rows, row_key
 from benchmarks.strategy_specs import StrategySpec, guide_of, guides_of, make_search
-from t2i_guidance.prompt_sets import PromptSet
+from t2i_guidance.registries import PromptSet
 
 MAX_CANDIDATES = 100  # seeds of consecutive images are 100 apart
 
@@ -96,7 +96,7 @@ def drawable_prompt_set(prompt_set: PromptSet, strategies: list[StrategySpec]) -
     """The set with every prompt normalised as the command lines normalise theirs, after checking that each
     strategy's generator can draw each one (a user's prompt file may hold anything); ValueError otherwise."""
     from t2i_guidance.input_checks import UsageError, check_drawable, check_prompt
-    from t2i_guidance.presets import load_preset
+    from t2i_guidance.registries import load_preset
 
     locations = dict.fromkeys(s.plan.generator_location if s.guided else load_preset(s.preset).generator
                               for s in strategies)
@@ -185,7 +185,7 @@ class Runner:
 
     def _search(self, spec: StrategySpec):
         if spec.name not in self._searches:
-            from t2i_guidance.presets import load_preset
+            from t2i_guidance.registries import load_preset
 
             if spec.guided:  # the run builder's resolution of generator and scorer (overrides included)
                 location = spec.plan.generator_location
@@ -214,7 +214,7 @@ class Runner:
     def run_item(self, spec: StrategySpec, record: dict, image_index: int) -> dict:
         import torch
 
-        from t2i_guidance.presets import load_preset
+        from t2i_guidance.registries import load_preset
 
         first = base_seed(self.config.seed, self.prompt_set.name, record["id"])
         (seed,) = image_seeds(first, image_index, 1)

@@ -55,7 +55,7 @@ def _value(text: str) -> Any:
 def parse_strategy(name: str) -> StrategySpec:
     """A checked StrategySpec; ValueError (one line) naming the problem otherwise. Loads no model."""
     from t2i_guidance.ledger import parse_budget
-    from t2i_guidance.presets import DEFAULT_PRESET, load_preset
+    from t2i_guidance.registries import DEFAULT_PRESET, load_preset
     from t2i_guidance.search import available_strategies, strategy_class
     from t2i_guidance.search.base import candidates_at_most
     from t2i_guidance.search.run_builder import RunError, RunRequest, plan_run
@@ -151,7 +151,7 @@ def ledger_costs(ledger: Any) -> dict:
 def make_search(spec: StrategySpec, generator: Any, scorer: Any | None) -> SearchFn:
     """(prompt, first seed) -> Outcome. Guided strategies run through the search package's run builder."""
     if not spec.guided:
-        from t2i_guidance.presets import load_preset
+        from t2i_guidance.registries import load_preset
 
         settings = load_preset(spec.preset).generation_settings()
 

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import NoReturn
 
-from reward_model.backends import BACKENDS
+from reward_model.backends import available_backends
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
 from reward_model.interface import (
     DIMENSIONS,
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", default="embedded", help="preset (embedded, omniquality-r), directory or hub id"
     )
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--backend", default="auto", choices=available_backends())
     parser.add_argument("--mode", default="reason", choices=("reason", "prob-weighted", "answer-only"))
     parser.add_argument("--decoding", default="sampled", choices=("sampled", "greedy"))
     parser.add_argument("--samples", type=int, default=1, help="completions per request (mean and spread)")

@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 
-from reward_model.backends import Decoding, Request, RequestResult, choose_backend_name
+from reward_model.backends import SCORING_BACKENDS, Decoding, Request, RequestResult, choose_backend_name
 from reward_model.backends.digits import read_expected_score
 from reward_model.cache import ScoreCache, cache_key
 from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, image_hash, validate_image
@@ -43,7 +43,8 @@ class OmniQualityScorer:
     """The reasoning reward model behind the Scorer interface.
 
     model: "embedded", "omniquality-r" (the released weights by hub id), a hub id or a local directory.
-    backend: "auto" (vLLM when installed and a GPU is present, else transformers), "transformers", "vllm".
+    backend: "auto" (vLLM when installed and a GPU is present, else transformers), "transformers", "vllm",
+    or any name registered with reward_model.backends.register_backend.
     decoding: "sampled" (the authors' temperature 0.7, top-p 0.8, top-k 20) or "greedy".
     samples: completions per request; the score is their mean, `std` their spread.
     batch_size: pictures per model call, each with all its requested dimensions (transformers backend).
@@ -111,14 +112,9 @@ class OmniQualityScorer:
 
     def _build_backend(self, device: str | None, batch_size: int, vllm_share: float | None, sleep_mode: bool,
                        precision: str | None):
-        if self.backend_name == "vllm":
-            from reward_model.backends.vllm_backend import DEFAULT_GPU_MEMORY_UTILIZATION, VLLMBackend
-
-            return VLLMBackend(self.model_info, gpu_memory_utilization=vllm_share or DEFAULT_GPU_MEMORY_UTILIZATION,
-                               device=device, sleep_mode=sleep_mode)
-        from reward_model.backends.transformers_backend import TransformersBackend
-
-        return TransformersBackend(self.model_info, device=device, batch_size=batch_size, precision=precision)
+        factory = SCORING_BACKENDS.get(self.backend_name)
+        return factory(self.model_info, device=device, batch_size=batch_size, precision=precision,
+                       vllm_share=vllm_share, sleep_mode=sleep_mode)
 
     def with_seed(self, seed: int | None) -> OmniQualityScorer:
         """This scorer drawing its samples from another run seed, sharing the loaded model and the cache

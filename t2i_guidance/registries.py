@@ -1,17 +1,39 @@
-"""The core's registries by name, and the plugins that fill them.
+"""The core's registries by name, and the plugins that fill them; prompt sets and presets by name.
 
 A plugin (the embedded world is one) is a package that declares, in the entry-point group
-`t2i_guidance.plugins`, a function that registers what it brings: scorers, strategies, rewriters and the
-pipeline families it ships. Plugins are loaded once, the first time any of these registries is asked for
-a name or a listing, so importing the core loads no plugin code.
+`t2i_guidance.plugins`, a function that registers what it brings: scorers, strategies, rewriters, prompt
+sets and the pipeline families it ships. Plugins are loaded once, the first time any of these registries is
+asked for a name or a listing, so importing the core loads no plugin code.
+
+Strategies: every strategy implements `SearchStrategy` (t2i_guidance.search.base) and is registered by name
+(`register_strategy`); a new one is one class in its own module plus one call, no core file changes.
+
+Prompt sets: distinct prompts with ids, tasks and metadata, for benchmarks and batch runs.
+- Registered sets: each a lazy loader; a plugin brings its own with `register_prompt_set(name,
+  "module:loader")` from its registration function, like the embedded world's.
+- `file:PATH`: a set of the user's — JSONL (`prompt`, optional `id`, `task`; GenEval's own
+  `evaluation_metadata.jsonl`, whose `tag` becomes the task), TSV with a `Prompt` column and optional
+  `Category` (PartiPrompts' layout), CSV with a `Prompts` or `Prompt` column and optional `Category`
+  (DrawBench's layout), or plain text with one prompt per line. Such sets have no correctness judge here
+  (GenEval's needs its COCO detector); the benchmark's judges score them.
+No registry package ships GenEval's metadata, DrawBench or PartiPrompts with a licence (checked: hpsv2 1.2.0,
+image-reward 1.5, t2v-metrics 3.0 on PyPI), so none is bundled: bring the file and use `file:PATH`.
+
+Presets: a generator, a scorer and settings, each described by one JSON file in `t2i_guidance/presets/`.
+A new preset is a new JSON file; no code changes. A relative `generator` path is taken relative to that
+folder, so presets that point at shipped weights work from any working directory.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from reward_model.registry import (
     SCORERS,
@@ -87,6 +109,203 @@ def declared_plugins() -> list[str]:
 
 for _registry in (SCORERS, STRATEGIES, REWRITERS, PIPELINES):
     _registry.add_loader(load_plugins)
+
+
+def register_strategy(name: str, target: Any) -> None:
+    """Register a strategy class (or a "module:Class" string) under `name`."""
+    STRATEGIES.add(name, target)
+
+
+def available_strategies() -> list[str]:
+    return STRATEGIES.names()
+
+
+def strategy_class(name: str) -> type:
+    return STRATEGIES.get(name)
+
+
+def build_strategy(name: str, generator: Any, scorer: Any, **options: Any) -> Any:
+    """`build_strategy("best-of-n", generator, scorer, weights=..., n=8)`; call the result with
+    (prompt, settings, seed=..., budget=...)."""
+    return strategy_class(name)(generator, scorer, **options)
+
+
+# Prompt sets by name
+FILE_PREFIX = "file:"
+
+
+@dataclass
+class PromptSet:
+    name: str
+    records: list[dict]  # {id, task, prompt, ...metadata}
+    correctness: Callable | None = None  # (record, image) -> (correct, reason)
+    correctness_judge: str | None = None  # the registered scorer whose perception decides correctness
+    tasks: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        seen_ids, seen_prompts = set(), set()
+        for record in self.records:
+            if record["id"] in seen_ids:
+                raise ValueError(f"prompt set {self.name!r} repeats the id {record['id']!r}")
+            if record["prompt"] in seen_prompts:
+                raise ValueError(f"prompt set {self.name!r} repeats the prompt {record['prompt']!r}")
+            seen_ids.add(record["id"])
+            seen_prompts.add(record["prompt"])
+        self.tasks = list(dict.fromkeys(r["task"] for r in self.records))
+
+    def limited(self, per_task: int | None) -> PromptSet:
+        """The first `per_task` prompts of every task (the file order is already shuffled)."""
+        if per_task is None:
+            return self
+        counts: dict[str, int] = {}
+        kept = []
+        for record in self.records:
+            counts[record["task"]] = counts.get(record["task"], 0) + 1
+            if counts[record["task"]] <= per_task:
+                kept.append(record)
+        return PromptSet(self.name, kept, self.correctness, self.correctness_judge)
+
+
+PromptSetLoader = Callable[[], PromptSet]
+
+_PROMPT_SETS = LazyRegistry("prompt set")
+_PROMPT_SETS.add_loader(load_plugins)  # plugins bring their sets, like their scorers and pipelines
+
+
+def register_prompt_set(name: str, loader: PromptSetLoader | str) -> None:
+    """Register `loader` (a function, or "module:function" imported on first use) under `name`."""
+    if name.startswith(FILE_PREFIX):
+        raise ValueError(f"prompt set names must not start with {FILE_PREFIX!r}: {name!r}")
+    _PROMPT_SETS.add(name, loader)
+
+
+def available_prompt_sets() -> list[str]:
+    return _PROMPT_SETS.names() + [f"{FILE_PREFIX}PATH"]
+
+
+def load_prompt_set(name: str) -> PromptSet:
+    if name.startswith(FILE_PREFIX):
+        return load_prompt_file(name[len(FILE_PREFIX):], name)
+    if name not in _PROMPT_SETS.names():  # the registry's error would not name `file:PATH`
+        raise KeyError(f"unknown prompt set {name!r}; available: {', '.join(available_prompt_sets())}")
+    return _PROMPT_SETS.get(name)()
+
+
+def load_prompt_file(path: str | Path, name: str | None = None) -> PromptSet:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"prompt file {str(path)!r} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [{**r, "task": r.get("task", r.get("tag", "all"))} for r in rows]  # GenEval calls it `tag`
+    elif path.suffix in (".tsv", ".csv"):
+        rows = []
+        for r in csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ","):
+            prompt = r.get("Prompt") or r.get("Prompts")
+            if prompt is None:
+                raise ValueError(f"{path} has no Prompt or Prompts column")
+            rows.append({"prompt": prompt, "task": r.get("Category") or "all"})
+    else:
+        rows = [{"prompt": line.strip()} for line in text.splitlines() if line.strip()]
+    records = [{"id": str(r.get("id", f"p{i:05d}")), "task": r.get("task", "all"), **r} for i, r in enumerate(rows)]
+    return PromptSet(name or f"{FILE_PREFIX}{path}", records)
+
+
+# Presets by name
+PRESET_DIR = Path(__file__).parent / "presets"
+DEFAULT_PRESET = "embedded"  # the world's generator judged by the shipped tiny OmniQuality-R
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    generator: str
+    scorer: str
+    num_inference_steps: int
+    guidance_scale: float | None = None
+    height: int | None = None
+    width: int | None = None
+    weights: str = "technical=1,aesthetic=1,alignment=1"
+    scorer_kwargs: dict = field(default_factory=dict)
+    # The cheap pass (cascade pruning, particles' checkpoints); empty means the scorer's own cheap default.
+    cheap_scorer_kwargs: dict = field(default_factory=dict)
+    pipeline_kwargs: dict = field(default_factory=dict)  # family-specific, e.g. {"true_cfg_scale": 4.0}
+
+    def generation_settings(self, **overrides):
+        """The preset's GenerationSettings; keyword arguments that are not None override it."""
+        from t2i_guidance.generator import GenerationSettings
+
+        values = {
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            "height": self.height,
+            "width": self.width,
+            "extra": dict(self.pipeline_kwargs),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return GenerationSettings(**values)
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+# Each field's JSON type; a user's preset file is checked against it before anything reads a value.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "description": (str,), "generator": (str,), "scorer": (str,), "num_inference_steps": (int,),
+    "guidance_scale": (int, float, type(None)), "height": (int, type(None)), "width": (int, type(None)),
+    "weights": (str,), "scorer_kwargs": (dict,), "cheap_scorer_kwargs": (dict,), "pipeline_kwargs": (dict,),
+}
+_JSON_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", dict: "an object",
+                    type(None): "null"}
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def preset_problem(data: object) -> str | None:
+    """Why `data` (a preset file's JSON) is not a preset, in a few words; None when it is one."""
+    if not isinstance(data, dict):
+        return "expected a JSON object with generator, scorer, num_inference_steps ..."
+    unknown = sorted(set(data) - set(_FIELD_TYPES))
+    if unknown:
+        return f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+    missing = [name for name in ("description", "generator", "scorer", "num_inference_steps") if name not in data]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for name, value in data.items():
+        types = _FIELD_TYPES[name]
+        if isinstance(value, bool) or not isinstance(value, types):  # JSON true is not a number here
+            expected = " or ".join(_JSON_TYPE_NAMES[t] for t in types)
+            return f"{name} must be {expected}, got {json.dumps(value)}"
+    for name in ("num_inference_steps", "height", "width"):
+        if data.get(name) is not None and data[name] < 1:
+            return f"{name} must be at least 1, got {data[name]}"
+    if not data["generator"].strip() or not data["scorer"].strip():
+        return "generator and scorer must not be empty"
+    return None
+
+
+def load_preset(name: str) -> Preset:
+    """A shipped preset by name, or a preset JSON file of the user's by path; ValueError with one line
+    naming the file when it is not a preset."""
+    path = Path(name) if name.endswith(".json") else PRESET_DIR / f"{name}.json"
+    if not path.is_file():
+        raise KeyError(f"unknown preset {name!r}; available: {', '.join(available_presets())} or a .json file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"preset file {str(path)!r} is not readable JSON: {exc}") from None
+    problem = preset_problem(data)
+    if problem:
+        raise ValueError(f"preset file {str(path)!r} is not a valid preset: {problem}")
+    generator = data.pop("generator")
+    if generator.startswith("."):
+        generator = str((path.parent / generator).resolve())
+    return Preset(name=path.stem, generator=generator, **data)
 
 
 # What the core itself ships. Plugins add theirs the same way, from their registration function.

@@ -154,7 +154,7 @@ def test_iqa_bad_input_is_one_error_line(capsys):
 
 
 def test_prompt_files_in_the_public_sets_layouts(tmp_path):
-    from t2i_guidance.prompt_sets import load_prompt_set
+    from t2i_guidance.registries import load_prompt_set
 
     (tmp_path / "parti.tsv").write_text("Prompt\tCategory\tChallenge\nA cat\tAnimals\tBasic\nA dog\tAnimals\tBasic\n")
     (tmp_path / "draw.csv").write_text("Prompts,Category\nA red cube,Colors\n")

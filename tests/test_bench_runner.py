@@ -16,8 +16,7 @@ from benchmarks.merge import merge_run
 from benchmarks.rows import RowWriter, comparable, read_rows, row_key
 from benchmarks.run import main as run_main
 from benchmarks.run_engine import base_seed, image_seeds
-from t2i_guidance.prompt_sets import load_prompt_set
-from t2i_guidance.registries import register_scorer
+from t2i_guidance.registries import load_prompt_set, register_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "t2i_guidance" / "world" / "weights" / "generator"

@@ -43,7 +43,7 @@ def test_embedded_scorer_reads_world_pictures_in_its_trained_format():
 
 def test_the_default_preset_runs_the_shipped_generator_and_scorer_end_to_end(tmp_path, capsys):
     from t2i_guidance import bestofn
-    from t2i_guidance.presets import DEFAULT_PRESET, load_preset
+    from t2i_guidance.registries import DEFAULT_PRESET, load_preset
 
     assert DEFAULT_PRESET == "embedded" and load_preset(DEFAULT_PRESET).scorer == "omniquality-r"
     out = tmp_path / "run"

@@ -23,7 +23,7 @@ from reward_model.backends.vllm_backend import (
 )
 from reward_model.presets import RELEASE_TOKENS, TINY_TOKENS, resolve_model
 from t2i_guidance.hub_errors import hub_error_message
-from t2i_guidance.presets import load_preset
+from t2i_guidance.registries import load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 

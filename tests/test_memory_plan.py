@@ -158,7 +158,7 @@ def test_cpu_warning_is_one_loud_line_for_big_models_only():
 def test_plan_for_a_run_as_the_cli_names_it():
     plan = plan_for_run("stabilityai/sdxl-turbo", "omniquality-r", "particles", gpus=gpus(24))
     assert (plan.strategy, plan.alternate) == ("phases", "move-to-cpu")
-    from t2i_guidance.presets import load_preset
+    from t2i_guidance.registries import load_preset
 
     embedded = plan_for_run(load_preset("embedded").generator, "embedded", "best-of-n", gpus=gpus(24))
     assert embedded.strategy == "resident" and embedded.fits

@@ -104,3 +104,42 @@ def test_auto_picks_vllm_only_with_vllm_and_a_gpu(monkeypatch):
     assert choose_backend_name("auto") == "transformers" == choose_backend_name("transformers")
     with pytest.raises(ValueError, match="unknown backend"):
         choose_backend_name("onnx")
+
+
+def test_an_unknown_backend_name_lists_the_registered_ones():
+    with pytest.raises(ValueError, match=r"unknown backend 'onnx'; choose from auto, transformers, vllm$"):
+        choose_backend_name("onnx")
+
+
+def test_a_registered_backend_is_used_by_the_scorer(monkeypatch):
+    from reward_model import backends
+    from reward_model.scorer import OmniQualityScorer
+
+    for attribute in ("_entries", "_given"):  # the registration ends with this test
+        monkeypatch.setattr(backends.SCORING_BACKENDS, attribute, dict(getattr(backends.SCORING_BACKENDS, attribute)))
+    built = []
+
+    def echo_backend(model, **settings):
+        built.append((model, settings))
+        return SimpleNamespace(name="echo")
+
+    backends.register_backend("echo", echo_backend)
+    assert "echo" in backends.available_backends()
+    scorer = OmniQualityScorer(backend="echo", vllm_share=0.4, vllm_sleep_mode=True, batch_size=3)
+    assert scorer.backend_name == "echo" and scorer.backend.name == "echo"
+    model, settings = built[0]
+    assert model is scorer.model_info
+    assert settings == {"device": None, "batch_size": 3, "precision": None, "vllm_share": 0.4, "sleep_mode": True}
+    with pytest.raises(ValueError, match="already registered"):
+        backends.register_backend("echo", lambda model, **settings: None)
+
+
+def test_the_vllm_entry_passes_the_memory_share_and_sleep_mode(monkeypatch):
+    from reward_model.backends import SCORING_BACKENDS, vllm_backend
+
+    monkeypatch.setattr(vllm_backend, "VLLMBackend", lambda model, **kwargs: kwargs)
+    factory = SCORING_BACKENDS.get("vllm")
+    model = resolve_model("embedded")
+    assert factory(model, device="cuda:1", batch_size=16, precision=None, vllm_share=0.3, sleep_mode=True) == {
+        "gpu_memory_utilization": 0.3, "device": "cuda:1", "sleep_mode": True}
+    assert factory(model, vllm_share=None)["gpu_memory_utilization"] == vllm_backend.DEFAULT_GPU_MEMORY_UTILIZATION

@@ -56,7 +56,7 @@ def test_reports_draw_their_pictures_from_the_fresh_set_when_asked():
 
 
 def test_the_fresh_set_is_a_registered_prompt_set_judged_by_full_alignment():
-    from t2i_guidance.prompt_sets import load_prompt_set
+    from t2i_guidance.registries import load_prompt_set
     from t2i_guidance.world.render import render_clean
 
     loaded = load_prompt_set("world-fresh")

@@ -20,7 +20,7 @@ from apps.demo.strategies import (
     strategy_names,
     strategy_settings,
 )
-from t2i_guidance.presets import DEFAULT_PRESET, load_preset
+from t2i_guidance.registries import DEFAULT_PRESET, load_preset
 from t2i_guidance.world.plugin import draws_counts, world_grammar_summary
 
 CSS = """

@@ -30,7 +30,7 @@ def samples(prompts: list[str]) -> list[tuple[Image.Image, str]]:
 
 def draw_samples(prompts: list[str], preset: str = "embedded") -> list[Path]:
     """Draw each prompt once with the preset's generator at SAMPLE_SEED and save it as a sample."""
-    from t2i_guidance.presets import load_preset
+    from t2i_guidance.registries import load_preset
     from t2i_guidance.search.run_builder import RunRequest, load_generator, plan_run
 
     plan = plan_run(RunRequest(preset=preset))

@@ -9,7 +9,7 @@ from apps.demo.layout import CSS, build_demo
 from apps.demo.limits import MAX_UPLOAD
 from apps.demo.picks import preference_folder, set_preference_folder
 from apps.demo.service import runs_dir
-from t2i_guidance.presets import DEFAULT_PRESET, available_presets
+from t2i_guidance.registries import DEFAULT_PRESET, available_presets
 
 
 def launch(demo, host: str = "127.0.0.1", port: int = 7860, **kwargs):

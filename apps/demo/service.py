@@ -21,7 +21,7 @@ from apps.demo.rendering import BEST_DISPLAY_PX, upscale
 from apps.demo.strategies import pictures_at_most, strategy_settings
 from reward_model.interface import DimensionScore, ImageItem
 from t2i_guidance.input_checks import UsageError, check_n, check_prompt, check_seed
-from t2i_guidance.presets import Preset
+from t2i_guidance.registries import Preset
 from t2i_guidance.result import ScoredCandidate, SearchResult
 from t2i_guidance.run_folder import png_bytes, write_run
 from t2i_guidance.search import available_strategies

@@ -2,6 +2,10 @@
 
 A backend turns scoring requests (image, dimension, prompt, optional forced assistant prefix) into
 completions. It knows nothing about scores: parsing, sampling statistics and caching live in the scorer.
+
+Backends are registered by name on `SCORING_BACKENDS`; a new one is one `register_backend` call, no edit to
+the scorer. An entry is a factory (or a "module:function" string) called with the resolved model and the
+keywords `device`, `batch_size`, `precision`, `vllm_share` and `sleep_mode`; it takes the ones it uses.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from typing import Protocol
 
 from PIL import Image
 
-BACKENDS = ("auto", "transformers", "vllm")
+from reward_model.registry import LazyRegistry
+
+SCORING_BACKENDS = LazyRegistry("backend")
+SCORING_BACKENDS.add("transformers", "reward_model.backends.transformers_backend:build_backend")
+SCORING_BACKENDS.add("vllm", "reward_model.backends.vllm_backend:build_backend")
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,20 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
+def register_backend(name: str, factory) -> None:
+    """Register a backend factory (or a "module:function" string) under `name`."""
+    SCORING_BACKENDS.add(name, factory)
+
+
+def available_backends() -> tuple[str, ...]:
+    """"auto" and every registered backend by name."""
+    return ("auto", *SCORING_BACKENDS.names())
+
+
 def choose_backend_name(requested: str) -> str:
-    if requested not in BACKENDS:
-        raise ValueError(f"unknown backend {requested!r}; choose from {', '.join(BACKENDS)}")
+    choices = available_backends()
+    if requested not in choices:
+        raise ValueError(f"unknown backend {requested!r}; choose from {', '.join(choices)}")
     if requested == "auto":
         return "vllm" if vllm_usable() else "transformers"
     return requested

@@ -300,3 +300,9 @@ class TransformersBackend:
         if not ids:
             raise ValueError("the model declares no end-of-sequence token")
         return ids
+
+
+def build_backend(model: ScorerModel, *, device: str | None = None, batch_size: int = 16,
+                  precision: str | None = None, **_unused) -> TransformersBackend:
+    """The "transformers" entry of reward_model.backends.SCORING_BACKENDS (vLLM's arguments do not apply)."""
+    return TransformersBackend(model, device=device, batch_size=batch_size, precision=precision)

@@ -241,3 +241,11 @@ class VLLMBackend:
                 completion.digit_probs = digit_probs_from_logprobs(sample.logprobs, self.digit_ids)
             completions.append(completion)
         return RequestResult(completions=completions)
+
+
+def build_backend(model: ScorerModel, *, device: str | None = None, vllm_share: float | None = None,
+                  sleep_mode: bool = False, **_unused) -> VLLMBackend:
+    """The "vllm" entry of reward_model.backends.SCORING_BACKENDS: `vllm_share` of the GPU's memory (None:
+    DEFAULT_GPU_MEMORY_UTILIZATION), sleep mode when asked."""
+    return VLLMBackend(model, gpu_memory_utilization=vllm_share or DEFAULT_GPU_MEMORY_UTILIZATION,
+                       device=device, sleep_mode=sleep_mode)

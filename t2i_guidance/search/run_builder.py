@@ -50,9 +50,8 @@ from t2i_guidance.placement import (  # noqa: F401 - the loaders are used throug
     memory_plan_for,
     with_phases,
 )
-from t2i_guidance.presets import Preset, load_preset
+from t2i_guidance.registries import Preset, load_preset, strategy_class
 from t2i_guidance.result import SearchResult
-from t2i_guidance.search import strategy_class
 from t2i_guidance.search.base import SELECTIONS, Search, candidates_at_most, strategy_parameters
 from t2i_guidance.search.rewriting import check_rewriter_spec
 from t2i_guidance.search.run_plan import RunError, RunPlan, RunRequest

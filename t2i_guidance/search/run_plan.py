@@ -9,7 +9,7 @@ from typing import Any
 
 from t2i_guidance.generator import GenerationSettings
 from t2i_guidance.ledger import Budget
-from t2i_guidance.presets import DEFAULT_PRESET, Preset
+from t2i_guidance.registries import DEFAULT_PRESET, Preset
 
 
 class RunError(ValueError):

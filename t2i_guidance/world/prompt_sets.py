@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from t2i_guidance.prompt_sets import PromptSet, available_prompt_sets, register_prompt_set
+from t2i_guidance.registries import PromptSet, available_prompt_sets, register_prompt_set
 from t2i_guidance.world.captions import NUMBER_NAMES, RELATION_WORDS
 from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, COUNTS, SHAPES
 
