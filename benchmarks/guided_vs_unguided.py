@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     search = build_run(RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
-                                  scorer_model=args.scorer_model, weights=args.weights, device="cpu"))
+                                  scorer_model=args.scorer_model, weights=args.weights, device="cpu",
+                                  scorer_options=scorer_options(args)))
     preset, weights, scorer_kwargs = search.plan.preset, search.plan.weights, search.plan.scorer_kwargs
     dims = active_dimensions(weights)
     oracle = scorer_registry.build_scorer("oracle")
@@ -180,11 +181,21 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scorer_options(args: argparse.Namespace) -> dict:
+    """How the guiding scorer answers (its preset's way when no flag is given)."""
+    options = {"mode": args.scorer_mode, "decoding": args.decoding, "samples": args.samples}
+    return {key: value for key, value in options.items() if value is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="embedded")
     parser.add_argument("--scorer-model", help="scorer weights to use instead of the preset's (a local folder)")
     parser.add_argument("--weights", help="e.g. technical=1,aesthetic=1,alignment=2 (preset default otherwise)")
+    parser.add_argument("--scorer-mode", choices=("reason", "prob-weighted", "answer-only"),
+                        help="how the scorer answers (default: the preset's)")
+    parser.add_argument("--decoding", choices=("sampled", "greedy"), help="the scorer's decoding (default: the preset's)")
+    parser.add_argument("--samples", type=int, help="completions per request, their scores averaged")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=1, help="runs per prompt, each from its own seed")

@@ -76,8 +76,10 @@ def write_tables(out: Path, results: dict) -> str:
             lines.append(f"| {name} | {row['task']} | {row['n']} | {row['parse_failures']} | {cell(row['srcc'])} | "
                          f"{cell(row['plcc'])} |")
     names = list(results["evaluations"])
+    # A reused SFT model keeps its evaluation numbers but its predictions may live in another folder: a
+    # paired comparison needs both stages' predictions here.
     comparisons = [(a, b) for a, b in [("sft", "grpo_stage1"), ("sft", "grpo_stage2"), ("grpo_stage1", "grpo_stage2")]
-                   if a in names and b in names]
+                   if a in names and b in names and all((out / f"eval_{n}").exists() for n in (a, b))]
     if comparisons:
         lines += ["", "| SRCC change | task | pairs | change | 95 % paired bootstrap |", "|---|---|---|---|---|"]
         results["srcc_changes"] = {}
