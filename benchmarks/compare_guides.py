@@ -11,7 +11,6 @@ pick the same candidate. This is the comparison a ship rule needs: one guide aga
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
