@@ -40,7 +40,8 @@ GRPO_UNIT_TESTS = "std_filter_drops or std_filter_at or gate_rounds or gating_ke
 SEARCH_TESTS = ("tests/test_search_strategies.py", "tests/test_search_paths.py")
 CORE: dict[str, Target] = {
     "reward_model/parsing.py": Target(("tests/test_scorer_parsing.py",)),
-    "reward_model/rewards.py": Target(("tests/test_train_rewards.py", "-k", "not real_processes")),
+    "reward_model/rewards.py": Target(("tests/test_train_rewards.py", "tests/test_rewards_mutants.py",
+                                       "-k", "not real_processes")),
     "reward_model/grpo.py": Target(
         ("tests/test_train_grpo.py", "-k", GRPO_UNIT_TESTS),
         ("std_filter_keep", "per_response_entropy_mask", "normalise_gate_to_gated_tokens", "batch_entropy_mask"),
@@ -49,8 +50,12 @@ CORE: dict[str, Target] = {
     "t2i_guidance/aggregate.py": Target(("tests/test_aggregate.py",)),
     "t2i_guidance/result.py": Target(("tests/test_search_batched_scoring.py", "tests/test_aggregate.py"),
                                      ("rank_candidates", "pareto_front")),
-    "t2i_guidance/input_checks.py": Target(("tests/test_cli_bad_input.py",)),
-    "t2i_guidance/search/base.py": Target(("tests/test_search_batched_scoring.py", *SEARCH_TESTS)),
+    "t2i_guidance/input_checks.py": Target(("tests/test_cli_bad_input.py", "tests/test_input_checks_mutants.py")),
+    # The rule's own tests; the strategy runs in test_search_stopping.py also reach it but draw pictures.
+    "t2i_guidance/search/stopping.py": Target(("tests/test_search_stopping.py", "tests/test_stopping_mutants.py",
+                                               "-k", "mutants or expected_gain")),
+    "t2i_guidance/search/base.py": Target(("tests/test_search_batched_scoring.py", "tests/test_search_base_mutants.py",
+                                           *SEARCH_TESTS)),
     "t2i_guidance/search/best_of_n_search.py": Target(SEARCH_TESTS),
     "t2i_guidance/search/cascade.py": Target(SEARCH_TESTS),
     "t2i_guidance/search/particles.py": Target(SEARCH_TESTS),
