@@ -162,8 +162,8 @@ def stated_verdict(rationale: str) -> tuple[float, float] | None:
     for word, low, high in VERDICT_BANDS:
         for match in re.finditer(rf"\b{word}\b", text):
             start = match.start()
-            if word == "poor" and text[max(0, start - 5) : start] == "very ":
-                continue  # part of "very poor"
+            if word == "poor" and re.search(r"(?:^|[^a-z])very $", text[max(0, start - 6) : start]):
+                continue  # part of "very poor" (but not of "every poor")
             if start > position:
                 best, position = (low, high), start
     return best

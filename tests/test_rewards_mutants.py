@@ -180,3 +180,12 @@ def test_rank_reward_refuses_columns_of_different_lengths_and_counts_no_tie_as_o
         rank_reward([answer(1.0), answer(2.0)], label=[1.0], gather=local)
     # the same answer for different labels orders nothing
     assert rank_reward([answer(3.0), answer(3.0)], label=[1.0, 2.0], gather=local) == [0.0, 0.0]
+
+
+def test_poor_after_every_is_poor_not_very_poor():
+    from reward_model.rewards import stated_verdict
+
+    assert stated_verdict("I checked every poor detail. Overall it is poor.") == (1.25, 2.5)
+    assert stated_verdict("every poor") == (1.25, 2.5)
+    assert stated_verdict("Overall it is very poor.") == (0.0, 1.25)
+    assert stated_verdict("very poor") == (0.0, 1.25)
