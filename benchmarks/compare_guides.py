@@ -6,7 +6,8 @@ Both files are `benchmarks.guided_vs_unguided` reports of the same preset, promp
 generator draws the same candidates for both, so the only difference is which candidate each guide picks.
 For the weighted total and each dimension: the mean oracle score of each guide's pick, the difference
 (challenger - baseline) with a 95 % paired bootstrap interval over prompts, and how often the two guides
-pick the same candidate. This is the comparison a ship rule needs: one guide against another, paired.
+pick the same candidate (with --own-candidates, two runs that drew different candidates, e.g. in another
+precision, are compared as whole runs, still paired by prompt). This is the comparison a ship rule needs: one guide against another, paired.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from t2i_guidance.input_checks import OneLineParser, fail
 MATCHED = ("preset", "n", "prompt_set", "weights")
 
 
-def compare(baseline: dict, challenger: dict) -> dict:
+def compare(baseline: dict, challenger: dict, same_candidates: bool = True) -> dict:
     for key in MATCHED:
         if baseline.get(key) != challenger.get(key):
             raise ValueError(f"the reports differ in {key}: {baseline.get(key)!r} vs {challenger.get(key)!r}")
@@ -31,7 +32,7 @@ def compare(baseline: dict, challenger: dict) -> dict:
     keys = [k for k in first if k in second]
     if not keys:
         raise ValueError("the reports share no (prompt, seed)")
-    for key in keys:  # same candidates: the unguided sample and the oracle's ceiling agree
+    for key in keys if same_candidates else ():  # same candidates: the unguided sample and the oracle's ceiling agree
         if not np.isclose(first[key]["total"]["ceiling"], second[key]["total"]["ceiling"]):
             raise ValueError(f"different candidates for {key[0]!r} (seed {key[1]}): not the same generator run")
     metrics = [m for m in ("total", "technical", "aesthetic", "alignment") if m in first[keys[0]]]
@@ -44,13 +45,15 @@ def compare(baseline: dict, challenger: dict) -> dict:
                         "ci95": [low, high]}
     same = float(np.mean([first[k]["pick"] == second[k]["pick"] for k in keys]))
     return {"baseline": baseline.get("scorer_kwargs"), "challenger": challenger.get("scorer_kwargs"),
-            "prompts": len(keys), "same_pick": same, "metrics": rows}
+            "prompts": len(keys), "same_pick": same if same_candidates else None, "metrics": rows}
 
 
 def markdown(report: dict) -> str:
     lines = [f"# Two guides on the same candidates ({report['prompts']} prompts)", "",
              f"Baseline: `{report['baseline']}`. Challenger: `{report['challenger']}`. "
-             f"Same pick: {report['same_pick']:.0%} of prompts.", "",
+             (f"Same pick: {report['same_pick']:.0%} of prompts." if report["same_pick"] is not None else
+              "Each run drew its own candidates (e.g. another precision): the whole run is compared, paired by "
+              "prompt."), "",
              "| oracle score of the pick | baseline | challenger | difference | 95 % paired bootstrap |",
              "|---|---|---|---|---|"]
     for metric, row in report["metrics"].items():
@@ -64,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("baseline", type=Path)
     parser.add_argument("challenger", type=Path)
+    parser.add_argument("--own-candidates", action="store_true",
+                        help="the runs drew different candidates (another precision or generator): compare whole runs")
     parser.add_argument("--out", help="path stem for .json and .md (default: print the table only)")
     args = parser.parse_args(argv)
     try:
-        report = compare(*(json.loads(p.read_text(encoding="utf-8")) for p in (args.baseline, args.challenger)))
+        reports = [json.loads(p.read_text(encoding="utf-8")) for p in (args.baseline, args.challenger)]
+        report = compare(*reports, same_candidates=not args.own_candidates)
     except (OSError, ValueError, KeyError) as error:
         fail(f"compare_guides: {error}")
     if args.out:

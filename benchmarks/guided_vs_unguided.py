@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     search = build_run(RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
                                   scorer_model=args.scorer_model, weights=args.weights, device="cpu",
-                                  scorer_options=scorer_options(args)))
+                                  scorer_options=scorer_options(args), dtype=args.dtype))
     preset, weights, scorer_kwargs = search.plan.preset, search.plan.weights, search.plan.scorer_kwargs
     dims = active_dimensions(weights)
     oracle = scorer_registry.build_scorer("oracle")
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="how the scorer answers (default: the preset's)")
     parser.add_argument("--decoding", choices=("sampled", "greedy"), help="the scorer's decoding (default: the preset's)")
     parser.add_argument("--samples", type=int, help="completions per request, their scores averaged")
+    parser.add_argument("--dtype", default="fp32", help="precision of the generator and the scorer (bf16: AMX CPUs)")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=1, help="runs per prompt, each from its own seed")

@@ -29,3 +29,10 @@ def test_reports_of_different_runs_are_refused():
         compare(_report([0], [3.0], "old"), _report([0], [3.0], "new", n=4))
     with pytest.raises(ValueError, match="different candidates"):
         compare(_report([0], [3.0], "old"), _report([0], [3.0], "new", ceiling=5.0))
+
+
+def test_runs_with_their_own_candidates_are_compared_whole_when_asked():
+    report = compare(_report([0, 1], [3.0, 4.0], "fp32"), _report([0, 1], [3.5, 4.0], "bf16", ceiling=5.0),
+                     same_candidates=False)
+    assert report["metrics"]["total"]["difference"] == pytest.approx(0.25)
+    assert report["same_pick"] is None
