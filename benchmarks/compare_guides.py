@@ -49,11 +49,10 @@ def compare(baseline: dict, challenger: dict, same_candidates: bool = True) -> d
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Two guides on the same candidates ({report['prompts']} prompts)", "",
-             f"Baseline: `{report['baseline']}`. Challenger: `{report['challenger']}`. "
-             (f"Same pick: {report['same_pick']:.0%} of prompts." if report["same_pick"] is not None else
-              "Each run drew its own candidates (e.g. another precision): the whole run is compared, paired by "
-              "prompt."), "",
+    same = (f"Same pick: {report['same_pick']:.0%} of prompts." if report["same_pick"] is not None else
+            "Each run drew its own candidates (e.g. another precision): the whole run is compared, paired by prompt.")
+    lines = [f"# Two guides compared prompt by prompt ({report['prompts']} prompts)", "",
+             f"Baseline: `{report['baseline']}`. Challenger: `{report['challenger']}`. {same}", "",
              "| oracle score of the pick | baseline | challenger | difference | 95 % paired bootstrap |",
              "|---|---|---|---|---|"]
     for metric, row in report["metrics"].items():
