@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reward_model.precision import ALIASES, PRECISIONS
+from reward_model.backends import ALIASES, PRECISIONS
 from t2i_guidance.input_checks import MAX_CANDIDATES, OneLineParser, UsageError, check_output_dir, fail
 from t2i_guidance.registries import DEFAULT_PRESET, available_presets
 from t2i_guidance.search import available_strategies

@@ -35,7 +35,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from reward_model.registry import (
+from reward_model.interface import (
     SCORERS,
     LazyRegistry,
     available_scorers,

@@ -49,12 +49,12 @@ register_scorer("test-sampled", SampledScorer)
 
 
 class CachedSampledScorer(SampledScorer):
-    """A sampled scorer with the real scorer's in-memory cache (reward_model.cache.ScoreCache)."""
+    """A sampled scorer with the real scorer's in-memory cache (reward_model.scorer.ScoreCache)."""
 
     name = "test-cached-sampled"
 
     def __init__(self):
-        from reward_model.cache import ScoreCache
+        from reward_model.scorer import ScoreCache
 
         self.cache = ScoreCache()
 

@@ -12,8 +12,11 @@ gr = pytest.importorskip("gradio")
 
 from apps import demo  # noqa: E402
 from apps.demo import service as demo_service  # noqa: E402
-from reward_model.interface import DimensionScore, ScoreStatus  # noqa: E402
-from reward_model.registry import register_scorer  # noqa: E402
+from reward_model.interface import (  # noqa: E402
+    DimensionScore,
+    ScoreStatus,
+    register_scorer,  # noqa: E402
+)
 from tests.pixel_scorers import FailingOnSomeScorer, ShuffledBrightnessScorer, brightness  # noqa: E402
 
 INTERNAL_WORDS = ("parse_failure", "aggregate", "c000", "c001", "status", "best of n", "trade-off front",
@@ -268,7 +271,7 @@ def test_the_run_seed_reaches_a_sampling_scorer_as_in_the_cli(tmp_path, world_ge
     """The demo loads its scorer once, yet each request's sampled judgements draw from that request's
     seed: the same inputs and seed give the same ranking and reasons, which are those of the run builder
     (the CLI) at that seed."""
-    from reward_model.presets import EMBEDDED_DIR
+    from reward_model.backends import EMBEDDED_DIR
     from t2i_guidance.search.run_builder import RunRequest, build_run
 
     if not (EMBEDDED_DIR / "config.json").exists():
