@@ -164,7 +164,7 @@ def _main(argv: Sequence[str] | None, strategy: str | None, prog: str) -> int:
     except (UsageError, RunError) as exc:
         fail(str(exc))
 
-    from t2i_guidance.run_folder import NotFiniteError, write_run
+    from t2i_guidance.result import NotFiniteError, write_run
     from t2i_guidance.search.run_builder import ModelLoadError, load_models, memory_plan_for
 
     memory = memory_plan_for(plan)  # decided before anything loads; loading follows it

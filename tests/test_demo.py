@@ -188,7 +188,7 @@ def world_generator_dir(tmp_path_factory):
 
 def test_every_registered_strategy_is_offered_with_only_its_own_settings(monkeypatch):
     from t2i_guidance.search import _STRATEGIES, available_strategies
-    from t2i_guidance.search.best_of_n_search import BestOfN
+    from t2i_guidance.search.base import BestOfN
 
     assert set(demo.strategy_names()) == set(available_strategies())
     assert demo.strategy_names()[:2] == ["best-of-n", "refine"]
