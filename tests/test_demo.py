@@ -12,11 +12,7 @@ gr = pytest.importorskip("gradio")
 
 from apps import demo  # noqa: E402
 from apps.demo import service as demo_service  # noqa: E402
-from reward_model.interface import (  # noqa: E402
-    DimensionScore,
-    ScoreStatus,
-    register_scorer,  # noqa: E402
-)
+from reward_model.interface import DimensionScore, ScoreStatus, register_scorer  # noqa: E402
 from tests.pixel_scorers import FailingOnSomeScorer, ShuffledBrightnessScorer, brightness  # noqa: E402
 
 INTERNAL_WORDS = ("parse_failure", "aggregate", "c000", "c001", "status", "best of n", "trade-off front",
