@@ -23,7 +23,7 @@ GENERATOR_DIR = REPO / "t2i_guidance" / "world" / "weights" / "generator"
 
 
 def default_model() -> str:
-    from reward_model.presets import EMBEDDED_DIR
+    from reward_model.backends import EMBEDDED_DIR
 
     return str(EMBEDDED_DIR)
 

@@ -57,7 +57,7 @@ def pictures(args: argparse.Namespace) -> list[dict]:
 
 def rationale_text(result) -> str:
     """The reasoning of a result, also for an answer that could not be parsed."""
-    from reward_model.parsing import parse_answer
+    from reward_model.interface import parse_answer
 
     return result.rationale or parse_answer(result.raw).rationale or result.raw
 

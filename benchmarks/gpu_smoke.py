@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
+from reward_model.backends import EMBEDDED_DIR
 from reward_model.interface import ImageItem
-from reward_model.presets import EMBEDDED_DIR
 from reward_model.scorer import OmniQualityScorer
 from t2i_guidance.generator import Generator
 from t2i_guidance.memory_plan import ScorerBackend, plan_memory, visible_gpus

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from reward_model.interface import ImageItem
     from t2i_guidance import registries as scorer_registry
-    from t2i_guidance.aggregate import active_dimensions, aggregate
+    from t2i_guidance.result import active_dimensions, aggregate
     from t2i_guidance.search.run_builder import RunRequest, build_run
     from t2i_guidance.world.captions import canonical_caption
 

@@ -1,6 +1,6 @@
 """Mutation testing of the core with mutmut: each module against the tests that cover it.
 
-    python -m benchmarks.mutation reward_model/parsing.py reward_model/grpo.py   # the named modules
+    python -m benchmarks.mutation reward_model/interface.py reward_model/grpo.py   # the named modules
     python -m benchmarks.mutation --changed main     # the core modules (or their tests) changed since main
     python -m benchmarks.mutation --all              # every module in CORE
 
@@ -32,14 +32,14 @@ NOT_RUN = {"skipped", "not checked"}
 @dataclass(frozen=True)
 class Target:
     tests: tuple[str, ...]  # pytest arguments selecting the tests that cover the module
-    functions: tuple[str, ...] = ()  # mutate only these top-level functions; () mutates the whole module
+    functions: tuple[str, ...] = ()  # mutate only these top-level functions or classes; () mutates the whole module
 
 
 # The GRPO filter and gates' own tests; the trainer tests that also reach them train a model (minutes each).
 GRPO_UNIT_TESTS = "std_filter_drops or std_filter_at or gate_rounds or gating_keeps or rules_differ or gate_weights or batch_rule or rows_without"
 SEARCH_TESTS = ("tests/test_search_strategies.py", "tests/test_search_paths.py")
 CORE: dict[str, Target] = {
-    "reward_model/parsing.py": Target(("tests/test_scorer_parsing.py",)),
+    "reward_model/interface.py": Target(("tests/test_scorer_parsing.py",), ("parse_answer", "has_strict_format")),
     "reward_model/rewards.py": Target(("tests/test_train_rewards.py", "tests/test_rewards_mutants.py",
                                        "-k", "not real_processes")),
     "reward_model/grpo.py": Target(
@@ -47,16 +47,15 @@ CORE: dict[str, Target] = {
         ("std_filter_keep", "per_response_entropy_mask", "normalise_gate_to_gated_tokens", "batch_entropy_mask"),
     ),
     "reward_model/scorer.py": Target(("tests/test_scorer_seeded.py", "tests/test_scorer_scorer.py")),
-    "t2i_guidance/aggregate.py": Target(("tests/test_aggregate.py",)),
     "t2i_guidance/result.py": Target(("tests/test_search_batched_scoring.py", "tests/test_aggregate.py"),
-                                     ("rank_candidates", "pareto_front")),
+                                     ("parse_weights", "active_dimensions", "aggregate", "lower_confidence_bound",
+                                      "rank_candidates", "pareto_front")),
     "t2i_guidance/input_checks.py": Target(("tests/test_cli_bad_input.py", "tests/test_input_checks_mutants.py")),
-    # The rule's own tests; the strategy runs in test_search_stopping.py also reach it but draw pictures.
-    "t2i_guidance/search/stopping.py": Target(("tests/test_search_stopping.py", "tests/test_stopping_mutants.py",
-                                               "-k", "mutants or expected_gain")),
+    # The stopping rule's own tests; the strategy runs in test_search_stopping.py also reach it but draw pictures.
+    "t2i_guidance/ledger.py": Target(("tests/test_search_stopping.py", "tests/test_stopping_mutants.py",
+                                      "-k", "mutants or expected_gain"), ("StopRule", "expected_gain")),
     "t2i_guidance/search/base.py": Target(("tests/test_search_batched_scoring.py", "tests/test_search_base_mutants.py",
                                            *SEARCH_TESTS)),
-    "t2i_guidance/search/best_of_n_search.py": Target(SEARCH_TESTS),
     "t2i_guidance/search/cascade.py": Target(SEARCH_TESTS),
     "t2i_guidance/search/particles.py": Target(SEARCH_TESTS),
     "t2i_guidance/search/path_search.py": Target(SEARCH_TESTS),
@@ -68,7 +67,9 @@ _RESULT_LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
 def mutant_globs(module: str, target: Target) -> list[str]:
     """mutmut's names for the mutants to run: `pkg.module.x_function__mutmut_N` (methods: `xǁClassǁ...`)."""
     dotted = module.removesuffix(".py").replace("/", ".")
-    return [f"{dotted}.x_{name}__mutmut_*" for name in target.functions] or [f"{dotted}.*"]
+    # mutmut names a function's mutants x_NAME__mutmut_K and a class's methods' mutants xǁNAMEǁMETHOD__mutmut_K
+    return [pattern for name in target.functions
+            for pattern in (f"{dotted}.x_{name}__mutmut_*", f"{dotted}.xǁ{name}ǁ*")] or [f"{dotted}.*"]
 
 
 def setup_cfg(module: str, target: Target) -> str:

@@ -93,9 +93,9 @@ def _worker(args: argparse.Namespace) -> dict:
 
     from reward_model.interface import ImageItem
     from t2i_guidance import registries as scorer_registry
-    from t2i_guidance.aggregate import aggregate
     from t2i_guidance.ledger import peak_rss_mb
     from t2i_guidance.registries import load_preset
+    from t2i_guidance.result import aggregate
     from t2i_guidance.search.run_builder import RunRequest, build_run, load_generator, plan_run
 
     torch.set_num_threads(args.threads)

@@ -60,7 +60,7 @@ def _images(count: int, seed: int = 0):
 
 def _resolve_default(model: str) -> tuple[str, str]:
     """(model to load, description); builds the untrained stand-in when the embedded weights are missing."""
-    from reward_model.presets import ModelNotFoundError, resolve_model
+    from reward_model.backends import ModelNotFoundError, resolve_model
 
     try:
         return resolve_model(model).source, model
@@ -160,9 +160,8 @@ def _one_look(args: argparse.Namespace) -> dict:
     """Three dimensions of every picture, before and after one look per picture, alternated in one process."""
     import torch
 
-    from reward_model.backends import Decoding, Request
+    from reward_model.backends import Decoding, Request, resolve_model
     from reward_model.backends.transformers_backend import TransformersBackend
-    from reward_model.presets import resolve_model
 
     torch.set_num_threads(args.threads)
     model = resolve_model(args.model)

@@ -160,7 +160,7 @@ class FeatureReader:
     def answer_state(self, images: list[Image.Image], dimension: str):
         import torch
 
-        from reward_model.prompts import chat_messages
+        from reward_model.backends import chat_messages
 
         prompt = FIXED_PROMPT if dimension == "alignment" else None
         text = self.processor.apply_chat_template(chat_messages(dimension, prompt), tokenize=False,

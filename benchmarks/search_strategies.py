@@ -108,7 +108,7 @@ class SharedGenerator:
 
 def judge(oracle, candidate, prompt: str, weights: dict) -> dict:
     from reward_model.interface import ImageItem
-    from t2i_guidance.aggregate import aggregate
+    from t2i_guidance.result import aggregate
 
     dims = ["technical", "aesthetic", "alignment"]
     row = oracle.score([ImageItem("x", candidate.image)], prompt, dims)["x"]

@@ -86,8 +86,8 @@ def pictures(count: int, seed: int, fresh: bool = False) -> list[tuple[Image.Ima
 
 def score_all(scorer, images: list[Image.Image], prompts: list[str]) -> list[dict]:
     """Per picture and dimension, the result; technical and aesthetic in one batched call."""
-    from reward_model.cache import ScoreCache
     from reward_model.interface import ImageItem
+    from reward_model.scorer import ScoreCache
 
     scorer.cache = ScoreCache()  # every run is a fresh judgement, never a cached one
     items = [ImageItem(str(i), image) for i, image in enumerate(images)]

@@ -20,8 +20,7 @@ from scipy import stats
 from scipy.optimize import curve_fit
 
 from reward_model.data.schema import IQARecord, read_records, resolve_image_path
-from reward_model.images import ImageError, load_image
-from reward_model.interface import DimensionScore, ImageItem, ScoreStatus
+from reward_model.interface import DimensionScore, ImageError, ImageItem, ScoreStatus, load_image
 
 
 def _defined(value: float) -> float | None:

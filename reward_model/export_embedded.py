@@ -15,7 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
-from reward_model.presets import EMBEDDED_DIR
+from reward_model.backends import EMBEDDED_DIR
 from reward_model.provenance import portable
 
 TRAINED_SIDE = 112

@@ -33,11 +33,11 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import nanstd, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
+from reward_model.backends import chat_messages
 from reward_model.checkpoints import ConvertedCheckpointLoading
 from reward_model.cot.teachers import record_key
 from reward_model.data.lazy_images import lazy_image_table
 from reward_model.data.schema import read_records, resolve_image_path
-from reward_model.prompts import chat_messages
 
 # Loss types that average per sequence: padding rows would dilute them, so the loss is rescaled.
 _PER_SEQUENCE_LOSSES = ("grpo", "sapo", "luspo", "dr_grpo")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reward_model.registry import LazyRegistry
+from reward_model.interface import LazyRegistry
 from reward_model.rewards import RewardFunc
 
 REWARDS = LazyRegistry("reward")

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from reward_model.parsing import has_strict_format, parse_answer
+from reward_model.interface import has_strict_format, parse_answer
 
 RewardFunc = Callable[..., list[float | None]]
 

@@ -18,19 +18,20 @@ import unicodedata
 from collections.abc import Sequence
 from typing import NoReturn
 
-from reward_model.backends import available_backends
-from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
+from reward_model.backends import ModelNotFoundError, available_backends, resolve_model
 from reward_model.interface import (
+    DEFAULT_MAX_IMAGE_PIXELS,
     DIMENSIONS,
     MAX_PROMPT_CHARS,
     DimensionScore,
+    ImageError,
     ImageItem,
     ScoreStatus,
     device_problem,
+    load_image,
     normalise_prompt,
     validate_dimensions,
 )
-from reward_model.presets import ModelNotFoundError, resolve_model
 
 MAX_SEED = 2**63 - 1
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from trl import SFTTrainer
 
+from reward_model.backends import chat_messages
 from reward_model.checkpoints import ConvertedCheckpointLoading
 from reward_model.data.lazy_images import image_size, image_tokens, lazy_image_table
-from reward_model.prompts import chat_messages
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from reward_model.prompts import (
+from reward_model.backends import (
     AESTHETIC_INSTRUCTION,
     ALIGNMENT_INSTRUCTION,
     SYSTEM_PROMPT,

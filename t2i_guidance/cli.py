@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reward_model.precision import ALIASES, PRECISIONS
+from reward_model.backends import ALIASES, PRECISIONS
 from t2i_guidance.input_checks import MAX_CANDIDATES, OneLineParser, UsageError, check_output_dir, fail
 from t2i_guidance.registries import DEFAULT_PRESET, available_presets
 from t2i_guidance.search import available_strategies
@@ -164,7 +164,7 @@ def _main(argv: Sequence[str] | None, strategy: str | None, prog: str) -> int:
     except (UsageError, RunError) as exc:
         fail(str(exc))
 
-    from t2i_guidance.run_folder import NotFiniteError, write_run
+    from t2i_guidance.result import NotFiniteError, write_run
     from t2i_guidance.search.run_builder import ModelLoadError, load_models, memory_plan_for
 
     memory = memory_plan_for(plan)  # decided before anything loads; loading follows it

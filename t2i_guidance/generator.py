@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from reward_model.precision import compute_dtype
-from reward_model.registry import resolve
+from reward_model.backends import compute_dtype
+from reward_model.interface import resolve
 from t2i_guidance.registries import pipeline_family
 
 

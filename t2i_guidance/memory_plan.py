@@ -134,7 +134,7 @@ def plan_for_run(
     """The plan for a run as the CLI names it: a generator location, a scorer model name ("omniquality-r",
     "embedded", a folder or a hub id; None for a scorer without model weights) and a strategy name; gpus
     default to what this machine has. Raises ValueError when a model's size is unknown."""
-    from reward_model.presets import resolve_model
+    from reward_model.backends import resolve_model
 
     scorer = (ModelSize("scorer without model weights", 0, 0, 0, "no weights") if scorer_model is None
               else model_size(resolve_model(scorer_model).source, "scorer"))

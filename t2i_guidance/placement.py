@@ -29,7 +29,7 @@ from t2i_guidance.input_checks import accepts_keyword
 from t2i_guidance.memory_plan import MemoryPlan, cpu_warning, plan_for_run
 
 if TYPE_CHECKING:
-    from t2i_guidance.search.run_plan import RunPlan
+    from t2i_guidance.input_checks import RunPlan
 
 AWAY = "cpu"  # where an idle model waits
 

@@ -35,7 +35,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from reward_model.registry import (
+from reward_model.interface import (
     SCORERS,
     LazyRegistry,
     available_scorers,
@@ -309,7 +309,7 @@ def load_preset(name: str) -> Preset:
 
 
 # What the core itself ships. Plugins add theirs the same way, from their registration function.
-STRATEGIES.add("best-of-n", "t2i_guidance.search.best_of_n_search:BestOfN")
+STRATEGIES.add("best-of-n", "t2i_guidance.search.base:BestOfN")
 STRATEGIES.add("refine", "t2i_guidance.search.prompt_refinement:PromptRefinement")
 STRATEGIES.add("zero-order", "t2i_guidance.search.noise_search:ZeroOrderSearch")
 STRATEGIES.add("cascade", "t2i_guidance.search.cascade:Cascade")

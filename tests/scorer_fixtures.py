@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from reward_model.prompts import chat_messages
+from reward_model.backends import chat_messages
 from reward_model.scorer import ANSWER_ONLY_PREFIX
 from reward_model.tiny_vlm import build_tiny_model, build_tiny_processor
 

@@ -1,7 +1,7 @@
 import pytest
 
 from reward_model.interface import DimensionScore, ScoreStatus
-from t2i_guidance.aggregate import active_dimensions, aggregate, parse_weights
+from t2i_guidance.result import active_dimensions, aggregate, parse_weights
 
 
 def ok(dimension, value):

@@ -49,12 +49,12 @@ register_scorer("test-sampled", SampledScorer)
 
 
 class CachedSampledScorer(SampledScorer):
-    """A sampled scorer with the real scorer's in-memory cache (reward_model.cache.ScoreCache)."""
+    """A sampled scorer with the real scorer's in-memory cache (reward_model.scorer.ScoreCache)."""
 
     name = "test-cached-sampled"
 
     def __init__(self):
-        from reward_model.cache import ScoreCache
+        from reward_model.scorer import ScoreCache
 
         self.cache = ScoreCache()
 
@@ -328,7 +328,7 @@ def test_world_geneval_table_command_runs_resumes_and_refuses_a_self_judged_guid
 
 def test_a_strategy_registered_later_runs_without_a_benchmark_edit(tmp_path, presets, monkeypatch):
     from t2i_guidance.search import _STRATEGIES
-    from t2i_guidance.search.best_of_n_search import BestOfN
+    from t2i_guidance.search.base import BestOfN
 
     class LateStrategy(BestOfN):  # stands for one a later change registers (path search, particles, ...)
         name = "test-late"

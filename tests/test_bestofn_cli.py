@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from reward_model.registry import register_scorer
+from reward_model.interface import register_scorer
 from t2i_guidance import bestofn
 from tests.pixel_scorers import brightness
 

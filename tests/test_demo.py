@@ -12,8 +12,7 @@ gr = pytest.importorskip("gradio")
 
 from apps import demo  # noqa: E402
 from apps.demo import service as demo_service  # noqa: E402
-from reward_model.interface import DimensionScore, ScoreStatus  # noqa: E402
-from reward_model.registry import register_scorer  # noqa: E402
+from reward_model.interface import DimensionScore, ScoreStatus, register_scorer  # noqa: E402
 from tests.pixel_scorers import FailingOnSomeScorer, ShuffledBrightnessScorer, brightness  # noqa: E402
 
 INTERNAL_WORDS = ("parse_failure", "aggregate", "c000", "c001", "status", "best of n", "trade-off front",
@@ -185,7 +184,7 @@ def world_generator_dir(tmp_path_factory):
 
 def test_every_registered_strategy_is_offered_with_only_its_own_settings(monkeypatch):
     from t2i_guidance.search import _STRATEGIES, available_strategies
-    from t2i_guidance.search.best_of_n_search import BestOfN
+    from t2i_guidance.search.base import BestOfN
 
     assert set(demo.strategy_names()) == set(available_strategies())
     assert demo.strategy_names()[:2] == ["best-of-n", "refine"]
@@ -268,7 +267,7 @@ def test_the_run_seed_reaches_a_sampling_scorer_as_in_the_cli(tmp_path, world_ge
     """The demo loads its scorer once, yet each request's sampled judgements draw from that request's
     seed: the same inputs and seed give the same ranking and reasons, which are those of the run builder
     (the CLI) at that seed."""
-    from reward_model.presets import EMBEDDED_DIR
+    from reward_model.backends import EMBEDDED_DIR
     from t2i_guidance.search.run_builder import RunRequest, build_run
 
     if not (EMBEDDED_DIR / "config.json").exists():

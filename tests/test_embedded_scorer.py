@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from reward_model.backends import EMBEDDED_DIR, resolve_model
 from reward_model.interface import DIMENSIONS, ImageItem, ScoreStatus
-from reward_model.presets import EMBEDDED_DIR, resolve_model
 from reward_model.scorer import OmniQualityScorer
 from t2i_guidance.world.captions import canonical_caption
 from t2i_guidance.world.render import render_scene

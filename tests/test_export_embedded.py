@@ -7,8 +7,8 @@ import json
 import pytest
 from PIL import Image
 
+from reward_model.backends import resolve_model
 from reward_model.export_embedded import export_embedded
-from reward_model.presets import resolve_model
 from tests.train_support import make_tiny_model
 
 
@@ -32,7 +32,7 @@ def test_export_pins_the_trained_image_size_and_resolves_as_the_embedded_preset(
     assert json.loads((target / "provenance.json").read_text())["training"] == {"steps": 3}
     assert not (tmp_path / "weights" / "tiny-omniquality-r.partial").exists()
 
-    monkeypatch.setattr("reward_model.presets.EMBEDDED_DIR", target)
+    monkeypatch.setattr("reward_model.backends.EMBEDDED_DIR", target)
     assert resolve_model("embedded").source == str(target.resolve())
 
 

@@ -15,13 +15,13 @@ import pytest
 import torch
 import yaml
 
+from reward_model.backends import RELEASE_TOKENS, TINY_TOKENS, resolve_model
 from reward_model.backends.vllm_backend import (
     DEFAULT_GPU_MEMORY_UTILIZATION,
     engine_kwargs,
     only_device,
     visible_devices_for,
 )
-from reward_model.presets import RELEASE_TOKENS, TINY_TOKENS, resolve_model
 from t2i_guidance.hub_errors import hub_error_message
 from t2i_guidance.registries import load_preset
 

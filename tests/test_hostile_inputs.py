@@ -115,7 +115,7 @@ def test_a_yes_or_no_is_no_number():
 
 
 def test_result_json_never_holds_nan(tmp_path):
-    from t2i_guidance.run_folder import NotFiniteError, write_run
+    from t2i_guidance.result import NotFiniteError, write_run
     from tests.test_report_files import small_result
 
     result = small_result()
@@ -195,8 +195,7 @@ def test_an_empty_out_is_refused(tmp_path, capsys, monkeypatch, out):
 
 
 def test_an_overwrite_with_fewer_candidates_leaves_no_stale_ones(tmp_path):
-    from t2i_guidance.result import rank_candidates
-    from t2i_guidance.run_folder import write_run
+    from t2i_guidance.result import rank_candidates, write_run
     from tests.test_report_files import small_result
 
     write_run(small_result(), tmp_path)
@@ -212,7 +211,7 @@ def test_an_overwrite_with_fewer_candidates_leaves_no_stale_ones(tmp_path):
 
 
 def test_a_write_interrupted_midway_leaves_the_old_run_whole(tmp_path, monkeypatch):
-    from t2i_guidance import run_folder
+    from t2i_guidance import result as run_folder
     from tests.test_report_files import small_result
 
     run_folder.write_run(small_result(), tmp_path)

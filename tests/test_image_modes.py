@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reward_model.images import ImageError, load_image, validate_image
+from reward_model.interface import ImageError, load_image, validate_image
 
 
 def write_png16(path, pixels: np.ndarray) -> None:

@@ -10,7 +10,6 @@ import tempfile
 
 import pytest
 
-from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.input_checks import (
     MAX_CANDIDATES,
     MAX_GUIDANCE_SCALE,
@@ -33,6 +32,7 @@ from t2i_guidance.input_checks import (
     check_weights,
     fail,
 )
+from t2i_guidance.result import parse_weights
 from t2i_guidance.world.captions import extended_vocabulary, vocabulary
 from t2i_guidance.world.plugin import WORLD_PIPELINE
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from reward_model.backends import compute_dtype, cpu_flags, normalise
 from reward_model.backends.transformers_backend import scorer_dtype
-from reward_model.precision import compute_dtype, cpu_flags, normalise
 from t2i_guidance.generator import GenerationSettings, Generator, cpu_autocast_dtype, weights_dtype
 from tests.tiny_pipelines import build_tiny_pipeline
 

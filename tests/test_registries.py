@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reward_model.registry import LazyRegistry
+from reward_model.interface import LazyRegistry
 
 
 def test_a_second_registration_under_a_name_raises_unless_it_is_the_same_target():

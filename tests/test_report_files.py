@@ -13,8 +13,7 @@ from PIL import Image
 from reward_model.interface import DimensionScore, ScoreStatus
 from t2i_guidance.generator import Candidate
 from t2i_guidance.ledger import CostLedger
-from t2i_guidance.result import ScoredCandidate, SearchResult, rank_candidates
-from t2i_guidance.run_folder import write_run
+from t2i_guidance.result import ScoredCandidate, SearchResult, rank_candidates, write_run
 
 
 def small_result(prompt: str = "a red circle on the left") -> SearchResult:

@@ -6,7 +6,7 @@ import pytest
 
 from t2i_guidance import registries as scorer_registry
 from t2i_guidance.generator import GenerationSettings, Generator
-from t2i_guidance.search.best_of_n_search import BestOfN
+from t2i_guidance.search.base import BestOfN
 from tests.scorer_fixtures import TRAIN_PROMPT, trained_scorer_dir  # noqa: F401 - fixture
 from tests.tiny_pipelines import build_tiny_pipeline
 

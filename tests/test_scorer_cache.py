@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reward_model.cache import ScoreCache, cache_key
 from reward_model.interface import DimensionScore, ImageItem, ScoreStatus
-from reward_model.scorer import OmniQualityScorer
+from reward_model.scorer import OmniQualityScorer, ScoreCache, cache_key
 from tests.scorer_fixtures import TRAIN_PROMPT, random_image, trained_scorer_dir  # noqa: F401 - fixture
 
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from reward_model.images import ImageError, image_hash, load_image, validate_image
+from reward_model.interface import ImageError, image_hash, load_image, validate_image
 from tests.scorer_fixtures import random_image
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reward_model.parsing import has_strict_format, parse_answer
+from reward_model.interface import has_strict_format, parse_answer
 
 
 def test_the_last_answer_block_is_the_score():

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reward_model.backends import Decoding, Request
+from reward_model.backends import Decoding, Request, ScorerModel
 from reward_model.backends.transformers_backend import TransformersBackend, picture_batches
-from reward_model.presets import ScorerModel
 from tests.scorer_fixtures import random_scorer_dir  # noqa: F401 - fixture
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")

@@ -9,10 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from reward_model.backends import choose_backend_name
-from reward_model.interface import ImageItem, Scorer, ScoreStatus
-from reward_model.presets import ModelNotFoundError, resolve_model
-from reward_model.registry import build_scorer
+from reward_model.backends import ModelNotFoundError, choose_backend_name, resolve_model
+from reward_model.interface import ImageItem, Scorer, ScoreStatus, build_scorer
 from reward_model.scorer import OmniQualityScorer
 from tests.scorer_fixtures import (  # noqa: F401 - fixtures
     TRAIN_PROMPT,
@@ -174,7 +172,7 @@ def test_answer_only_is_cheap_and_differs(greedy, trained_scorer_dir):  # noqa: 
 
 
 def test_model_names_fail_clearly_before_loading(tmp_path, monkeypatch):
-    monkeypatch.setattr("reward_model.presets.EMBEDDED_DIR", tmp_path / "tiny-omniquality-r")
+    monkeypatch.setattr("reward_model.backends.EMBEDDED_DIR", tmp_path / "tiny-omniquality-r")
     with pytest.raises(ModelNotFoundError, match="embedded scorer is not available yet"):
         OmniQualityScorer("embedded")
     with pytest.raises(ModelNotFoundError, match="not found"):

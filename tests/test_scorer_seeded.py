@@ -9,9 +9,8 @@ import json
 import pytest
 import torch
 
-from reward_model.backends import Decoding
+from reward_model.backends import EMBEDDED_DIR, Decoding
 from reward_model.backends.transformers_backend import SeededSampler
-from reward_model.presets import EMBEDDED_DIR
 from reward_model.scorer import request_seed
 
 needs_embedded = pytest.mark.skipif(not (EMBEDDED_DIR / "config.json").exists(), reason="embedded scorer not shipped")
@@ -112,8 +111,7 @@ class RecordingBackend:
 def test_each_picture_and_dimension_of_one_call_samples_from_its_own_seed(monkeypatch):
     from PIL import Image
 
-    from reward_model.images import image_hash
-    from reward_model.interface import ImageItem
+    from reward_model.interface import ImageItem, image_hash
     from reward_model.scorer import OmniQualityScorer
 
     backend = RecordingBackend()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-from reward_model.backends import Request
+from reward_model.backends import Request, ScorerModel
 from reward_model.backends.transformers_backend import TransformersBackend
-from reward_model.presets import ScorerModel
 from reward_model.tiny_vlm import REASONING_TAGS, SPECIAL_TOKENS, build_tiny_tokenizer
 from tests.scorer_fixtures import random_image, random_scorer_dir  # noqa: F401 - fixture
 
-# Written out from shared/reference/omniquality-r.md, not built from reward_model.prompts.
+# Written out from shared/reference/omniquality-r.md, not built from reward_model.backends.chat_messages.
 SYSTEM = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
     "assistant first thinks about the reasoning process in the mind and then provides the user with the "

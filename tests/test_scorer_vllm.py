@@ -16,6 +16,7 @@ from reward_model.backends import (
     choose_backend_name,
     one_greedy_pass,
     repeat_completions,
+    resolve_model,
 )
 from reward_model.backends.vllm_backend import (
     CPU_KV_CACHE_BYTES,
@@ -26,7 +27,6 @@ from reward_model.backends.vllm_backend import (
     engine_kwargs,
     sampling_kwargs,
 )
-from reward_model.presets import resolve_model
 from tests.scorer_fixtures import random_image
 
 

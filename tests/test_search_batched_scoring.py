@@ -5,9 +5,8 @@ import pytest
 from PIL import Image
 
 from reward_model.interface import DimensionScore, ScoreStatus
-from t2i_guidance.aggregate import aggregate
 from t2i_guidance.generator import Candidate, candidate_id
-from t2i_guidance.result import ScoredCandidate, rank_candidates
+from t2i_guidance.result import ScoredCandidate, aggregate, rank_candidates
 from t2i_guidance.search.base import score_candidates
 from tests.pixel_scorers import FailingOnSomeScorer, RaisingScorer, ShuffledBrightnessScorer, brightness
 

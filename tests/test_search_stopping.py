@@ -9,8 +9,8 @@ import random
 import numpy as np
 import pytest
 
+from t2i_guidance.ledger import MIN_SCORES_FOR_GAIN, StopRule, expected_gain
 from t2i_guidance.search import build_strategy
-from t2i_guidance.search.stopping import MIN_SCORES_FOR_GAIN, StopRule, expected_gain
 from tests.search_fixtures import NFES_EACH, PROMPT, SETTINGS, RecordingScorer, SampledScorer, world_generator
 
 WEIGHTS = {"technical": 1.0, "aesthetic": 1.0}

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from t2i_guidance.search.stopping import MIN_SCORES_FOR_GAIN, StopRule, expected_gain
+from t2i_guidance.ledger import MIN_SCORES_FOR_GAIN, StopRule, expected_gain
 
 
 def reference_gain(values, batch):

@@ -6,7 +6,7 @@ import pytest
 from reward_model.cot.rejection import RejectionConfig, build_cot_dataset, judge
 from reward_model.cot.teachers import RuleBasedTeacher, split_plan
 from reward_model.data.schema import IQARecord, write_records
-from reward_model.parsing import has_strict_format, parse_answer
+from reward_model.interface import has_strict_format, parse_answer
 
 RECORD = IQARecord(image="a.png", task="alignment", label=3.0, prompt="a red circle",
                    facts={"seen": ["a red circle on the left"], "issues": [], "unmet": ["no blue square is visible"]})
@@ -170,7 +170,7 @@ def test_the_vlm_teacher_generates_through_the_scorer_backend(tmp_path):
     assert isinstance(teacher.backend, TransformersBackend)
     from reward_model.backends import Request
     from reward_model.data.schema import read_records
-    from reward_model.images import load_image
+    from reward_model.interface import load_image
 
     record = next(read_records(data["train"]))
 

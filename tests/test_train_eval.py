@@ -44,8 +44,7 @@ def test_table_per_source_and_task_counts_parse_failures():
 def test_evaluation_goes_through_the_scorer_and_records_unreadable_images(tmp_path):
     from reward_model.data.schema import IQARecord, read_records, write_records
     from reward_model.evaluate import evaluate_model
-    from reward_model.images import load_image
-    from reward_model.interface import ImageItem
+    from reward_model.interface import ImageItem, load_image
     from reward_model.scorer import OmniQualityScorer
     from tests.train_support import make_data, make_tiny_model
 

@@ -305,8 +305,8 @@ def test_grpo_table_keeps_paths_not_pictures(assets):
 
 
 def test_vllm_context_covers_image_prompt_and_completion(assets):
+    from reward_model.backends import chat_messages
     from reward_model.grpo import fit_vllm_length, max_image_tokens, required_model_length
-    from reward_model.prompts import chat_messages
 
     root, model_dir, data = assets
     processor = AutoProcessor.from_pretrained(model_dir, min_pixels=3136, max_pixels=3136000)

@@ -92,7 +92,7 @@ def test_the_judge_trains_a_few_steps_on_the_picks(tmp_path):
     """The documented command: the shipped judge, GRPO with the rank reward, on the picks' file."""
     from safetensors.torch import load_file
 
-    from reward_model.presets import EMBEDDED_DIR
+    from reward_model.backends import EMBEDDED_DIR
     from reward_model.train import main
 
     if not (EMBEDDED_DIR / "config.json").exists():

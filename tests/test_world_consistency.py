@@ -4,7 +4,7 @@ import random
 
 from reward_model.cot.teachers import RuleBasedTeacher
 from reward_model.data.schema import IQARecord
-from reward_model.parsing import parse_answer
+from reward_model.interface import parse_answer
 from t2i_guidance.world.consistency import check_consistency
 from t2i_guidance.world.training import iqa_export
 

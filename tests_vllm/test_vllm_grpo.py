@@ -18,7 +18,7 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from reward_model.presets import EMBEDDED_DIR
+from reward_model.backends import EMBEDDED_DIR
 
 pytestmark = pytest.mark.slow
 

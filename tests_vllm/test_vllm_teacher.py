@@ -6,11 +6,11 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from reward_model.backends import EMBEDDED_DIR
 from reward_model.cot.teacher_prompt import teacher_prompt
 from reward_model.cot.teacher_registry import build_teacher
 from reward_model.cot.teachers import VLLMTeacher
 from reward_model.data.schema import IQARecord
-from reward_model.presets import EMBEDDED_DIR
 from tests_vllm.pictures import make_pictures
 
 MODEL = str(EMBEDDED_DIR)

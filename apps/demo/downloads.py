@@ -9,8 +9,13 @@ import unicodedata
 from pathlib import Path
 
 from apps.demo.rendering import upscale
-from t2i_guidance.result import ScoredCandidate, SearchResult
-from t2i_guidance.run_folder import atomic_write_bytes, candidate_metadata, png_bytes
+from t2i_guidance.result import (
+    ScoredCandidate,
+    SearchResult,
+    atomic_write_bytes,
+    candidate_metadata,
+    png_bytes,
+)
 
 DOWNLOAD_PX = 512
 NAME_CHARS = 60  # of the prompt, in a file name

@@ -21,8 +21,7 @@ from apps.demo.rendering import (
 )
 from apps.demo.service import BackgroundRun, check_request, judge_picture, save_preview
 from apps.demo.strategies import pictures_at_most
-from reward_model.images import DEFAULT_MAX_IMAGE_PIXELS, ImageError, load_image
-from reward_model.interface import DIMENSIONS
+from reward_model.interface import DEFAULT_MAX_IMAGE_PIXELS, DIMENSIONS, ImageError, load_image
 from t2i_guidance.input_checks import UsageError, check_prompt
 
 

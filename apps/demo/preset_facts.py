@@ -3,9 +3,9 @@ one picture costs."""
 
 from __future__ import annotations
 
-from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.input_checks import pipeline_class
 from t2i_guidance.registries import load_preset
+from t2i_guidance.result import parse_weights
 from t2i_guidance.world.plugin import WORLD_PIPELINE, world_prompt_problem
 
 

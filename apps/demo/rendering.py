@@ -11,9 +11,7 @@ from PIL import Image
 from apps.demo.judge_notes import contradiction, plain_rationale, spread_text
 from apps.demo.strategies import strategy_label
 from reward_model.interface import DIMENSIONS, DimensionScore, ScoreStatus
-from t2i_guidance.aggregate import aggregate
-from t2i_guidance.result import ScoredCandidate, SearchResult, pareto_front
-from t2i_guidance.run_folder import png_bytes
+from t2i_guidance.result import ScoredCandidate, SearchResult, aggregate, pareto_front, png_bytes
 
 BEST_DISPLAY_PX = 384  # the winner is the largest thing on the page
 THUMB_PX = 96

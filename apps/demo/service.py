@@ -22,8 +22,7 @@ from apps.demo.strategies import pictures_at_most, strategy_settings
 from reward_model.interface import DimensionScore, ImageItem
 from t2i_guidance.input_checks import UsageError, check_n, check_prompt, check_seed
 from t2i_guidance.registries import Preset
-from t2i_guidance.result import ScoredCandidate, SearchResult
-from t2i_guidance.run_folder import png_bytes, write_run
+from t2i_guidance.result import ScoredCandidate, SearchResult, png_bytes, write_run
 from t2i_guidance.search import available_strategies
 
 RUNS_DIR = Path(tempfile.gettempdir()) / "t2i-guidance-demo"

@@ -26,12 +26,12 @@ from reward_model.backends import (
     Decoding,
     Request,
     RequestResult,
+    ScorerModel,
+    chat_messages,
+    compute_dtype,
     one_greedy_pass,
     repeat_completions,
 )
-from reward_model.precision import compute_dtype
-from reward_model.presets import ScorerModel
-from reward_model.prompts import chat_messages
 
 
 class DigitProbabilityRecorder(LogitsProcessor):

@@ -20,11 +20,11 @@ from reward_model.backends import (
     Decoding,
     Request,
     RequestResult,
+    ScorerModel,
+    chat_messages,
     one_greedy_pass,
     repeat_completions,
 )
-from reward_model.presets import ScorerModel
-from reward_model.prompts import chat_messages
 
 TOP_LOGPROBS = 20
 CPU_KV_CACHE_BYTES = 1 << 30  # room for ~9k tokens of a 7B model, ~700k of the tiny scorer

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from reward_model.cot.teachers import Teacher, record_key, split_plan
 from reward_model.data.schema import IQARecord, read_records, resolve_image_path
-from reward_model.parsing import has_strict_format, parse_answer
+from reward_model.interface import has_strict_format, parse_answer
 
 
 @dataclass

@@ -5,8 +5,8 @@ Its own module so the teachers and the teacher's transformers backend both impor
 
 from __future__ import annotations
 
+from reward_model.backends import chat_messages
 from reward_model.data.schema import IQARecord
-from reward_model.prompts import chat_messages
 
 TEACHER_INSTRUCTION = (
     "\nFirst write a short plan starting with 'Plan:' and ending with a blank line, then describe what you "

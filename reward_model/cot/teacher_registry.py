@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reward_model.cot.teachers import Teacher
-from reward_model.registry import LazyRegistry
+from reward_model.interface import LazyRegistry
 
 TEACHERS = LazyRegistry("teacher")
 TEACHERS.add("rule-based", "reward_model.cot.teachers:RuleBasedTeacher")

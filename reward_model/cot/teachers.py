@@ -166,14 +166,14 @@ class TransformersTeacher:
     name: str = "transformers"
 
     def __post_init__(self) -> None:
+        from reward_model.backends import resolve_model
         from reward_model.cot.teacher_backend import TeacherBackend
-        from reward_model.presets import resolve_model
 
         self.backend = TeacherBackend(resolve_model(self.model_path), device=self.device, batch_size=1)
 
     def write(self, record: IQARecord, image_path: Path, k: int) -> list[str]:
         from reward_model.backends import Decoding, Request
-        from reward_model.images import load_image
+        from reward_model.interface import load_image
         from reward_model.scorer import request_seed
 
         # The backend seeds sampling per request (the run seed alone no longer reaches the sampler).

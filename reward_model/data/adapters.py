@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from reward_model.data.schema import IQARecord, rescale, write_records
-from reward_model.registry import LazyRegistry
+from reward_model.interface import LazyRegistry
 
 # Files each adapter expects under the dataset root (also printed by --help; the README lists them).
 EXPECTED_FILES = {

@@ -4,6 +4,13 @@ A strategy is constructed with a generator, a scorer, the weights and its own op
 per prompt: `strategy(prompt, settings, seed=0, budget=None, progress=False) -> SearchResult`. The base
 class's call opens the ledger, runs the strategy's `search` and assembles the result; a strategy
 implements only `search`.
+
+`BestOfN` is here too: the plain strategy the template is shaped around, and the first stage of the
+cascade. It generates N candidates, scores them all and keeps the best (random search over initial
+noises). With `target` or `min_gain` (see `StopRule` in `t2i_guidance/ledger.py`) it stops early:
+candidates are drawn one at a time (or `batch_size` at a time) and drawing stops at the first one whose
+value reaches the target, or once another batch is not expected to gain `min_gain`; the ledger's `saved`
+says what was not spent.
 """
 
 from __future__ import annotations
@@ -18,10 +25,17 @@ import torch
 from tqdm.auto import tqdm
 
 from reward_model.interface import DimensionScore, ImageItem, Scorer, ScoreStatus, ScoreTable
-from t2i_guidance.aggregate import DEFAULT_WEIGHTS, active_dimensions, aggregate, lower_confidence_bound
-from t2i_guidance.generator import Candidate, GenerationSettings, Generator
-from t2i_guidance.ledger import Budget, CostLedger
-from t2i_guidance.result import ScoredCandidate, SearchResult, rank_candidates
+from t2i_guidance.generator import Candidate, GenerationSettings, Generator, candidate_seeds
+from t2i_guidance.ledger import Budget, CostLedger, StopRule
+from t2i_guidance.result import (
+    DEFAULT_WEIGHTS,
+    ScoredCandidate,
+    SearchResult,
+    active_dimensions,
+    aggregate,
+    lower_confidence_bound,
+    rank_candidates,
+)
 
 SELECTIONS = ("mean", "lcb")
 
@@ -264,3 +278,50 @@ class Search:
         left = self.affordable(ledger, budget, left, nfes_each)
         ledger.add_saved("candidates", left)
         ledger.add_saved("nfes", left * nfes_each)
+
+
+MAX_UNDER_BUDGET = 256  # candidates, when only a budget bounds the run
+
+
+class BestOfN(Search):
+    """Candidate k uses seed + k. With a budget, N is what fits: one candidate is made first to measure
+    its cost, the rest in batches; the images are those of a plain best-of-N with that N."""
+
+    name = "best-of-n"
+
+    def __init__(self, generator, scorer, n: int | None = 8, target: float | None = None,
+                 min_gain: float | None = None, **common: Any) -> None:
+        super().__init__(generator, scorer, **common)
+        if n is not None and n < 1:
+            raise ValueError("n must be at least 1")
+        self.n = n
+        self.stop = StopRule(target, min_gain)
+
+    def options(self) -> dict:
+        return {"n": self.n, "target": self.stop.target, "min_gain": self.stop.min_gain, **super().options()}
+
+    def search(self, prompt: str, settings: GenerationSettings, seed: int, budget: Budget | None,
+               ledger: CostLedger, progress: bool) -> Found:
+        limited = budget is not None and budget.limited
+        n = self.n or (MAX_UNDER_BUDGET if limited else 8)
+        scored, events, stopped = [], [], None
+        while len(scored) < n:
+            nfes_each = scored[0].candidate.nfes if scored else None
+            want = self.draw_now(ledger, budget, n - len(scored), nfes_each)
+            if scored:
+                want = min(want, self.batch_size or want)
+                if want == 0:
+                    break
+            want = self.stop.batch(want, self.batch_size)
+            seeds = candidate_seeds(seed, want, first_index=len(scored))
+            candidates = self.generate(ledger, prompt, seeds, settings, len(scored), progress=progress)
+            scored += self.score(ledger, candidates, prompt, progress)
+            stopped = self.stop.reason([v for c in scored if (v := self.value(c)) is not None],
+                                       self.stop.batch(n - len(scored), self.batch_size))
+            if stopped and len(scored) < n:
+                self.record_saving(ledger, budget, n - len(scored), scored[0].candidate.nfes)
+                break
+            stopped = None
+        if limited and budget.nfes is not None and ledger.nfes > budget.nfes:
+            events.append({"event": "over_budget", "detail": "the budget is below one candidate's cost; one was made"})
+        return Found(scored, events=events, config={"stopped": stopped} if self.stop.active else {})

@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from reward_model.interface import Scorer
-from t2i_guidance.aggregate import aggregate
 from t2i_guidance.generator import GenerationSettings
 from t2i_guidance.ledger import Budget, CostLedger
-from t2i_guidance.search.base import Found
-from t2i_guidance.search.best_of_n_search import BestOfN
+from t2i_guidance.result import aggregate
+from t2i_guidance.search.base import BestOfN, Found
 
 
 class Cascade(BestOfN):

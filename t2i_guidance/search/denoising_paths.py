@@ -27,7 +27,6 @@ from typing import Any
 import torch
 
 from reward_model.interface import Scorer
-from t2i_guidance.aggregate import aggregate
 from t2i_guidance.generator import (
     Candidate,
     GenerationSettings,
@@ -37,7 +36,7 @@ from t2i_guidance.generator import (
     denoiser_of,
 )
 from t2i_guidance.ledger import Budget, CostLedger
-from t2i_guidance.result import ScoredCandidate
+from t2i_guidance.result import ScoredCandidate, aggregate
 from t2i_guidance.search.base import Found, Search, score_candidates
 from t2i_guidance.search.packed_latents import is_packed, unpack
 from t2i_guidance.search.scheduler_hooks import carry_history, recording_x0, refuse_unsupported, renoise

@@ -5,7 +5,7 @@ noises around the pivot, the best noise so far: (pivot + step * eps) / sqrt(1 + 
 unit variance; eps is the noise of the neighbour's own seed (candidate k uses seed + k throughout, so
 every candidate is reproducible). A neighbour that beats the pivot becomes the pivot. Stops after
 `rounds` rounds, after `patience` rounds without gain, at the budget, or, with `target` / `min_gain`
-(see `stopping.py`), as soon as a candidate reaches the target or another batch is not worth drawing.
+(see `StopRule` in `t2i_guidance/ledger.py`), as soon as a candidate reaches the target or another batch is not worth drawing.
 Packed latents (FLUX) are drawn unpacked, as the pipeline draws them, and packed; the neighbour step is
 elementwise, so it is the same in either layout.
 """
@@ -18,11 +18,10 @@ from typing import Any
 import torch
 
 from t2i_guidance.generator import GenerationSettings, candidate_seeds
-from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.ledger import Budget, CostLedger, StopRule
 from t2i_guidance.result import ScoredCandidate
 from t2i_guidance.search.base import Found, Search
 from t2i_guidance.search.packed_latents import is_packed, packed_initial_noise
-from t2i_guidance.search.stopping import StopRule
 
 
 def neighbour(pivot: torch.Tensor, eps: torch.Tensor, step: float) -> torch.Tensor:

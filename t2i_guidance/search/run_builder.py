@@ -20,11 +20,13 @@ from typing import Any
 
 from reward_model.interface import validate_dimensions
 from t2i_guidance import registries
-from t2i_guidance.aggregate import parse_weights
 from t2i_guidance.generator import GenerationSettings
 from t2i_guidance.input_checks import (
     MAX_LCB_LAMBDA,
     MAX_STEP_SIZE,
+    RunError,
+    RunPlan,
+    RunRequest,
     UsageError,
     accepts_keyword,
     check_device,
@@ -51,10 +53,9 @@ from t2i_guidance.placement import (  # noqa: F401 - the loaders are used throug
     with_phases,
 )
 from t2i_guidance.registries import Preset, load_preset, strategy_class
-from t2i_guidance.result import SearchResult
+from t2i_guidance.result import SearchResult, parse_weights
 from t2i_guidance.search.base import SELECTIONS, Search, candidates_at_most, strategy_parameters
 from t2i_guidance.search.rewriting import check_rewriter_spec
-from t2i_guidance.search.run_plan import RunError, RunPlan, RunRequest
 
 COMMON_OPTIONS = ("weights", "batch_size", "score_chunk_size", "selection", "lcb_lambda")
 WHOLE_NUMBER_OPTIONS = ("n", "per_round", "max_rounds", "patience", "neighbours", "rounds", "keep")

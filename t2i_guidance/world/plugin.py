@@ -12,8 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from reward_model.interface import normalise_prompt
-from reward_model.registry import register_scorer
+from reward_model.interface import normalise_prompt, register_scorer
 from t2i_guidance.registries import PIPELINES, REWRITERS, PipelineFamily
 
 WORLD_PIPELINE = "WorldDiffusionPipeline"  # the embedded world's generator: it draws only its grammar

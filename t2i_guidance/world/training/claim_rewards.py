@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from reward_model.parsing import parse_answer
+from reward_model.interface import parse_answer
 from reward_model.rewards import completion_text
 from t2i_guidance.world.claims import PERCEPTION_KINDS, check_rationale
 from t2i_guidance.world.consistency import check_consistency

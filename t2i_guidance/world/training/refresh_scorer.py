@@ -44,7 +44,7 @@ TRAIN_COMMON = {"use_cpu": True, "bf16": False, "report_to": "none", "seed": 0, 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from reward_model.presets import EMBEDDED_DIR
+    from reward_model.backends import EMBEDDED_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", required=True, help="the new WorldDiffusionPipeline folder")
