@@ -67,9 +67,9 @@ _RESULT_LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
 def mutant_globs(module: str, target: Target) -> list[str]:
     """mutmut's names for the mutants to run: `pkg.module.x_function__mutmut_N` (methods: `xǁClassǁ...`)."""
     dotted = module.removesuffix(".py").replace("/", ".")
-    # mutmut names a function's mutants x_NAME__mutmut_K and a class's methods' mutants xǁNAMEǁMETHOD__mutmut_K
-    return [pattern for name in target.functions
-            for pattern in (f"{dotted}.x_{name}__mutmut_*", f"{dotted}.xǁ{name}ǁ*")] or [f"{dotted}.*"]
+    # mutmut names a function's mutants x_NAME__mutmut_K and a class's (CamelCase) xǁNAMEǁMETHOD__mutmut_K
+    return [f"{dotted}.xǁ{name}ǁ*" if name[:1].isupper() else f"{dotted}.x_{name}__mutmut_*"
+            for name in target.functions] or [f"{dotted}.*"]
 
 
 def setup_cfg(module: str, target: Target) -> str:
