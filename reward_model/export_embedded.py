@@ -2,9 +2,9 @@
 
     python -m reward_model.export_embedded runs/lp/grpo_stage2 --provenance runs/lp/learning_proof.json
 
-The processor is pinned to one pixel budget, the size the scorer was trained at (112 x 112 by default):
+The processor is pinned to one pixel budget, the size the scorer was trained at (224 x 224 by default):
 the embedded generator draws 32 x 32 pictures, and without the pin the processor would hand them to the
-model as 4 visual tokens instead of the 16 it learned from. The copy is written next to the target and
+model as 4 visual tokens instead of the 64 it learned from. The copy is written next to the target and
 renamed into place, so an interrupted export never leaves half a model where the preset looks.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from reward_model.backends import EMBEDDED_DIR
 from reward_model.provenance import portable
 
-TRAINED_SIDE = 112
+TRAINED_SIDE = 224  # the 2026-12 scorer and base VLM see 224 px (an 8 x 8 grid of merged tokens)
 
 
 def export_embedded(source: str | Path, target: str | Path = EMBEDDED_DIR, side: int = TRAINED_SIDE,
