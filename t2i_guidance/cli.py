@@ -58,7 +58,7 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
     run.add_argument("--patience", type=int, help="refine, zero-order: stop after this many rounds without gain")
     run.add_argument("--target", type=float, help="refine, best-of-n, zero-order: stop once the best weighted score "
                      "(its lower confidence bound with --selection lcb) reaches this")
-    run.add_argument("--min-gain", type=float, help="best-of-n, zero-order: stop once another batch is expected to "
+    run.add_argument("--min-gain", type=float, help="best-of-n, zero-order, refine: stop once another batch is expected to "
                      "gain less than this")
     run.add_argument("--rewriter", help="refine: a registered rewriter (default: the generator's own); "
                      "transformers:MODEL or vllm:MODEL for a chat model")

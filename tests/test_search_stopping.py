@@ -101,3 +101,12 @@ def test_expected_gain_matches_the_normal_closed_form_and_sampling():
     for bad in ({"target": float("nan")}, {"min_gain": 0.0}):
         with pytest.raises(ValueError):
             StopRule(**bad)
+
+
+def test_refinement_stops_when_another_round_is_not_worth_drawing(generator):
+    common = {"weights": WEIGHTS, "per_round": 4, "max_rounds": 3, "patience": 5}
+    stopped = build_strategy("refine", generator, RecordingScorer(), min_gain=10.0, **common)(PROMPT, SETTINGS, seed=0)
+    assert stopped.config["stopped"] == "small_gain"  # no round can gain 10 points on a 0..5 scale
+    assert len(stopped.candidates) == 4 and stopped.config["min_gain"] == 10.0
+    tiny = build_strategy("refine", generator, RecordingScorer(), min_gain=1e-9, **common)(PROMPT, SETTINGS, seed=0)
+    assert len(tiny.candidates) > 4  # a gain this small is always expected while scores still spread

@@ -5,8 +5,9 @@ best candidates (scores and rationales) and the history. Every candidate, whatev
 judged against the ORIGINAL prompt, so refinement cannot drift from what the user asked. A rewrite that
 is empty, runs away, leaves the generator's grammar (its pipeline family's `rewrite_problem`) or drops an
 element of the original is rejected and logged; that round redraws the best prompt so far with fresh seeds, so compute is never
-wasted on a bad proposal. The loop stops at the target score, after `patience` rounds without gain, at
-`max_rounds`, or when the budget cannot pay for another candidate. Seeds continue across rounds
+wasted on a bad proposal. The loop stops at the target score, when (`min_gain`) another round is not expected to beat
+the best by that much, after `patience` rounds without gain, at `max_rounds`, or when the budget cannot
+pay for another candidate. Seeds continue across rounds
 (candidate k of the run uses seed + k), so round 0 is exactly best-of-N's first candidates.
 
 With `round_seeds="fixed"` every round draws round 0's seeds again (candidate j of a round uses seed + j),
@@ -21,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from t2i_guidance.generator import GenerationSettings, candidate_seeds
-from t2i_guidance.ledger import Budget, CostLedger
+from t2i_guidance.ledger import Budget, CostLedger, StopRule
 from t2i_guidance.registries import REWRITERS, family_function, pipeline_family
 from t2i_guidance.result import ScoredCandidate
 from t2i_guidance.search.base import Found, Search
@@ -51,6 +52,7 @@ class PromptRefinement(Search):
         max_rounds: int = 4,
         patience: int = 2,
         target: float | None = None,
+        min_gain: float | None = None,
         feedback: int = 2,
         round_seeds: str = "fresh",
         **common: Any,
@@ -70,6 +72,7 @@ class PromptRefinement(Search):
         self.per_round = per_round
         self.max_rounds = max_rounds
         self.patience = patience
+        self.stop = StopRule(target, min_gain)
         self.target = target
         self.feedback = feedback
         self.round_seeds = round_seeds
@@ -79,7 +82,7 @@ class PromptRefinement(Search):
 
     def options(self) -> dict:
         return {"per_round": self.per_round, "max_rounds": self.max_rounds, "patience": self.patience,
-                "target": self.target, "rewriter": self.rewriter.name, "round_seeds": self.round_seeds,
+                "target": self.target, "min_gain": self.stop.min_gain, "rewriter": self.rewriter.name, "round_seeds": self.round_seeds,
                 "grammar_checked": self.rewrite_problem is not None,
                 **super().options()}
 
@@ -170,8 +173,11 @@ class PromptRefinement(Search):
                 "best_value": self.value(round_best) if round_best else None,
                 "improved": gained,
             })
-            if self.target is not None and best is not None and self.value(best) >= self.target:
-                stop = "target"
+            # The target, or (min_gain) a next round of per_round candidates not expected to beat the best
+            # by that much under a normal fit of every score so far (the rewrite's own effect is not modelled).
+            why = self.stop.reason([v for c in scored if (v := self.value(c)) is not None], self.per_round)
+            if why is not None:
+                stop = why
                 break
             if without_gain >= self.patience:
                 stop = "no_gain"
