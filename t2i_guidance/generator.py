@@ -20,25 +20,7 @@ from tqdm.auto import tqdm
 
 from reward_model.backends import compute_dtype
 from reward_model.interface import resolve
-from t2i_guidance.registries import pipeline_family
-
-
-@dataclass
-class GenerationSettings:
-    num_inference_steps: int
-    guidance_scale: float | None = None
-    height: int | None = None
-    width: int | None = None
-    negative_prompt: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # pipeline-specific, e.g. FLUX's true_cfg_scale
-
-    def pipeline_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"num_inference_steps": self.num_inference_steps}
-        for name in ("guidance_scale", "height", "width", "negative_prompt"):
-            value = getattr(self, name)
-            if value is not None:
-                kwargs[name] = value
-        return {**kwargs, **self.extra}
+from t2i_guidance.registries import GenerationSettings, pipeline_family
 
 
 def call_kwargs(pipeline: Any, settings: GenerationSettings) -> dict[str, Any]:

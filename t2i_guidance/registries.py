@@ -217,6 +217,25 @@ PRESET_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "embedded"  # the world's generator judged by the shipped tiny OmniQuality-R
 
 
+# The knobs of one generation call; a preset holds their defaults (generator.py uses and re-exports them).
+@dataclass
+class GenerationSettings:
+    num_inference_steps: int
+    guidance_scale: float | None = None
+    height: int | None = None
+    width: int | None = None
+    negative_prompt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # pipeline-specific, e.g. FLUX's true_cfg_scale
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"num_inference_steps": self.num_inference_steps}
+        for name in ("guidance_scale", "height", "width", "negative_prompt"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        return {**kwargs, **self.extra}
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -233,10 +252,8 @@ class Preset:
     cheap_scorer_kwargs: dict = field(default_factory=dict)
     pipeline_kwargs: dict = field(default_factory=dict)  # family-specific, e.g. {"true_cfg_scale": 4.0}
 
-    def generation_settings(self, **overrides):
+    def generation_settings(self, **overrides) -> GenerationSettings:
         """The preset's GenerationSettings; keyword arguments that are not None override it."""
-        from t2i_guidance.generator import GenerationSettings
-
         values = {
             "num_inference_steps": self.num_inference_steps,
             "guidance_scale": self.guidance_scale,
