@@ -35,11 +35,11 @@ def test_ranking_by_mean_puts_the_highest_first_breaks_ties_by_index_and_skips_t
 
 
 def test_ranking_by_lcb_uses_the_bound_not_the_mean_and_mean_is_the_default():
-    cands = [scored(0, 4.5, lcb=2.0), scored(1, 4.0, lcb=3.5)]
+    cands = [scored(0, 4.5, lcb=2.0), scored(1, 4.0, lcb=3.5), scored(2, 5.0, lcb=None)]
     rank_candidates(cands, "lcb")
-    assert [c.rank for c in cands] == [2, 1]
+    assert [c.rank for c in cands] == [2, 1, None]  # no bound, no rank, whatever its mean
     rank_candidates(cands)
-    assert [c.rank for c in cands] == [1, 2]
+    assert [c.rank for c in cands] == [2, 3, 1]
 
 
 def test_the_lower_confidence_bound_is_the_weighted_mean_of_mean_minus_lambda_std():
@@ -47,6 +47,8 @@ def test_the_lower_confidence_bound_is_the_weighted_mean_of_mean_minus_lambda_st
               "alignment": ok("alignment", 5.0, std=0.5)}
     weights = {"technical": 1.0, "aesthetic": 0.0, "alignment": 3.0}
     assert lower_confidence_bound(scores, weights, 2.0) == pytest.approx((1 * (4 - 2) + 3 * (5 - 1)) / 4)
+    one_sample = {"technical": 1.0, "aesthetic": 1.0, "alignment": 3.0}  # aesthetic: one sample, no spread
+    assert lower_confidence_bound(scores, one_sample, 2.0) == pytest.approx((2 + 3 + 12) / 5)
     assert lower_confidence_bound(scores, weights, 0.0) == pytest.approx((4 + 15) / 4)
     failed = dict(scores, alignment=DimensionScore("alignment", ScoreStatus.PARSE_FAILURE, error="x"))
     assert lower_confidence_bound(failed, weights, 1.0) is None
@@ -66,10 +68,14 @@ def test_the_pareto_front_keeps_the_unbeaten_on_the_weighted_dimensions():
     # With no weights every dimension counts: c003 beats c000 on alignment, c001 is unbeaten.
     assert pareto_front(cands) == ["c001", "c003"]
     assert pareto_front([]) == []
+    # A dimension the weights do not name has weight 0; a candidate missing a judged dimension takes no part.
+    assert pareto_front(cands, {"technical": 1.0, "aesthetic": 1.0}) == ["c000", "c001", "c003"]
+    partial = scored(5, 4.0, technical=5.0)
+    assert pareto_front([*cands[:2], partial], weights) == ["c000", "c001"]
 
 
 def test_weights_name_the_dimension_before_the_equals_sign():
-    with pytest.raises(ValueError, match="at least one weight must be positive"):
+    with pytest.raises(ValueError, match="^at least one weight must be positive$"):
         parse_weights("technical=0")
     with pytest.raises(ValueError, match="'1=2' is not a number"):  # the name is what precedes the first '='
         parse_weights("technical=1=2")
