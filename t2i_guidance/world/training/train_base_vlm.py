@@ -190,18 +190,41 @@ class PerceptionHeads(nn.Module):
         self.picture = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in PICTURE_HEADS.items()})
 
     def loss(self, tokens: torch.Tensor, targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """tokens (B, grid*grid, hidden) -> summed cross-entropy and per-head accuracy."""
+        """tokens (B, grid*grid, hidden) -> summed cross-entropy and per-head accuracy.
+
+        An 8 x 8 grid holds one or two objects among 64 cells: averaged over every cell, "nothing here" is
+        right 97 % of the time and the heads learn little else (the 2026-12-03 base read the shape of 15 %
+        of its object cells). So the colour head's empty and object cells count half each, and shape and
+        size are scored on the object cells only."""
         total, accuracy = tokens.new_zeros(()), {}
         pooled = tokens.mean(dim=1)
+        occupied = targets["colour"] > 0
         for name, head in self.cell.items():
-            logits = head(tokens)
-            total = total + nn.functional.cross_entropy(logits.flatten(0, 1), targets[name].flatten())
-            accuracy[name] = (logits.argmax(-1) == targets[name]).float().mean().item()
+            logits, target = head(tokens), targets[name]
+            if name in ("row", "col"):
+                total = total + nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+                accuracy[name] = (logits.argmax(-1) == target).float().mean().item()
+                continue
+            on_objects = _object_cell_loss(logits[occupied], target[occupied])
+            if name == "colour":
+                empty = _object_cell_loss(logits[~occupied], target[~occupied])
+                total = total + 0.5 * (on_objects + empty)
+            else:
+                total = total + on_objects
+            hits = (logits.argmax(-1) == target)[occupied]
+            accuracy[name] = hits.float().mean().item() if hits.numel() else float("nan")
         for name, head in self.picture.items():
             logits = head(pooled)
             total = total + nn.functional.cross_entropy(logits, targets[name])
             accuracy[name] = (logits.argmax(-1) == targets[name]).float().mean().item()
         return total, accuracy
+
+
+def _object_cell_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the selected cells; 0 (still in the graph) when none is selected."""
+    if target.numel() == 0:
+        return logits.sum() * 0.0
+    return nn.functional.cross_entropy(logits, target)
 
 
 class TowerTap:
@@ -334,7 +357,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
             bar.update(1)
             window.append({"lm": output.loss.item(), "heads": head_loss.item(), **accuracy})
             if step % log_every == 0 or step == steps:
-                mean = {k: round(float(np.mean([w[k] for w in window])), 4) for k in window[0]}
+                mean = {k: round(float(np.nanmean([w[k] for w in window])), 4) for k in window[0]}
                 with open(log_path, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps({"step": step, "lr": schedule.get_last_lr()[0],
                                              "seconds": round(time.time() - started, 1), **mean}) + "\n")
