@@ -37,6 +37,26 @@ def test_perception_targets_put_each_object_in_its_cell():
     assert list(occupied) == [1 * 8 + 1, 6 * 8 + 6] and fine["shape"][9] == 1 + base.SHAPES.index("circle")
 
 
+def test_the_heads_are_scored_on_the_cells_that_hold_objects():
+    """A head that says "nothing here" everywhere is right on 62 of 64 cells; it must score 0 on shape and
+    pay for both missed objects, not average them away."""
+    scene = Scene((SceneObject("circle", "red", "large", 0.2, 0.2), SceneObject("square", "blue", "small", 0.8, 0.8)),
+                  "white", relation="above")
+    labels = base.perception_labels(np.asarray(render_clean(scene, 32)))
+    targets = {name: torch.as_tensor(value).unsqueeze(0) for name, value in labels.items()}
+    heads = base.PerceptionHeads(hidden=8)
+    tokens = torch.zeros(1, 64, 8)
+    with torch.no_grad():
+        for name in ("colour", "shape", "size"):
+            heads.cell[name].bias.zero_()
+            heads.cell[name].bias[0] = 10.0  # "nothing here"
+    loss, accuracy = heads.loss(tokens, targets)
+    assert accuracy["shape"] == 0.0 and accuracy["size"] == 0.0 and accuracy["colour"] == 0.0
+    shape_head_alone = torch.nn.functional.cross_entropy(
+        heads.cell["shape"](tokens)[0, [9, 54]], targets["shape"][0, [9, 54]])
+    assert shape_head_alone > 9.0 and loss > shape_head_alone
+
+
 def test_the_grounded_question_binds_a_colour_to_its_shape_and_place():
     import random
 
