@@ -83,6 +83,33 @@ def test_loss_falls_on_the_answer_only():
     assert batch["pixel_values"].shape[0] == 3 * 64 and set(batch["perception"]) >= {"colour", "shape", "blur"}
 
 
+def test_training_sees_the_picture_where_generate_does():
+    """The training forward must give the image tokens the same 2-D positions (M-RoPE) as `generate`
+    does from the processor's output; with 1-D positions in training the model learns to read places
+    it is never shown at inference (the 2026-12-03 base: every place right when teacher-forced, a
+    quarter of them when it described a picture itself)."""
+    from reward_model.tiny_vlm import build_tiny_model
+
+    processor = build_tiny_processor(min_pixels=112 * 112, max_pixels=112 * 112)
+    model = build_tiny_model(processor, seed=0, **TINY).eval()
+    samples = base.BaseSamples(None)
+    sample = samples(0)
+    batch = base.collate([sample], processor)
+    image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert batch["mm_token_type_ids"].bool().equal(batch["input_ids"] == image_pad)
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": sample["instruction"]}]}],
+        add_generation_prompt=True, tokenize=False)
+    inference = processor(text=[prompt], images=[sample["image"]], return_tensors="pt")
+    length = inference["input_ids"].shape[1]
+    assert batch["input_ids"][0, :length].equal(inference["input_ids"][0])
+    batch.pop("perception"), batch.pop("labels")
+    with torch.no_grad():
+        trained = model(**batch).logits[0, length - 1]
+        served = model(**inference).logits[0, -1]
+    torch.testing.assert_close(trained, served, rtol=1e-4, atol=1e-5)
+
+
 def test_training_resumes_in_chunks_and_exports_a_loadable_model(tmp_path):
     out = tmp_path / "base"
     assert base.train(out, steps=3, batch_size=2, save_every=1, progress=False, sizes=TINY, max_minutes=0) is None

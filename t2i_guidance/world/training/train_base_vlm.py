@@ -158,18 +158,23 @@ def collate(samples: list[dict], processor) -> dict:
         for s in samples
     ]
     encoded = processor(text=prompts, images=[s["image"] for s in samples], return_tensors="pt", padding=True)
-    rows, labels = [], []
+    rows, labels, kinds = [], [], []
     for i, sample in enumerate(samples):
-        prompt_ids = encoded["input_ids"][i][encoded["attention_mask"][i].bool()].tolist()
+        kept = encoded["attention_mask"][i].bool()
+        prompt_ids = encoded["input_ids"][i][kept].tolist()
         answer_ids = tokenizer(sample["answer"] + "<|im_end|>\n", add_special_tokens=False)["input_ids"]
         rows.append(prompt_ids + answer_ids)
         labels.append([-100] * len(prompt_ids) + answer_ids)
+        kinds.append(encoded["mm_token_type_ids"][i][kept].tolist() + [0] * len(answer_ids))
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id
     batch = {
         "input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
         "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
         "labels": torch.tensor([r + [-100] * (width - len(r)) for r in labels]),
+        # Which tokens are the picture's: without them Qwen2.5-VL gives the image tokens 1-D text positions
+        # in training, while `generate` (and TRL's SFT and GRPO) give them their 2-D places (M-RoPE).
+        "mm_token_type_ids": torch.tensor([k + [0] * (width - len(k)) for k in kinds]),
         "pixel_values": encoded["pixel_values"],
         "image_grid_thw": encoded["image_grid_thw"],
     }
