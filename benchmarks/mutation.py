@@ -50,7 +50,8 @@ CORE: dict[str, Target] = {
         ("std_filter_keep", "per_response_entropy_mask", "normalise_gate_to_gated_tokens", "batch_entropy_mask"),
     ),
     # The scorer's logic with a scripted backend; the tests that load a model take seconds per mutant.
-    "reward_model/scorer.py": Target(("tests/test_scorer_mutants.py", "tests/test_scorer_seeded.py",
+    "reward_model/scorer.py": Target(("tests/test_scorer_mutants.py", "tests/test_scorer_cache_mutants.py",
+                                      "tests/test_scorer_seeded.py",
                                       "tests/test_scorer_cache.py", "-k", SCORER_FAST_TESTS)),
     "t2i_guidance/result.py": Target(("tests/test_search_batched_scoring.py", "tests/test_aggregate.py",
                                       "tests/test_result_ranking.py"),

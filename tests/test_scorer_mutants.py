@@ -4,19 +4,15 @@ failures and digit readings become scores, and the cache. A scripted backend sta
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from PIL import Image
 
-from reward_model.backends import Completion, Decoding, RequestResult
+from reward_model.backends import EMBEDDED_DIR, Completion, Decoding, RequestResult
 from reward_model.interface import DimensionScore, ImageItem, ScoreStatus, image_hash
 from reward_model.scorer import (
     ANSWER_ONLY_PREFIX,
     OmniQualityScorer,
-    ScoreCache,
     _join_samples,
-    cache_key,
     request_seed,
 )
 
@@ -85,6 +81,21 @@ def test_the_backend_is_built_with_the_placement_asked_for(monkeypatch, tmp_path
     assert defaults.backend_name == "transformers"
 
 
+def test_by_default_the_embedded_model_on_the_usable_backend_with_the_authors_sampling(monkeypatch):
+    factory = ScriptedFactory(ScriptedBackend())
+    monkeypatch.setattr("reward_model.scorer.SCORING_BACKENDS", factory)
+    scorer = OmniQualityScorer()
+    assert scorer.model_info.source == str(EMBEDDED_DIR.resolve())
+    assert scorer.decoding == Decoding(do_sample=True, temperature=0.7, top_p=0.8, top_k=20,
+                                       max_new_tokens=scorer.model_info.max_new_tokens, num_samples=1, seed=0)
+    assert factory.calls[0][0] == "transformers"  # no vLLM or GPU here
+    assert factory.calls[0][2] == {"device": None, "batch_size": 16, "precision": None, "vllm_share": None,
+                                   "sleep_mode": False}
+    monkeypatch.setattr("reward_model.backends.vllm_usable", lambda: True)
+    OmniQualityScorer()
+    assert factory.calls[1][0] == "vllm"
+
+
 def test_the_picture_limit_refuses_a_picture_above_it(monkeypatch):
     scorer = scorer_with(monkeypatch, ScriptedBackend(), max_image_pixels=28 * 28 - 1)
     result = scorer.score([ImageItem("r", RED)], None, ["technical"])["r"]["technical"]
@@ -93,8 +104,9 @@ def test_the_picture_limit_refuses_a_picture_above_it(monkeypatch):
 
 def test_ids_must_be_unique_within_a_call(monkeypatch):
     scorer = scorer_with(monkeypatch, ScriptedBackend())
-    with pytest.raises(ValueError, match="image ids must be unique within a call"):
+    with pytest.raises(ValueError) as refused:
         scorer.score([ImageItem("a", RED), ImageItem("a", BLUE)], None, ["technical"])
+    assert str(refused.value) == "image ids must be unique within a call"
 
 
 # ---------------------------------------------------------------- settings
@@ -191,6 +203,7 @@ def test_each_answer_reaches_its_own_picture_and_dimension(monkeypatch):
         "b": {"technical": 2.0, "alignment": 2.5}, "r": {"technical": 1.0, "alignment": 1.5}}
     assert table["r"]["alignment"].rationale == "alignment" and table["r"]["alignment"].generated_tokens == 5
     assert table["r"]["alignment"].std is None and table["r"]["alignment"].samples == [1.5]
+    assert all(s.dimension == d for row in table.values() for d, s in row.items())
     (requests, decoding), = backend.calls  # every request of the call in one backend call
     assert decoding is scorer.decoding
     asked = [(image_hash(r.image), r.dimension, r.prompt, r.prefix, r.seed) for r in requests]
@@ -212,7 +225,7 @@ def test_alignment_without_a_prompt_fails_alone_and_asks_nothing(monkeypatch, pr
     backend = ScriptedBackend()
     scorer = scorer_with(monkeypatch, backend)
     row = scorer.score([ImageItem("r", RED)], prompt, ["alignment", "technical"])["r"]
-    assert row["alignment"].status is ScoreStatus.ERROR
+    assert row["alignment"].status is ScoreStatus.ERROR and row["alignment"].dimension == "alignment"
     assert row["alignment"].error == "alignment needs the generation prompt"
     assert row["technical"].ok and [r.dimension for r in backend.calls[0][0]] == ["technical"]
 
@@ -223,7 +236,8 @@ def test_a_bad_picture_fails_on_every_dimension_with_the_reason(monkeypatch):
     row = scorer.score([ImageItem("sliver", Image.new("RGB", (900, 2))), ImageItem("r", RED)], "p",
                        ["technical", "aesthetic"])["sliver"]
     assert list(row) == ["technical", "aesthetic"]
-    assert all(s.status is ScoreStatus.ERROR and s.dimension == d and "aspect ratio" in s.error for d, s in row.items())
+    assert all(s.status is ScoreStatus.ERROR and s.dimension == d and s.error.startswith("sliver: aspect ratio")
+               for d, s in row.items())
     assert len(backend.calls[0][0]) == 2  # only the good picture was asked about
 
 
@@ -240,6 +254,7 @@ def test_a_crashing_backend_is_one_error_per_request_and_nothing_is_cached(monke
     for row in table.values():
         assert row["technical"].status is ScoreStatus.ERROR
         assert row["technical"].error == "backend transformers failed: RuntimeError: out of memory"
+        assert row["technical"].dimension == "technical"
     assert len(scorer.cache) == 0
 
 
@@ -255,6 +270,40 @@ def test_the_same_picture_twice_is_asked_once_and_the_repeat_marked_cached(monke
     assert len(backend.calls) == 1 and again.cached and again.score == 1.0  # from the cache, not the model
 
 
+def test_a_backend_that_loses_a_request_is_an_error_not_a_silent_gap(monkeypatch):
+    backend = ScriptedBackend()
+    backend.generate = lambda requests, decoding: [RequestResult([ScriptedBackend.answer(requests[0])])]
+    with pytest.raises(ValueError):
+        scorer_with(monkeypatch, backend).score([ImageItem("r", RED), ImageItem("b", BLUE)], None, ["technical"])
+
+
+def test_the_cache_tells_apart_prompts_models_and_settings(monkeypatch, tmp_path):
+    backend = ScriptedBackend()
+    scorer = scorer_with(monkeypatch, backend, cache_dir=str(tmp_path))
+    scorer.score([ImageItem("r", RED)], "a red circle", ["alignment"])
+    scorer.score([ImageItem("r", RED)], "a blue circle", ["alignment"])  # another prompt: asked again
+    assert len(backend.calls) == 2
+    greedy = scorer_with(monkeypatch, backend, cache_dir=str(tmp_path), decoding="greedy")
+    greedy.score([ImageItem("r", RED)], "a red circle", ["alignment"])  # other settings: asked again
+    assert len(backend.calls) == 3
+    monkeypatch.setattr("reward_model.scorer.SCORING_BACKENDS", ScriptedFactory(backend))
+    other_model = OmniQualityScorer("someone/other-scorer", cache_dir=str(tmp_path))
+    other_model.score([ImageItem("r", RED)], "a red circle", ["alignment"])  # another model: asked again
+    assert len(backend.calls) == 4
+    scorer_with(monkeypatch, backend, cache_dir=str(tmp_path)).score([ImageItem("r", RED)], "a red circle",
+                                                                      ["alignment"])
+    assert len(backend.calls) == 4  # the first scorer's entry, read back from disk
+
+
+def test_a_cached_dimension_does_not_stop_the_others_being_asked(monkeypatch):
+    backend = ScriptedBackend()
+    scorer = scorer_with(monkeypatch, backend)
+    scorer.score([ImageItem("r", RED)], None, ["technical"])
+    row = scorer.score([ImageItem("r", RED)], None, ["technical", "aesthetic"])["r"]
+    assert row["technical"].cached and row["aesthetic"].score == 1.25 and not row["aesthetic"].cached
+    assert [r.dimension for r in backend.calls[1][0]] == ["aesthetic"]
+
+
 def test_samples_give_their_mean_spread_and_every_labelled_rationale(monkeypatch):
     texts = ["<think>one</think><answer>2</answer>", "<think>two</think><answer>4</answer>", "<think>three</think>"]
     backend = ScriptedBackend(lambda request: [Completion(text, 3 + k) for k, text in enumerate(texts)])
@@ -265,11 +314,18 @@ def test_samples_give_their_mean_spread_and_every_labelled_rationale(monkeypatch
     assert result.raw == "\n\n".join(f"[sample {k + 1}/3] {text}" for k, text in enumerate(texts))
 
 
+def test_two_samples_keep_both_rationales(monkeypatch):
+    texts = ["<think>one</think><answer>2</answer>", "<think>two</think><answer>3</answer>"]
+    backend = ScriptedBackend(lambda request: [Completion(text, 1) for text in texts])
+    result = scorer_with(monkeypatch, backend, samples=2).score([ImageItem("r", RED)], None, ["aesthetic"])["r"]["aesthetic"]
+    assert result.rationale == "[sample 1/2: 2.00] one\n\n[sample 2/2: 3.00] two" and result.dimension == "aesthetic"
+
+
 def test_no_readable_sample_is_a_parse_failure_keeping_the_text(monkeypatch):
     backend = ScriptedBackend(lambda request: [Completion("<think>hm</think><answer>many</answer>", 6)])
     result = scorer_with(monkeypatch, backend).score([ImageItem("r", RED)], None, ["technical"])["r"]["technical"]
     assert result.status is ScoreStatus.PARSE_FAILURE and result.score is None
-    assert result.error == "answer is not a number: 'many'"
+    assert result.error == "answer is not a number: 'many'" and result.dimension == "technical"
     assert result.raw == "<think>hm</think><answer>many</answer>" and result.generated_tokens == 6
 
 
@@ -300,6 +356,7 @@ def test_prob_weighted_returns_the_expectation_its_spread_and_the_greedy_answer(
     result = prob_weighted_result(monkeypatch, digit_completion(text, {at: three_or_four}, tokens=11))
     assert result.ok and result.score == pytest.approx(3.5) and result.std == pytest.approx(0.5)
     assert result.samples == [3.5] and result.rationale == "fine" and result.raw == text
+    assert result.dimension == "technical"
     assert result.generated_tokens == 11
 
 
@@ -308,6 +365,7 @@ def test_prob_weighted_keeps_an_unreadable_answer_as_a_parse_failure(monkeypatch
     result = prob_weighted_result(monkeypatch, digit_completion(text, {}, tokens=4))
     assert result.status is ScoreStatus.PARSE_FAILURE and result.score is None
     assert result.error == "answer 9.5 is outside 0..5" and result.rationale == "why" and result.raw == text
+    assert result.dimension == "technical"
     assert result.generated_tokens == 4
 
 
@@ -318,6 +376,7 @@ def test_an_expectation_outside_the_scale_is_a_parse_failure(monkeypatch):
     result = prob_weighted_result(monkeypatch, digit_completion(text, {at: five_or_nine}, tokens=7))
     assert result.status is ScoreStatus.PARSE_FAILURE and result.error == "expected score 7.000 is outside 0..5"
     assert result.rationale == "edge" and result.raw == text and result.generated_tokens == 7
+    assert result.dimension == "technical"
 
 
 @pytest.mark.parametrize("digits", [[0.0] * 5 + [1.0] + [0.0] * 4, [1.0] + [0.0] * 9])
@@ -333,52 +392,3 @@ def test_digits_not_recorded_are_a_parse_failure_naming_why(monkeypatch):
     assert result.status is ScoreStatus.PARSE_FAILURE
     assert result.error == "digit distributions were not recorded for every token"
     assert result.rationale == "x" and result.raw == text and result.generated_tokens == 5
-
-
-# ---------------------------------------------------------------- seeds and cache
-
-
-def test_request_seeds_are_stable_63_bit_numbers():
-    # Pinned: the same run seed must draw the same completions in every version.
-    assert request_seed(0, "abc", "aesthetic", "p") == 2676550153628413387
-    assert request_seed(0, "abc", "alignment", "p") == 3519306738570810221
-    seeds = [request_seed(seed, "abc", "technical", None) for seed in range(64)]
-    assert all(0 <= s < 2**63 for s in seeds) and max(seeds) >= 2**62  # the whole 63 bits are used
-
-
-def test_a_cached_result_is_a_marked_copy_and_costs_no_tokens(tmp_path):
-    cache = ScoreCache(tmp_path / "cache")
-    stored = DimensionScore("technical", ScoreStatus.OK, 3.0, samples=[3.0], generated_tokens=9)
-    cache.put("k", stored)
-    found = cache.get("k")
-    assert (found.score, found.cached, found.generated_tokens) == (3.0, True, 0)
-    found.samples.append(1.0)  # the caller's copy: the cache keeps its own
-    assert cache.get("k").samples == [3.0] and not stored.cached and len(cache) == 1
-    on_disk = json.loads((tmp_path / "cache" / "k.json").read_text())
-    assert on_disk["cached"] is False and on_disk["generated_tokens"] == 9
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["k.json"]  # no temporary file left
-
-
-def test_a_disk_entry_is_read_once_then_served_from_memory(tmp_path):
-    ScoreCache(tmp_path).put("k", DimensionScore("technical", ScoreStatus.OK, 2.0))
-    cache = ScoreCache(tmp_path)
-    assert len(cache) == 0 and cache.get("k").score == 2.0 and len(cache) == 1
-    (tmp_path / "k.json").unlink()
-    assert cache.get("k").score == 2.0
-    cache.clear_memory()
-    assert len(cache) == 0 and cache.get("k") is None
-
-
-def test_a_memory_cache_writes_no_files_and_misses_unknown_keys(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    cache = ScoreCache()
-    cache.put(cache_key("h", None, "technical", "m", {}), DimensionScore("technical", ScoreStatus.OK, 1.0))
-    assert cache.directory is None and list(tmp_path.iterdir()) == [] and cache.get("other") is None
-
-
-def test_errors_are_never_cached_but_parse_failures_are(tmp_path):
-    cache = ScoreCache(tmp_path)
-    cache.put("e", DimensionScore.failure("technical", ScoreStatus.ERROR, "crash"))
-    cache.put("p", DimensionScore("technical", ScoreStatus.PARSE_FAILURE, raw="??"))
-    assert cache.get("e") is None and not (tmp_path / "e.json").exists()
-    assert cache.get("p").raw == "??"
