@@ -40,6 +40,7 @@ class Target:
 GRPO_UNIT_TESTS = "std_filter_drops or std_filter_at or gate_rounds or gating_keeps or rules_differ or gate_weights or batch_rule or rows_without"
 SCORER_FAST_TESTS = ("not end_to_end and not tiny_scorer and not rescoring and not survives_a_new_scorer "
                      "and not other_settings")
+SELECTION_TESTS = "tests/test_search_selection_mutants.py"
 SEARCH_TESTS = ("tests/test_search_strategies.py", "tests/test_search_paths.py")
 CORE: dict[str, Target] = {
     "reward_model/interface.py": Target(("tests/test_scorer_parsing.py",), ("parse_answer", "has_strict_format")),
@@ -63,9 +64,10 @@ CORE: dict[str, Target] = {
                                       "-k", "mutants or expected_gain"), ("StopRule", "expected_gain")),
     "t2i_guidance/search/base.py": Target(("tests/test_search_batched_scoring.py", "tests/test_search_base_mutants.py",
                                            *SEARCH_TESTS)),
-    "t2i_guidance/search/cascade.py": Target(SEARCH_TESTS),
-    "t2i_guidance/search/particles.py": Target(SEARCH_TESTS),
-    "t2i_guidance/search/path_search.py": Target(SEARCH_TESTS),
+    # The selection on made-up scores and checkpoints; SEARCH_TESTS draw pictures (seconds per mutant).
+    "t2i_guidance/search/cascade.py": Target((SELECTION_TESTS,), ("Cascade",)),
+    "t2i_guidance/search/particles.py": Target((SELECTION_TESTS,), ("systematic_resample", "ParticleResampling")),
+    "t2i_guidance/search/path_search.py": Target((SELECTION_TESTS,), ("PathSearch",)),
     # Resume and writes; the item's own run (generation, judging) is left to test_bench_runner.py's runs.
     "benchmarks/run_engine.py": Target(
         ("tests/test_run_engine_mutants.py", "tests/test_bench_runner.py", "-k", "mutants or png_save or seeds_fixed"),
