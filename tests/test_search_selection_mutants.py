@@ -5,6 +5,7 @@ refuses. The candidates' pictures and scores are made up; the selection code is 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 
 from reward_model.interface import DimensionScore, ScoreStatus
 from t2i_guidance.generator import Candidate, GenerationSettings, candidate_id
+from t2i_guidance.ledger import Budget
 from t2i_guidance.search.cascade import Cascade
 from t2i_guidance.search.denoising_paths import Checkpoint
 from t2i_guidance.search.particles import ParticleResampling, systematic_resample
@@ -24,9 +26,13 @@ WEIGHTS = {"technical": 1.0, "aesthetic": 1.0}
 
 
 class FakeGenerator:
-    """Candidate k: seed + k, a 2x2 picture; no model runs."""
+    """Candidate k: seed + k, a 2x2 picture; no model runs. Keeps the prompt, settings and progress asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
 
     def generate(self, prompts, seeds, settings, batch_size=None, progress=False, first_index=0, latents=None):
+        self.calls.append((prompts, settings, progress))
         return [Candidate(candidate_id(first_index + i), first_index + i, seed, "p",
                           Image.new("RGB", (2, 2), (first_index + i,) * 3), {}, nfes=4.0)
                 for i, seed in enumerate(seeds)]
@@ -36,11 +42,14 @@ class TableScorer:
     """Fixed scores by candidate id and dimension (None: that one fails); counts requests per call."""
 
     def __init__(self, name: str, table: dict[str, dict[str, float | None]], tokens: int = 0,
-                 cached: bool = False) -> None:
-        self.name, self.table, self.tokens, self.cached = name, table, tokens, cached
+                 cached: bool = False, seconds: float = 0.0) -> None:
+        self.name, self.table, self.tokens, self.cached, self.seconds = name, table, tokens, cached, seconds
         self.calls: list[tuple[list[str], list[str]]] = []
+        self.prompts: list[str] = []
 
     def score(self, items, prompt, dimensions):
+        time.sleep(self.seconds)
+        self.prompts.append(prompt)
         self.calls.append(([item.id for item in items], list(dimensions)))
         return {item.id: {d: self.one(d, self.table[item.id].get(d)) for d in dimensions} for item in items}
 
@@ -79,6 +88,37 @@ def test_the_cascade_passes_the_cheap_passs_best_to_the_main_scorer(monkeypatch)
     assert costs.saved["scorer_requests"] == 10 - (10 + 6)
     assert costs.saved["generated_tokens_estimate"] == 10 * (10 - (10 + 6))
     assert "score_cheap" in costs.seconds and "score" in costs.seconds
+
+
+def test_the_cascade_hands_on_prompt_settings_budget_and_progress(monkeypatch):
+    import t2i_guidance.search.base as base
+
+    shown = []
+    real = base.score_candidates
+    monkeypatch.setattr(base, "score_candidates", lambda *args: (shown.append(args[-1]), real(*args))[1])
+    cheap = TableScorer("cheap", table([1.0, 2.0, 3.0]), seconds=0.05)
+    main = TableScorer("main", table([1.0, 2.0, 3.0]))
+    generator = FakeGenerator()
+    search = Cascade(generator, main, cheap_scorer=cheap, weights=WEIGHTS, n=None, keep=1)
+    result = search("a red circle", SETTINGS, budget=Budget(nfes=12), progress=True)
+    assert len(result.candidates) == 3  # what 12 NFEs afford at 4 each (unbudgeted: 8)
+    assert {call[:3:2] for call in generator.calls} == {("a red circle", True)}
+    assert all(call[1] is SETTINGS for call in generator.calls)
+    assert set(cheap.prompts + main.prompts) == {"a red circle"} and len(main.prompts) == 1
+    assert shown == [True] * (len(cheap.calls) + 1)  # every pass shows its bar
+    # the cheap pass's time is its own stage, not the main pass's
+    assert result.costs.seconds["score_cheap"] >= 0.05
+
+
+def test_the_cheap_pass_weighs_its_dimensions_as_the_run_does():
+    cheap = TableScorer("cheap", {candidate_id(0): {"technical": 2.0, "aesthetic": 2.0},
+                                  candidate_id(1): {"technical": 3.0, "aesthetic": 0.0}})
+    main = TableScorer("main", table([3.0, 3.0]))
+    search = Cascade(FakeGenerator(), main, cheap_scorer=cheap, weights={"technical": 3.0, "aesthetic": 1.0}, n=2,
+                     keep=1)
+    result = search("p", SETTINGS)
+    assert [c.candidate.extra["cheap_value"] for c in result.candidates] == [2.0, 2.25]  # (3*3 + 0) / 4
+    assert main.calls[0][0] == [candidate_id(1)]
 
 
 def test_the_cheap_pass_weighs_only_its_own_dimensions_and_unweighted_ones_count_fully():
@@ -201,7 +241,11 @@ def test_path_search_keeping_everyone_branches_nothing(generator):
 
 
 def test_path_search_options_and_refusals(generator):
-    search = PathSearch(generator, None)
+    scorer = TableScorer("main", {})
+    search = PathSearch(generator, scorer)
+    assert search.scorer is scorer and search.cheap_scorer is scorer
+    given = PathSearch(generator, scorer, n=5, checkpoints=2, weights={"aesthetic": 1.0})
+    assert (given.n, given.checkpoints, given.dimensions) == (5, 2, ["aesthetic"])
     assert search.keep == 2 and search.options()["keep"] == 2 and search.options()["checkpoints"] == 3
     for keep in (0, 1.5, "2"):
         with pytest.raises(ValueError) as refused:
@@ -227,11 +271,28 @@ def test_systematic_resampling_is_one_draw_spread_evenly(monkeypatch):
     assert resample([5.0], 0.7) == [0]
 
 
+def test_a_particle_of_weight_zero_is_never_drawn(monkeypatch):
+    monkeypatch.setattr(torch, "rand", lambda *args, generator=None: torch.tensor(0.0))  # the lowest draw
+    assert systematic_resample([0.0, 1.0], torch.Generator()) == [1, 1]
+    assert systematic_resample([0.0, 1.0, 0.0, 1.0], torch.Generator()) == [1, 1, 3, 3]
+
+
 def test_systematic_resampling_draws_from_the_generator_it_is_given():
-    picks = {tuple(systematic_resample([1.0, 1.0, 1.0, 0.5], torch.Generator().manual_seed(s))) for s in range(20)}
-    assert len(picks) > 1  # the offset is random
-    first = systematic_resample([1.0, 2.0, 1.0], torch.Generator().manual_seed(3))
-    assert first == systematic_resample([1.0, 2.0, 1.0], torch.Generator().manual_seed(3))
+    def picks(seed: int) -> tuple[int, ...]:
+        torch.manual_seed(0)  # the global generator in the same state every time: it must not matter
+        return tuple(systematic_resample([1.0, 1.0, 1.0, 0.5], torch.Generator().manual_seed(seed)))
+
+    assert len({picks(seed) for seed in range(20)}) > 1  # the offset is random, drawn from the run's generator
+
+
+def test_particles_resample_with_the_checkpoints_generator(generator):
+    search = ParticleResampling(generator, None, resample_lambda=1.0, copies="exact")
+
+    def parents(seed: int) -> tuple[int, ...]:
+        torch.manual_seed(0)
+        return tuple(search.update(checkpoint([1.0, 1.0, 1.0, 0.5], seed=seed))[1])
+
+    assert len({parents(seed) for seed in range(20)}) > 1
 
 
 def expected_weights(potentials: list[float], lam: float) -> list[float]:
@@ -276,7 +337,11 @@ def test_without_steering_every_particle_keeps_its_slot(generator):
 
 
 def test_particle_options_and_refusals(generator):
-    search = ParticleResampling(generator, None)
+    scorer = TableScorer("main", {})
+    search = ParticleResampling(generator, scorer)
+    assert search.scorer is scorer and search.cheap_scorer is scorer
+    given = ParticleResampling(generator, scorer, n=5, checkpoints=2, weights={"aesthetic": 1.0})
+    assert (given.n, given.checkpoints, given.dimensions) == (5, 2, ["aesthetic"])
     assert (search.resample_lambda, search.potential, search.copies) == (4.0, "current", "renoise")
     assert {k: search.options()[k] for k in ("resample_lambda", "potential", "copies", "n")} == {
         "resample_lambda": 4.0, "potential": "current", "copies": "renoise", "n": None}
