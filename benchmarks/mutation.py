@@ -41,7 +41,6 @@ GRPO_UNIT_TESTS = "std_filter_drops or std_filter_at or gate_rounds or gating_ke
 SCORER_FAST_TESTS = ("not end_to_end and not tiny_scorer and not rescoring and not survives_a_new_scorer "
                      "and not other_settings")
 SELECTION_TESTS = "tests/test_search_selection_mutants.py"
-SEARCH_TESTS = ("tests/test_search_strategies.py", "tests/test_search_paths.py")
 CORE: dict[str, Target] = {
     "reward_model/interface.py": Target(("tests/test_scorer_parsing.py",), ("parse_answer", "has_strict_format")),
     "reward_model/rewards.py": Target(("tests/test_train_rewards.py", "tests/test_rewards_mutants.py",
@@ -62,9 +61,10 @@ CORE: dict[str, Target] = {
     # The stopping rule's own tests; the strategy runs in test_search_stopping.py also reach it but draw pictures.
     "t2i_guidance/ledger.py": Target(("tests/test_search_stopping.py", "tests/test_stopping_mutants.py",
                                       "-k", "mutants or expected_gain"), ("StopRule", "expected_gain")),
+    # With a fake generator and scorer; test_search_strategies.py and test_search_paths.py draw pictures.
     "t2i_guidance/search/base.py": Target(("tests/test_search_batched_scoring.py", "tests/test_search_base_mutants.py",
-                                           *SEARCH_TESTS)),
-    # The selection on made-up scores and checkpoints; SEARCH_TESTS draw pictures (seconds per mutant).
+                                           "tests/test_search_best_of_n_mutants.py")),
+    # The selection on made-up scores and checkpoints; the strategies' runs draw pictures (seconds a mutant).
     "t2i_guidance/search/cascade.py": Target((SELECTION_TESTS,), ("Cascade",)),
     "t2i_guidance/search/particles.py": Target((SELECTION_TESTS,), ("systematic_resample", "ParticleResampling")),
     "t2i_guidance/search/path_search.py": Target((SELECTION_TESTS,), ("PathSearch",)),
