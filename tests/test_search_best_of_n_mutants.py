@@ -49,6 +49,28 @@ class TableScorer:
         return DimensionScore(dimension, ScoreStatus.OK, value)
 
 
+class RecordingBar:
+    """tqdm's stand-in (a real bar on stderr hangs the forked test runs of mutation testing)."""
+
+    made: list[dict] = []
+
+    def __init__(self, **options) -> None:
+        type(self).made.append(options)
+
+    def update(self, count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def recorded_bars(monkeypatch):
+    monkeypatch.setattr("t2i_guidance.search.base.tqdm", RecordingBar)
+    monkeypatch.setattr(RecordingBar, "made", [])
+    return RecordingBar.made
+
+
 def run(values, budget=None, seed=0, progress=False, **options):
     generator = FakeGenerator()
     scorer = TableScorer(values)
@@ -61,8 +83,9 @@ def drawn(generator: FakeGenerator) -> list[tuple[int, list[int]]]:
     return [(call["first_index"], call["seeds"]) for call in generator.calls]
 
 
-def test_n_candidates_from_consecutive_seeds_in_one_call_ranked_best_first():
+def test_n_candidates_from_consecutive_seeds_in_one_call_ranked_best_first(recorded_bars):
     result, generator, scorer = run([2.0, 5.0, 3.0], seed=100, n=3, progress=True)
+    assert [bar["disable"] for bar in recorded_bars] == [False]  # the scoring shows its bar too
     assert drawn(generator) == [(0, [100, 101, 102])]
     call = generator.calls[0]
     assert call["prompts"] == "a red circle" and call["settings"] is SETTINGS and call["progress"] is True
@@ -75,6 +98,11 @@ def test_n_candidates_from_consecutive_seeds_in_one_call_ranked_best_first():
 def test_without_n_or_a_budget_eight_are_drawn():
     result, generator, _ = run([1.0] * 8, n=None)
     assert drawn(generator) == [(0, list(range(8)))] and len(result.candidates) == 8
+
+
+def test_without_n_a_budget_alone_bounds_the_run():
+    result, generator, _ = run([1.0] * 10, budget=Budget(nfes=40), n=None)
+    assert drawn(generator) == [(0, [0]), (1, list(range(1, 10)))]  # ten, more than the unbudgeted eight
 
 
 def test_a_batch_size_draws_in_batches_of_that_many():
@@ -142,6 +170,16 @@ def test_a_small_expected_gain_stops_the_run():
     assert result.costs.saved["candidates"] == 8 - len(generator.calls)
     result, generator, _ = run([1.0, 4.0, 2.0, 4.5, 1.5, 3.0], n=6, min_gain=0.01)
     assert result.config["stopped"] is None and len(generator.calls) == 6  # a spread that may still pay
+
+
+def test_the_expected_gain_looks_at_the_next_batch_as_it_will_be_drawn():
+    # Four scores whose expected gain is 0.078 for one more candidate and 0.151 for two.
+    scores = [1.0, 4.0, 2.0, 3.0]
+    result, generator, _ = run([*scores, 1.0, 1.0], n=6, min_gain=0.1, batch_size=2)
+    assert drawn(generator) == [(0, [0, 1]), (2, [2, 3]), (4, [4, 5])]  # two more may gain 0.151: go on
+    result, generator, _ = run([*scores, 1.0], n=5, min_gain=0.1, batch_size=2)
+    assert drawn(generator) == [(0, [0, 1]), (2, [2, 3])]  # only one is left: 0.078, stop
+    assert result.config["stopped"] == "small_gain" and result.costs.saved == {"candidates": 1, "nfes": 4.0}
 
 
 def test_the_saving_under_a_budget_counts_only_what_it_would_have_afforded():
