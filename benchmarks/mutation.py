@@ -32,12 +32,15 @@ NOT_RUN = {"skipped", "not checked"}
 @dataclass(frozen=True)
 class Target:
     tests: tuple[str, ...]  # pytest arguments selecting the tests that cover the module
-    functions: tuple[str, ...] = ()  # mutate only these top-level functions or classes; () mutates the whole module
+    # mutate only these top-level functions, classes or methods ("Class.method"); () mutates the whole module
+    functions: tuple[str, ...] = ()
 
 
 # The GRPO filter and gates' own tests; the trainer tests that also reach them train a model (minutes each).
 GRPO_UNIT_TESTS = "std_filter_drops or std_filter_at or gate_rounds or gating_keeps or rules_differ or gate_weights or batch_rule or rows_without"
-SEARCH_TESTS = ("tests/test_search_strategies.py", "tests/test_search_paths.py")
+SCORER_FAST_TESTS = ("not end_to_end and not tiny_scorer and not rescoring and not survives_a_new_scorer "
+                     "and not other_settings")
+SELECTION_TESTS = "tests/test_search_selection_mutants.py"
 CORE: dict[str, Target] = {
     "reward_model/interface.py": Target(("tests/test_scorer_parsing.py",), ("parse_answer", "has_strict_format")),
     "reward_model/rewards.py": Target(("tests/test_train_rewards.py", "tests/test_rewards_mutants.py",
@@ -46,7 +49,10 @@ CORE: dict[str, Target] = {
         ("tests/test_train_grpo.py", "-k", GRPO_UNIT_TESTS),
         ("std_filter_keep", "per_response_entropy_mask", "normalise_gate_to_gated_tokens", "batch_entropy_mask"),
     ),
-    "reward_model/scorer.py": Target(("tests/test_scorer_seeded.py", "tests/test_scorer_scorer.py")),
+    # The scorer's logic with a scripted backend; the tests that load a model take seconds per mutant.
+    "reward_model/scorer.py": Target(("tests/test_scorer_mutants.py", "tests/test_scorer_cache_mutants.py",
+                                      "tests/test_scorer_seeded.py",
+                                      "tests/test_scorer_cache.py", "-k", SCORER_FAST_TESTS)),
     "t2i_guidance/result.py": Target(("tests/test_search_batched_scoring.py", "tests/test_aggregate.py",
                                       "tests/test_result_ranking.py"),
                                      ("parse_weights", "active_dimensions", "aggregate", "lower_confidence_bound",
@@ -55,12 +61,19 @@ CORE: dict[str, Target] = {
     # The stopping rule's own tests; the strategy runs in test_search_stopping.py also reach it but draw pictures.
     "t2i_guidance/ledger.py": Target(("tests/test_search_stopping.py", "tests/test_stopping_mutants.py",
                                       "-k", "mutants or expected_gain"), ("StopRule", "expected_gain")),
+    # With a fake generator and scorer; test_search_strategies.py and test_search_paths.py draw pictures.
     "t2i_guidance/search/base.py": Target(("tests/test_search_batched_scoring.py", "tests/test_search_base_mutants.py",
-                                           *SEARCH_TESTS)),
-    "t2i_guidance/search/cascade.py": Target(SEARCH_TESTS),
-    "t2i_guidance/search/particles.py": Target(SEARCH_TESTS),
-    "t2i_guidance/search/path_search.py": Target(SEARCH_TESTS),
-    "benchmarks/run_engine.py": Target(("tests/test_bench_runner.py",)),
+                                           "tests/test_search_best_of_n_mutants.py")),
+    # The selection on made-up scores and checkpoints; the strategies' runs draw pictures (seconds a mutant).
+    "t2i_guidance/search/cascade.py": Target((SELECTION_TESTS,), ("Cascade",)),
+    "t2i_guidance/search/particles.py": Target((SELECTION_TESTS,), ("systematic_resample", "ParticleResampling")),
+    "t2i_guidance/search/path_search.py": Target((SELECTION_TESTS,), ("PathSearch",)),
+    # Resume and writes; the item's own run (generation, judging) is left to test_bench_runner.py's runs.
+    "benchmarks/run_engine.py": Target(
+        ("tests/test_run_engine_mutants.py", "tests/test_bench_runner.py", "-k", "mutants or png_save or seeds_fixed"),
+        ("Shard", "base_seed", "image_seeds", "check_or_write_config", "_save_png", "run_folder_rows",
+         "Runner.work", "Runner.missing_keys", "Runner.run"),
+    ),
 }
 _RESULT_LINE = re.compile(r"^\s*(\S+__mutmut_\d+): (.+)$")
 
@@ -69,7 +82,8 @@ def mutant_globs(module: str, target: Target) -> list[str]:
     """mutmut's names for the mutants to run: `pkg.module.x_function__mutmut_N` (methods: `xǁClassǁ...`)."""
     dotted = module.removesuffix(".py").replace("/", ".")
     # mutmut names a function's mutants x_NAME__mutmut_K and a class's (CamelCase) xǁNAMEǁMETHOD__mutmut_K
-    return [f"{dotted}.xǁ{name}ǁ*" if name[:1].isupper() else f"{dotted}.x_{name}__mutmut_*"
+    return [f"{dotted}.xǁ{name.replace('.', 'ǁ')}__mutmut_*" if "." in name
+            else f"{dotted}.xǁ{name}ǁ*" if name[:1].isupper() else f"{dotted}.x_{name}__mutmut_*"
             for name in target.functions] or [f"{dotted}.*"]
 
 

@@ -13,7 +13,10 @@ def test_every_core_module_and_test_file_exists():
         files = [a for a in target.tests if a.endswith(".py")]
         assert files and all((ROOT / f).is_file() for f in files), module
         source = (ROOT / module).read_text()
-        assert all(f"\ndef {name}(" in source or f"\nclass {name}" in source for name in target.functions), module
+        for name in target.functions:
+            owner, _, method = name.partition(".")
+            assert (f"\nclass {owner}" in source and (not method or f"\n    def {method}(" in source)
+                    or f"\ndef {name}(" in source), (module, name)
 
 
 def test_setup_cfg_is_what_mutmut_reads():
@@ -31,6 +34,8 @@ def test_globs_pick_the_named_functions_or_the_whole_module():
     assert mutant_globs("reward_model/grpo.py", Target((), ("std_filter_keep",))) == [
         "reward_model.grpo.x_std_filter_keep__mutmut_*"]
     assert mutant_globs("t2i_guidance/search/base.py", Target(())) == ["t2i_guidance.search.base.*"]
+    assert mutant_globs("benchmarks/run_engine.py", Target((), ("Shard", "Runner.run"))) == [
+        "benchmarks.run_engine.xǁShardǁ*", "benchmarks.run_engine.xǁRunnerǁrun__mutmut_*"]
 
 
 def test_score_counts_unreached_mutants_as_survivors_and_skipped_ones_not_at_all():

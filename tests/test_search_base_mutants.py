@@ -296,12 +296,41 @@ def test_generation_passes_settings_latents_and_progress_through():
     assert generator.calls[1]["progress"] is True and generator.calls[1]["latents"] is None
 
 
-def test_scoring_shows_a_progress_bar_only_when_asked(capsys):
+class RecordingBar:
+    """tqdm's stand-in: keeps how each bar was made, updated and closed (a real bar on stderr hangs the
+    forked test processes of a mutation run)."""
+
+    made: list[dict] = []
+
+    def __init__(self, **options) -> None:
+        self.options, self.updates, self.closed = options, [], False
+        type(self).made.append(self)
+
+    def update(self, count: int) -> None:
+        self.updates.append(count)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(autouse=True)
+def recorded_bars(monkeypatch):
+    monkeypatch.setattr("t2i_guidance.search.base.tqdm", RecordingBar)
+    monkeypatch.setattr(RecordingBar, "made", [])
+    return RecordingBar.made
+
+
+def test_scoring_shows_a_progress_bar_only_when_asked(recorded_bars):
     search = Search(FakeGenerator(), TableScorer(STATS), weights={"technical": 1.0})
     search.score(CostLedger(), [candidate(0)], "p")
-    assert "score" not in capsys.readouterr().err
-    search.score(CostLedger(), [candidate(0)], "p", progress=True)
-    assert "score" in capsys.readouterr().err
+    search.score(CostLedger(), [candidate(0), candidate(1)], "p", progress=True)
+    score_candidates(TableScorer(STATS), [candidate(k) for k in range(3)], "p", ["technical"], chunk_size=2)
+    assert [bar.options for bar in recorded_bars] == [
+        {"total": 1, "desc": "score", "unit": "img", "disable": True},
+        {"total": 2, "desc": "score", "unit": "img", "disable": False},
+        {"total": 3, "desc": "score", "unit": "img", "disable": True}]
+    assert [bar.updates for bar in recorded_bars] == [[1], [2], [2, 1]]  # one step per chunk of images
+    assert all(bar.closed for bar in recorded_bars)
 
 
 def test_scores_are_asked_for_16_images_at_a_time_by_default():

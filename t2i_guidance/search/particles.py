@@ -43,7 +43,7 @@ def systematic_resample(weights: list[float], generator: torch.Generator) -> lis
     chosen, cumulative, index = [], weights[0] / total, 0
     for k in range(count):
         position = offset + k / count
-        while position > cumulative and index < count - 1:
+        while position >= cumulative and index < count - 1:  # a boundary belongs to the next: weight 0 is never drawn
             index += 1
             cumulative += weights[index] / total
         chosen.append(index)
