@@ -10,6 +10,7 @@ from transformers import AutoModelForImageTextToText
 from reward_model.tiny_vlm import build_tiny_processor
 from t2i_guidance.world.render import render_clean
 from t2i_guidance.world.scene import Scene, SceneObject
+from t2i_guidance.world.training import perception_heads as heads_module
 from t2i_guidance.world.training import train_base_vlm as base
 
 TINY = {"hidden_size": 32, "num_layers": 1, "vision_depth": 1, "num_heads": 2}
@@ -27,14 +28,14 @@ def test_perception_targets_put_each_object_in_its_cell():
     scene = Scene((SceneObject("circle", "red", "large", 0.2, 0.2), SceneObject("square", "blue", "small", 0.8, 0.8)),
                   "white", relation="above")
     pixels = np.asarray(render_clean(scene, 32))
-    coarse = base.perception_labels(pixels, grid=4)
+    coarse = heads_module.perception_labels(pixels, grid=4)
     assert coarse["colour"][0] > 0 and coarse["colour"][15] > 0 and coarse["colour"][1:15].sum() == 0
     assert coarse["size"][0] == 2 and coarse["size"][15] == 1
     assert list(coarse["row"][:5]) == [0, 0, 0, 0, 1] and list(coarse["col"][:5]) == [0, 1, 2, 3, 0]
     assert int(coarse["objects"]) == 2 and int(coarse["blur"]) == 0
-    fine = base.perception_labels(pixels)  # the default 8 x 8 grid: (0.2, 0.2) is cell (1, 1)
+    fine = heads_module.perception_labels(pixels)  # the default 8 x 8 grid: (0.2, 0.2) is cell (1, 1)
     occupied = np.flatnonzero(fine["colour"])
-    assert list(occupied) == [1 * 8 + 1, 6 * 8 + 6] and fine["shape"][9] == 1 + base.SHAPES.index("circle")
+    assert list(occupied) == [1 * 8 + 1, 6 * 8 + 6] and fine["shape"][9] == 1 + heads_module.SHAPES.index("circle")
 
 
 def test_the_heads_are_scored_on_the_cells_that_hold_objects():
@@ -42,9 +43,9 @@ def test_the_heads_are_scored_on_the_cells_that_hold_objects():
     pay for both missed objects, not average them away."""
     scene = Scene((SceneObject("circle", "red", "large", 0.2, 0.2), SceneObject("square", "blue", "small", 0.8, 0.8)),
                   "white", relation="above")
-    labels = base.perception_labels(np.asarray(render_clean(scene, 32)))
+    labels = heads_module.perception_labels(np.asarray(render_clean(scene, 32)))
     targets = {name: torch.as_tensor(value).unsqueeze(0) for name, value in labels.items()}
-    heads = base.PerceptionHeads(hidden=8)
+    heads = heads_module.PerceptionHeads(hidden=8)
     tokens = torch.zeros(1, 64, 8)
     with torch.no_grad():
         for name in ("colour", "shape", "size"):
