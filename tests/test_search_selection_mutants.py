@@ -240,12 +240,17 @@ def test_path_search_keeping_everyone_branches_nothing(generator):
     assert latents.flatten().tolist() == [0.0, 1.0] and point.renoised == []
 
 
-def test_path_search_options_and_refusals(generator):
+@pytest.mark.parametrize("strategy", [PathSearch, ParticleResampling])
+def test_a_denoising_strategy_takes_its_scorer_size_checkpoints_and_weights(generator, strategy):
     scorer = TableScorer("main", {})
-    search = PathSearch(generator, scorer)
+    search = strategy(generator, scorer)
     assert search.scorer is scorer and search.cheap_scorer is scorer
-    given = PathSearch(generator, scorer, n=5, checkpoints=2, weights={"aesthetic": 1.0})
+    given = strategy(generator, scorer, n=5, checkpoints=2, weights={"aesthetic": 1.0})
     assert (given.n, given.checkpoints, given.dimensions) == (5, 2, ["aesthetic"])
+
+
+def test_path_search_options_and_refusals(generator):
+    search = PathSearch(generator, TableScorer("main", {}))
     assert search.keep == 2 and search.options()["keep"] == 2 and search.options()["checkpoints"] == 3
     for keep in (0, 1.5, "2"):
         with pytest.raises(ValueError) as refused:
@@ -337,11 +342,7 @@ def test_without_steering_every_particle_keeps_its_slot(generator):
 
 
 def test_particle_options_and_refusals(generator):
-    scorer = TableScorer("main", {})
-    search = ParticleResampling(generator, scorer)
-    assert search.scorer is scorer and search.cheap_scorer is scorer
-    given = ParticleResampling(generator, scorer, n=5, checkpoints=2, weights={"aesthetic": 1.0})
-    assert (given.n, given.checkpoints, given.dimensions) == (5, 2, ["aesthetic"])
+    search = ParticleResampling(generator, TableScorer("main", {}))
     assert (search.resample_lambda, search.potential, search.copies) == (4.0, "current", "renoise")
     assert {k: search.options()[k] for k in ("resample_lambda", "potential", "copies", "n")} == {
         "resample_lambda": 4.0, "potential": "current", "copies": "renoise", "n": None}
