@@ -1,10 +1,13 @@
 """A verdict checked against the rationale's own claims, and a teacher whose verdicts always pass."""
 
+import itertools
 import random
+import re
 
 from reward_model.cot.teachers import RuleBasedTeacher
 from reward_model.data.schema import IQARecord
 from reward_model.interface import parse_answer
+from t2i_guidance.world.captions import parse_prompt
 from t2i_guidance.world.consistency import check_consistency
 from t2i_guidance.world.training import iqa_export
 
@@ -63,3 +66,37 @@ def test_the_teacher_derives_its_verdict_from_the_checks_it_states():
         assert text == teacher.write_one(record, 1)
         inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
     assert inconsistent <= 2  # the coarse position words of "I see" leave a rare case open
+
+
+def test_the_tallied_checks_follow_the_prompt_and_end_on_the_count_they_ran():
+    teacher, inconsistent = RuleBasedTeacher(element_checks=True, tally=True), 0
+    for index in range(120):
+        image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
+        facts = fields["facts"]
+        record = IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                           source="world", split="train", facts=facts)
+        text = teacher.write_one(record, 0)
+        tallies = re.findall(r"\((\d+) of (\d+)\)\.", text)
+        checks = facts["checks"]
+        # one tally per check, in order: the count rises exactly on the met ones
+        assert [int(done) for _, done in tallies] == list(range(1, len(checks) + 1))
+        assert [int(met) for met, _ in tallies] == list(itertools.accumulate(int(ok) for ok, _ in checks))
+        assert f"{tallies[-1][0]} of {tallies[-1][1]} elements are met." in text
+        assert parse_answer(text).score == round(fields["label"], 2)
+        # the same checks as the met / unmet lists, in the prompt's order: the first object comes first
+        assert sorted(s for ok, s in checks if ok) == sorted(facts["met"])
+        assert sorted(s for ok, s in checks if not ok) == sorted(facts["unmet"])
+        first_colour = parse_prompt(fields["prompt"]).objects[0].colour
+        assert first_colour in checks[0][1]
+        inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
+    assert inconsistent <= 2
+
+
+def test_a_record_without_ordered_checks_keeps_the_untallied_form():
+    image, fields = iqa_export.alignment_example(random.Random(3), "train", 32)
+    facts = {key: value for key, value in fields["facts"].items() if key != "checks"}
+    record = IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                       source="world", split="train", facts=facts)
+    tallied = RuleBasedTeacher(element_checks=True, tally=True).write_one(record, 0)
+    assert tallied == RuleBasedTeacher(element_checks=True).write_one(record, 0)
+    assert not re.search(r"\(\d+ of \d+\)", tallied)

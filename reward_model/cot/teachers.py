@@ -90,6 +90,7 @@ class RuleBasedTeacher:
     overlook_shift: float = 0.6
     seed: int = 0
     element_checks: bool = False  # alignment: every element checked in words, the verdict their count
+    tally: bool = False  # with element_checks: the checks in the prompt's order, each with the running count
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -99,6 +100,8 @@ class RuleBasedTeacher:
     def write_one(self, record: IQARecord, sample: int) -> str:
         rng = self._rng(record, sample)
         facts = record.facts or {}
+        if self.element_checks and record.task == "alignment" and self.tally and "checks" in facts:
+            return self._alignment_tallied(facts)
         if self.element_checks and record.task == "alignment" and "met" in facts:
             return self._alignment_from_checks(facts)
         seen = list(facts.get("seen", []))
@@ -138,6 +141,26 @@ class RuleBasedTeacher:
         if not unmet:
             sentences.append("Every element matches.")
         sentences.append(f"{len(met)} of {total} elements are met.")
+        sentences.append(f"Overall the alignment quality is {verdict(score)}.")
+        return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
+
+    @staticmethod
+    def _alignment_tallied(facts: dict) -> str:
+        """The checks in the order the prompt names its elements, each ending on the running count "(met
+        so far of checked so far)": every check compares one element with what was just said to be seen,
+        and the verdict copies the last count instead of counting a list. The score is 5 x N / M."""
+        checks = [(bool(ok), str(sentence)) for ok, sentence in facts["checks"]]
+        met = sum(ok for ok, _ in checks)
+        score = round(5.0 * met / len(checks), 2) if checks else 0.0
+        sentences = [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
+        sentences += [f"I see {s}." for s in facts.get("seen", [])] or ["I see no clear object."]
+        so_far = 0
+        for done, (ok, sentence) in enumerate(checks, start=1):
+            so_far += ok
+            sentences.append(f"{sentence[0].upper()}{sentence[1:]} ({so_far} of {done}).")
+        if met == len(checks):
+            sentences.append("Every element matches.")
+        sentences.append(f"{met} of {len(checks)} elements are met.")
         sentences.append(f"Overall the alignment quality is {verdict(score)}.")
         return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
 

@@ -22,8 +22,8 @@ from PIL import Image
 from t2i_guidance.world.captions import POSITION_WORDS, RELATION_WORDS, PromptSpec, parse_prompt
 from t2i_guidance.world.oracles import (
     Observation,
+    alignment_checks,
     composition_score,
-    judge_alignment,
     observe,
     technical_score,
     to_array,
@@ -89,6 +89,7 @@ class PictureFacts:
     unmet: list[str] | None = None
     elements: int | None = None
     met: list[str] | None = None
+    checks: list[tuple[bool, str]] | None = None  # every element in the prompt's order: (met, sentence)
 
     def description(self) -> str:
         """The base model's dense description target."""
@@ -108,6 +109,7 @@ class PictureFacts:
             facts["unmet"] = list(self.unmet or [])
             facts["met"] = list(self.met or [])
             facts["elements"] = self.elements
+            facts["checks"] = [[ok, sentence] for ok, sentence in self.checks or []]
         return facts
 
     def label(self, task: str) -> float:
@@ -126,9 +128,9 @@ def picture_facts(image: Image.Image | np.ndarray, prompt: str | None = None) ->
     fields: dict = {}
     if prompt is not None:
         spec = parse_prompt(prompt)
-        met, unmet = judge_alignment(spec, seen)
-        total = len(met) + len(unmet)
-        fields = {"alignment": 5.0 * len(met) / total, "asks": restate(spec), "unmet": unmet, "elements": total,
-                  "met": met}
+        checks = alignment_checks(spec, seen)
+        met, unmet = [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
+        fields = {"alignment": 5.0 * len(met) / len(checks), "asks": restate(spec), "unmet": unmet,
+                  "elements": len(checks), "met": met, "checks": checks}
     return PictureFacts(seen_phrases(seen), technical.levels, technical.score, technical.issues,
                         aesthetic.score, aesthetic.issues, **fields)

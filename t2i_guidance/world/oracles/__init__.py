@@ -14,6 +14,7 @@ from t2i_guidance.world.oracles.aesthetic import (
 from t2i_guidance.world.oracles.alignment import (
     POSITION_CHECKS,
     AlignmentResult,
+    alignment_checks,
     alignment_score,
     judge_alignment,
     judge_extended_alignment,
@@ -41,6 +42,6 @@ __all__ = [
     "COLOUR_NAMES", "ISSUE_WORDS", "POSITION_CHECKS",
     "AestheticResult", "AlignmentResult", "Observation", "OracleScorer", "SeenObject", "TechnicalResult",
     "aesthetic_score", "alignment_score", "colour_difference", "composition_score", "degradation_levels",
-    "judge_alignment", "judge_extended_alignment", "observation_of_scene", "observe", "position_phrase",
+    "alignment_checks", "judge_alignment", "judge_extended_alignment", "observation_of_scene", "observe", "position_phrase",
     "relation_holds", "request_matches", "technical_score", "to_array",
 ]

@@ -77,12 +77,18 @@ def judge_placement(spec: PromptSpec, picked: Sequence[SeenObject | None]) -> tu
 
 def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], list[str]]:
     """(met, unmet) elements of the prompt against what is seen, as sentences."""
+    checks = alignment_checks(spec, seen)
+    return [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
+
+
+def alignment_checks(spec: PromptSpec, seen: Observation) -> list[tuple[bool, str]]:
+    """Every element of the prompt checked in the prompt's own order: (met, the sentence that says so)."""
     if spec.is_extended:
-        return judge_extended_alignment(spec, seen)
-    met, unmet = [], []
+        return _extended_checks(spec, seen)
+    checks: list[tuple[bool, str]] = []
 
     def check(ok: bool, yes: str, no: str) -> None:
-        (met if ok else unmet).append(yes if ok else no)
+        checks.append((ok, yes if ok else no))
 
     picked = []
     for request in spec.objects:
@@ -92,32 +98,40 @@ def judge_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[str], lis
         if found is None:
             others = [o.describe() for o in seen.objects if o.shape == request.shape]
             hint = f" (seen instead: {others[0]})" if others else ""
-            unmet.append(f"the prompt asks for a {wanted} but no {request.colour} object is visible{hint}")
-            unmet.append(f"no {request.colour} {request.shape} is visible")
+            checks.append((False, f"the prompt asks for a {wanted} but no {request.colour} object is visible{hint}"))
+            checks.append((False, f"no {request.colour} {request.shape} is visible"))
             if request.size:
-                unmet.append(f"no {request.size} {request.colour} object is visible")
+                checks.append((False, f"no {request.size} {request.colour} object is visible"))
             continue
-        met.append(f"a {request.colour} object is visible")
+        checks.append((True, f"a {request.colour} object is visible"))
         check(found.shape == request.shape, f"the {request.colour} object is a {request.shape}",
               f"the prompt asks for a {request.colour} {request.shape} but the {request.colour} object is a "
               f"{found.shape}")
         if request.size:
             check(found.size == request.size, f"the {request.colour} {found.shape} is {request.size}",
                   f"the prompt asks for a {request.size} {request.colour} {request.shape} but it is {found.size}")
-    placement = judge_placement(spec, picked)
+    _placement_and_rest(spec, seen, picked, picked, checks)
+    return checks
+
+
+def _placement_and_rest(spec: PromptSpec, seen: Observation, firsts: Sequence[SeenObject | None],
+                        picked: Sequence[SeenObject | None], checks: list[tuple[bool, str]]) -> None:
+    """The elements both grammars share: position or relation, background, nothing else."""
+    placement = judge_placement(spec, firsts)
     if placement is not None:
-        (met if placement[0] else unmet).append(placement[1])
+        checks.append(placement)
     if spec.background is not None:
-        check(seen.background == spec.background, f"the background is {spec.background}",
-              f"the prompt asks for a {spec.background} background but it is {seen.background}")
+        ok = seen.background == spec.background
+        checks.append((ok, f"the background is {spec.background}" if ok else
+                       f"the prompt asks for a {spec.background} background but it is {seen.background}"))
     extra = [o for o in seen.objects if o not in picked]
     if extra:
-        unmet.append("there is an object the prompt does not ask for: " + ", ".join(o.describe() for o in extra))
+        checks.append((False, "there is an object the prompt does not ask for: "
+                       + ", ".join(o.describe() for o in extra)))
     elif all(found is None for found in picked):  # an empty picture earns nothing for being empty
-        unmet.append("the picture shows none of the requested objects")
+        checks.append((False, "the picture shows none of the requested objects"))
     else:
-        met.append("nothing else is in the picture")
-    return met, unmet
+        checks.append((True, "nothing else is in the picture"))
 
 
 def request_matches(request, seen: SeenObject) -> bool:
@@ -129,7 +143,12 @@ def judge_extended_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[
     """(met, unmet) for the extended grammar: per object group, the number of objects of its kind (exactly
     the count for "two red circles", at least one for "a circle"); then the position or relation, the
     background when named, and nothing else in the picture."""
-    met, unmet = [], []
+    checks = _extended_checks(spec, seen)
+    return [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
+
+
+def _extended_checks(spec: PromptSpec, seen: Observation) -> list[tuple[bool, str]]:
+    checks: list[tuple[bool, str]] = []
     picked: list[SeenObject] = []  # every seen object that answers some group
     firsts: list[SeenObject | None] = []
     for request in spec.objects:
@@ -137,34 +156,19 @@ def judge_extended_alignment(spec: PromptSpec, seen: Observation) -> tuple[list[
         wanted = request.counted_phrase()
         if request.count > 1:
             ok = len(found) == request.count
-            (met if ok else unmet).append(
-                f"{wanted} are visible" if ok else f"the prompt asks for {wanted} but {len(found)} are visible"
-            )
+            checks.append((ok, f"{wanted} are visible" if ok else
+                           f"the prompt asks for {wanted} but {len(found)} are visible"))
             picked.extend(found)
         elif found:
-            met.append(f"{wanted} is visible")
+            checks.append((True, f"{wanted} is visible"))
             picked.append(found[0])  # objects are sorted by area: the largest answers
         else:
             others = [o.describe() for o in seen.objects if o.shape == request.shape]
             hint = f" (seen instead: {others[0]})" if others else ""
-            unmet.append(f"the prompt asks for {wanted} but none is visible{hint}")
+            checks.append((False, f"the prompt asks for {wanted} but none is visible{hint}"))
         firsts.append(found[0] if found else None)
-    placement = judge_placement(spec, firsts)
-    if placement is not None:
-        (met if placement[0] else unmet).append(placement[1])
-    if spec.background is not None:
-        if seen.background == spec.background:
-            met.append(f"the background is {spec.background}")
-        else:
-            unmet.append(f"the prompt asks for a {spec.background} background but it is {seen.background}")
-    extra = [o for o in seen.objects if o not in picked]
-    if extra:
-        unmet.append("there is an object the prompt does not ask for: " + ", ".join(o.describe() for o in extra))
-    elif not picked:
-        unmet.append("the picture shows none of the requested objects")
-    else:
-        met.append("nothing else is in the picture")
-    return met, unmet
+    _placement_and_rest(spec, seen, firsts, picked, checks)
+    return checks
 
 
 def alignment_score(image: Image.Image | np.ndarray, prompt: str) -> AlignmentResult:

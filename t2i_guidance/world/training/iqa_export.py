@@ -31,8 +31,8 @@ from t2i_guidance.world.describe import restate
 from t2i_guidance.world.oracles import (
     ISSUE_WORDS,
     POSITION_CHECKS,
+    alignment_checks,
     composition_score,
-    judge_alignment,
     observation_of_scene,
 )
 from t2i_guidance.world.render import DEGRADATIONS, degrade, render_clean
@@ -185,10 +185,11 @@ def alignment_example(rng: random.Random, split: str, size: int) -> tuple[Image.
     # Name sizes always when a size was changed, so the change is visible in the words.
     text = canonical_caption(prompt_scene) if rng.random() < 0.5 else caption(prompt_scene, rng, 0.0)
     truth = observation_of_scene(shown)
-    met, unmet = judge_alignment(parse_prompt(text), truth)
+    checks = alignment_checks(parse_prompt(text), truth)
+    met, unmet = [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
     image = render_clean(shown, size)
-    facts = {"seen": truth.describe(), "issues": [], "unmet": unmet, "met": met, "elements": len(met) + len(unmet),
-             "asks": restate(parse_prompt(text))}
+    facts = {"seen": truth.describe(), "issues": [], "unmet": unmet, "met": met, "elements": len(checks),
+             "asks": restate(parse_prompt(text)), "checks": [[ok, s] for ok, s in checks]}
     return image, {"label": round(5.0 * len(met) / (len(met) + len(unmet)), 3), "facts": facts, "prompt": text}
 
 
