@@ -93,6 +93,7 @@ def _worker(args: argparse.Namespace) -> dict:
 
     from reward_model.interface import ImageItem
     from t2i_guidance import registries as scorer_registry
+    from t2i_guidance.generator import denoiser_of, load_pipeline
     from t2i_guidance.ledger import peak_rss_mb
     from t2i_guidance.registries import load_preset
     from t2i_guidance.result import aggregate
@@ -125,7 +126,9 @@ def _worker(args: argparse.Namespace) -> dict:
 
         return wrapper
 
-    pipeline = generator.pipeline
+    # The hand loop loads the pipeline as a user would, in plain fp32 and untouched by our Generator.
+    pipeline = load_pipeline(plan.generator_location, torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
 
     seeds = [args.seed + k for k in range(args.n)]
     hand_times, ours_times, overheads = [], [], []
@@ -136,7 +139,7 @@ def _worker(args: argparse.Namespace) -> dict:
         scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
         start = time.perf_counter()
         best, best_value = None, None
-        meter = DenoiserMeter(generator.denoiser).__enter__()
+        meter = DenoiserMeter(denoiser_of(pipeline)).__enter__()
         for k, seed in enumerate(seeds):
             image = pipeline(
                 prompt=args.prompt,
@@ -154,7 +157,7 @@ def _worker(args: argparse.Namespace) -> dict:
 
         scorer = scorers.build_scorer(preset.scorer, **scorer_kwargs)
         scorer.score = timed(scorer.score)
-        pipeline_class = type(pipeline)
+        pipeline_class = type(generator.pipeline)
         original_call = pipeline_class.__call__
         pipeline_class.__call__ = timed(original_call)
         inside["seconds"] = 0.0

@@ -87,6 +87,18 @@ def cpu_autocast_dtype(device: str, precision: str | None) -> torch.dtype | None
     return None if dtype == torch.float32 else dtype
 
 
+def prefers_channels_last(denoiser: torch.nn.Module, device: str, autocast_dtype: torch.dtype | None) -> bool:
+    """Whether a UNet denoiser should keep its weights channels-last: on a CPU in fp32, oneDNN's
+    convolutions then skip reordering their inputs at every call (docs/speed.md). Not under bf16 autocast,
+    where it measured slower, not for transformer denoisers (few convolutions) and not on GPUs (not
+    measured)."""
+    from diffusers import UNet2DConditionModel, UNet2DModel
+
+    if device != "cpu" or autocast_dtype is not None:
+        return False
+    return isinstance(denoiser, UNet2DConditionModel | UNet2DModel)
+
+
 def denoiser_of(pipeline: Any) -> torch.nn.Module:
     for name in ("unet", "transformer", "prior"):
         module = getattr(pipeline, name, None)
@@ -155,6 +167,8 @@ class Generator:
             pipeline.to(self.device)
         pipeline.set_progress_bar_config(disable=True)
         self.denoiser = denoiser_of(pipeline)
+        if prefers_channels_last(self.denoiser, self.device, self.autocast_dtype):
+            self.denoiser.to(memory_format=torch.channels_last)
 
     @classmethod
     def from_pretrained(

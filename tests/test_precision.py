@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import pytest
 import torch
 
 from reward_model.backends import compute_dtype, cpu_flags, normalise
 from reward_model.backends.transformers_backend import scorer_dtype
-from t2i_guidance.generator import GenerationSettings, Generator, cpu_autocast_dtype, weights_dtype
+from t2i_guidance.generator import (
+    GenerationSettings,
+    Generator,
+    call_kwargs,
+    cpu_autocast_dtype,
+    weights_dtype,
+)
 from tests.tiny_pipelines import build_tiny_pipeline
 
 CPUINFO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx512f amx_tile amx_bf16 avx512_bf16\n"
@@ -80,3 +89,38 @@ def test_the_denoiser_runs_under_bf16_autocast_only_in_bf16(precision, expected)
     generator = Generator(build_tiny_pipeline("sd15"), device="cpu", precision=precision)
     seen = _denoiser_autocast(generator)
     assert seen and all(state == expected for state in seen)
+
+
+def _fresh_sd15():
+    """A copy of the shared tiny pipeline in the layout a plain load gives (other tests' generators may
+    have made the shared one channels-last)."""
+    pipeline = copy.deepcopy(build_tiny_pipeline("sd15"))
+    pipeline.unet.to(memory_format=torch.contiguous_format)
+    return pipeline
+
+
+def _conv_weights_channels_last(generator: Generator) -> bool:
+    convs = [m for m in generator.denoiser.modules() if isinstance(m, torch.nn.Conv2d)]
+    return bool(convs) and all(m.weight.is_contiguous(memory_format=torch.channels_last) and
+                               not m.weight.is_contiguous() for m in convs if m.kernel_size != (1, 1))
+
+
+@pytest.mark.parametrize(("precision", "expected"), [("fp32", True), (None, True), ("bf16", False)])
+def test_a_cpu_unet_keeps_channels_last_weights_in_fp32_only(precision, expected):
+    generator = Generator(_fresh_sd15(), device="cpu", precision=precision)
+    assert _conv_weights_channels_last(generator) is expected
+
+
+def test_channels_last_leaves_the_pixels_as_a_plain_pipeline_draws_them():
+    """The exact mode's promise: the same seed gives the hand loop's pixels (to float rounding)."""
+    settings = GenerationSettings(num_inference_steps=3, guidance_scale=2.0)
+    ours = Generator(_fresh_sd15(), device="cpu", precision="fp32")
+    plain = _fresh_sd15()
+    plain.set_progress_bar_config(disable=True)
+    assert _conv_weights_channels_last(ours)
+    image = ours.generate("a red circle", [7], settings)[0].image
+    with torch.inference_mode():
+        expected = plain(prompt="a red circle", generator=torch.Generator("cpu").manual_seed(7), output_type="pil",
+                         **call_kwargs(plain, settings)).images[0]
+    difference = np.abs(np.asarray(image, dtype=int) - np.asarray(expected, dtype=int))
+    assert difference.max() <= 1
