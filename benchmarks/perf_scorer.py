@@ -14,7 +14,8 @@ model of the same architecture and image size stands in (speed depends on shapes
 untrained model always writes max-new-tokens, a trained one stops at its answer). Prints a table and
 writes benchmarks/results/perf_scorer.json.
 
---one-look scores the three dimensions of --images pictures (greedy, transformers, one process) the older
+--one-look scores the three dimensions of --images pictures (the world generator's pictures of --prompt,
+or with --pictures synthetic the smooth shapes above; greedy, transformers, one process) the older
 way (batch-size requests per call, each re-encoding its picture) and the current way (batch-size pictures
 per call, each encoded once), alternating --repeats times, and checks that the answers are identical;
 writes benchmarks/results/perf_scorer_one_look.json.
@@ -165,7 +166,13 @@ def _one_look(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     model = resolve_model(args.model)
-    requests = [Request(image, dimension, args.prompt) for image in _images(args.images)
+    if args.pictures == "generator":  # what a best-of-N scores: the world generator's pictures of the prompt
+        from benchmarks.common import generate
+
+        images = generate([args.prompt] * args.images, seed=0)
+    else:
+        images = _images(args.images)
+    requests = [Request(image, dimension, args.prompt) for image in images
                 for dimension in ("technical", "aesthetic", "alignment")]
     greedy = Decoding(do_sample=False, max_new_tokens=args.max_new_tokens)
     backends = {
@@ -185,7 +192,7 @@ def _one_look(args: argparse.Namespace) -> dict:
             answers[name] = [result.completions[0].text if result.completions else "" for result in results]
     best = {name: min(times) for name, times in seconds.items()}
     return {
-        "pictures": args.images, "requests": len(requests), "threads": args.threads,
+        "pictures": args.images, "pictures_from": args.pictures, "prompt": args.prompt, "requests": len(requests), "threads": args.threads,
         "max_new_tokens": args.max_new_tokens, "seconds": seconds, "speedup": best["before"] / best["after"],
         "cpu_seconds": cpu_seconds,
         "cpu_speedup": min(cpu_seconds["before"]) / min(cpu_seconds["after"]),
@@ -221,6 +228,8 @@ def main() -> None:
     parser.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
     parser.add_argument("--agreement", type=int, default=0, help="K samples; measure agreement instead")
     parser.add_argument("--one-look", action="store_true", help="three dimensions: before vs after one look")
+    parser.add_argument("--pictures", default="generator", choices=("generator", "synthetic"),
+                        help="for --one-look: the world generator's pictures of --prompt, or synthetic shapes")
     parser.add_argument("--dimensions", default="technical", help="for --agreement")
     parser.add_argument("--prompt", default="a red circle above a blue square", help="for --agreement, --one-look")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
