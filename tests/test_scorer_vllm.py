@@ -51,6 +51,7 @@ def test_engine_arguments_use_the_authors_bounds():
     assert kwargs["limit_mm_per_prompt"] == {"image": 1, "video": 0}
     assert kwargs["mm_processor_kwargs"] == {"min_pixels": 4 * 28 * 28, "max_pixels": 4000 * 28 * 28}
     assert kwargs["dtype"] == "bfloat16" and kwargs["gpu_memory_utilization"] == 0.8
+    assert kwargs["enable_prefix_caching"] is True  # a picture's three questions share one prefill
 
 
 def test_cpu_engine_is_fp32_eager_with_a_fixed_kv_cache():
