@@ -141,6 +141,20 @@ def lora_config(options: dict | None):
     return LoraConfig(task_type="CAUSAL_LM", **options)
 
 
+def without_unreachable_hub_kernels(args: dict) -> dict:
+    """Trainer arguments whose model loading will not reach for Hub kernels it cannot get.
+
+    transformers (5.x, with its `kernels` dependency) swaps Hugging Face Hub kernels (liger's fused
+    layers) into a model it loads onto a GPU; offline, with none cached, that load fails before training
+    starts. So when the hub is offline, `use_kernels` is off unless the config names it."""
+    from huggingface_hub import constants
+
+    init = dict(args.get("model_init_kwargs") or {})
+    if not constants.HF_HUB_OFFLINE or "use_kernels" in init:
+        return args
+    return {**args, "model_init_kwargs": {**init, "use_kernels": False}}
+
+
 def last_checkpoint(output_dir: str | Path, resume: bool | str | None) -> str | None:
     """The checkpoint to resume from: `resume` "auto"/True = the newest COMPLETE one in output_dir (None if
     there is none), a path = that one, False/None = start fresh.
@@ -171,7 +185,7 @@ def run_sft(model_path: str, cot_jsonl: str, output_dir: str, args: dict, lora: 
     from trl import SFTConfig
 
     processor = AutoProcessor.from_pretrained(model_path, **(processor_kwargs or {}))
-    args = {"completion_only_loss": True} | args
+    args = without_unreachable_hub_kernels({"completion_only_loss": True} | args)
     if curriculum != "none":
         args.setdefault("train_sampling_strategy", "sequential")  # the curriculum is the order
     config = SFTConfig(output_dir=output_dir, **args)

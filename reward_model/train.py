@@ -121,7 +121,7 @@ def run_grpo_stage(config: dict, stage: dict) -> Path:
 
     from reward_model.grpo import OmniGRPOConfig, OmniGRPOTrainer, build_grpo_dataset, fit_vllm_length
     from reward_model.reward_registry import build_reward_funcs
-    from reward_model.sft import last_checkpoint, lora_config, save_trained
+    from reward_model.sft import last_checkpoint, lora_config, save_trained, without_unreachable_hub_kernels
 
     model_path = str(stage["model"])
     looks_local = model_path.startswith((".", "/")) or model_path.count("/") != 1  # hub ids are "org/name"
@@ -132,7 +132,7 @@ def run_grpo_stage(config: dict, stage: dict) -> Path:
     if "episodes" in stage:
         args["num_train_epochs"] = stage["episodes"]
     dataset = build_grpo_dataset(stage.get("data", config["data"]["train"]), split="train", limit=stage.get("limit"))
-    args = fit_vllm_length(args, processor, _distinct_prompts(dataset))
+    args = without_unreachable_hub_kernels(fit_vllm_length(args, processor, _distinct_prompts(dataset)))
     trainer = OmniGRPOTrainer(
         model=model_path,
         reward_funcs=build_reward_funcs(stage.get("rewards", ["format", "accuracy"]), stage.get("reward_options")),

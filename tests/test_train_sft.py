@@ -157,3 +157,20 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(assets, tmp_path):
     assert [e["loss"] for e in fresh["log_history"] if "loss" in e][:3] == [
         e["loss"] for e in json.loads((tmp_path / "whole" / "checkpoint-3" / "trainer_state.json").read_text())[
             "log_history"] if "loss" in e]  # resume=False starts again from step 1
+
+
+def test_offline_training_does_not_reach_for_hub_kernels(monkeypatch):
+    """transformers loads Hub kernels onto a GPU by default; offline with none cached, loading failed."""
+    from huggingface_hub import constants
+
+    from reward_model.sft import without_unreachable_hub_kernels
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    args = {"max_steps": 2, "model_init_kwargs": {"dtype": "bfloat16"}}
+    assert without_unreachable_hub_kernels(args)["model_init_kwargs"] == {"dtype": "bfloat16", "use_kernels": False}
+    assert without_unreachable_hub_kernels({})["model_init_kwargs"] == {"use_kernels": False}
+    asked = {"model_init_kwargs": {"use_kernels": True}}
+    assert without_unreachable_hub_kernels(asked) == asked  # the config's own choice stands
+    assert args == {"max_steps": 2, "model_init_kwargs": {"dtype": "bfloat16"}}  # the caller's dict is untouched
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert without_unreachable_hub_kernels(args) == args  # online: transformers' default
