@@ -2,6 +2,7 @@
 
     python -m benchmarks.guided_vs_unguided --preset embedded --prompts 100 --n 8
     python -m benchmarks.guided_vs_unguided --preset embedded --scorer-model runs/lpA/grpo_stage2 --prompts 20
+    python -m benchmarks.guided_vs_unguided --prompts 96 --also-scorer-model runs/scorerE/grpo_stage1  # two judges' mean
 
 Prompts are the canonical captions of held-out scenes (contents the generator never saw rendered). For
 each one the preset's BestOfN makes N candidates and its scorer picks one; then the world's pixel
@@ -33,6 +34,29 @@ from benchmarks.common import (
 from reward_model.evaluate import srcc
 
 
+class MeanOfScorers:
+    """Two scorers as one judge: each dimension's score is the mean of theirs where both answered; where
+    one failed, its failure stands (a half-judged score is not passed off as a whole one)."""
+
+    name = "mean-of-scorers"
+
+    def __init__(self, first, second) -> None:
+        self.first, self.second = first, second
+
+    def score(self, items, prompt, dimensions):
+        from dataclasses import replace
+
+        one, two = self.first.score(items, prompt, dimensions), self.second.score(items, prompt, dimensions)
+        table = {}
+        for item in items:
+            row = {}
+            for dimension in dimensions:
+                a, b = one[item.id][dimension], two[item.id][dimension]
+                row[dimension] = replace(a, score=(a.score + b.score) / 2) if a.ok and b.ok else (b if a.ok else a)
+            table[item.id] = row
+        return table
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
     from tqdm.auto import tqdm
@@ -44,10 +68,21 @@ def run(args: argparse.Namespace) -> dict:
     from t2i_guidance.world.captions import canonical_caption
 
     torch.set_num_threads(args.threads)
-    search = build_run(RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
-                                  scorer_model=args.scorer_model, weights=args.weights, device="cpu",
-                                  scorer_options=scorer_options(args), dtype=args.dtype))
+    request = RunRequest(preset=args.preset, strategy="best-of-n", strategy_options={"n": args.n},
+                         scorer_model=args.scorer_model, weights=args.weights, device="cpu",
+                         scorer_options=scorer_options(args), dtype=args.dtype)
+    judge = None
+    if args.also_scorer_model:
+        from t2i_guidance.placement import load_scorer
+        from t2i_guidance.search.run_builder import plan_run
+
+        plan = plan_run(request)
+        second = dict(plan.scorer_kwargs, model=args.also_scorer_model, seed=(plan.scorer_kwargs.get("seed") or 0) + 1)
+        judge = MeanOfScorers(load_scorer(plan), scorer_registry.build_scorer(plan.scorer_name, **second))
+    search = build_run(request, scorer=judge)
     preset, weights, scorer_kwargs = search.plan.preset, search.plan.weights, search.plan.scorer_kwargs
+    if args.also_scorer_model:
+        scorer_kwargs = {**scorer_kwargs, "averaged_with": args.also_scorer_model}
     dims = active_dimensions(weights)
     oracle = scorer_registry.build_scorer("oracle")
 
@@ -191,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="embedded")
     parser.add_argument("--scorer-model", help="scorer weights to use instead of the preset's (a local folder)")
+    parser.add_argument("--also-scorer-model", help="a second scorer folder: each dimension is judged by the "
+                        "mean of the two scorers (a judge ensemble)")
     parser.add_argument("--weights", help="e.g. technical=1,aesthetic=1,alignment=2 (preset default otherwise)")
     parser.add_argument("--scorer-mode", choices=("reason", "prob-weighted", "answer-only"),
                         help="how the scorer answers (default: the preset's)")
