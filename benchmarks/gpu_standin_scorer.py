@@ -27,7 +27,6 @@ TEXT_7B = {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers":
            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [16, 24, 24]}}
 VISION_7B = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "out_hidden_size": 3584,
              "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]}
-DIMENSIONS = ("technical", "aesthetic", "alignment")
 
 
 def standin_config(source: str, scale: str):
@@ -56,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.pictures, args.side, args.max_new_tokens, args.repeats) < 1:
         parser.error("--pictures, --side, --max-new-tokens and --repeats must be at least 1")
 
+    from PIL import Image
     from transformers import AutoModelForImageTextToText
 
     from reward_model.backends import Decoding, Request, resolve_model
     from reward_model.backends.transformers_backend import TransformersBackend
+    from reward_model.interface import DIMENSIONS
     from t2i_guidance.model_sizes import GB, model_size
 
     embedded, release = resolve_model("embedded"), resolve_model("omniquality-r")
@@ -73,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     backend.model = model
     backend.processor.image_processor.size = {"shortest_edge": release.min_pixels, "longest_edge": release.max_pixels}
     generator = torch.Generator().manual_seed(0)
-    from PIL import Image
-
     pictures = [Image.fromarray(torch.randint(0, 256, (args.side, args.side, 3), generator=generator,
                                               dtype=torch.uint8).numpy()) for _ in range(args.pictures)]
     requests = [Request(picture, dimension, "a red circle above a small blue square")

@@ -64,13 +64,14 @@ def main() -> None:
     import torch
 
     from t2i_guidance.placement import load_generator, load_scorer
+    from t2i_guidance.result import active_dimensions
     from t2i_guidance.search.run_builder import RunRequest, plan_run
 
     torch.set_num_threads(args.threads)
     plan = plan_run(RunRequest(preset="embedded", strategy="best-of-n", strategy_options={"n": args.n},
                                scorer_options={"decoding": "greedy"}, device="cpu", dtype="fp32"))
     generator, scorer = load_generator(plan), load_scorer(plan)
-    dims = [d for d, w in plan.weights.items() if w > 0]
+    dims = active_dimensions(plan.weights)
     seeds = list(range(args.n))
     run = lambda overlap: _run(generator, scorer, args.prompt, seeds, args.batch, plan.settings, dims, overlap)  # noqa: E731
     run(False)  # warm-up: kernels chosen, pages touched
