@@ -181,12 +181,14 @@ def export(model, processor, target: Path, provenance: dict, side: int = SIDE) -
 def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_size: int = 32, lr: float = 1e-3,
           head_weight: float = 1.0, save_every: int = 250, seed: int = 0, log_every: int = 25,
           progress: bool = True, sizes: dict | None = None, max_minutes: float | None = None,
-          device: str | None = None, side: int = SIDE, init_from: str | Path | None = None) -> Path | None:
+          device: str | None = None, side: int = SIDE, init_from: str | Path | None = None,
+          grow_to: dict | None = None) -> Path | None:
     """Train (or continue) for `steps` steps in all; returns the exported model folder OUT/final, or None
     when `max_minutes` ran out first (the checkpoint is saved: the same call continues).
 
     `init_from` starts from a saved base VLM (its weights carry over to any `side`: the vision tower's
-    positions are rotary, so a model taught on a coarse grid continues on a finer one)."""
+    positions are rotary, so a model taught on a coarse grid continues on a finer one). `grow_to`
+    (`hidden_size`, `num_layers`) grows its language model first (`grow_base.py`)."""
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
@@ -208,6 +210,10 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
         processor.image_processor.min_pixels = processor.image_processor.max_pixels = side * side
         processor.image_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
         model = AutoModelForImageTextToText.from_pretrained(init_from)
+        if grow_to:
+            from t2i_guidance.world.training.grow_base import grow
+
+            model = grow(model, seed=seed, **grow_to)
         sizes = {"hidden_size": model.config.text_config.hidden_size,
                  "num_layers": model.config.text_config.num_hidden_layers,
                  "vision_depth": model.config.vision_config.depth,
@@ -291,7 +297,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
                   "batch_size": batch_size, "lr": lr, "head_weight": head_weight, "seed": seed,
                   "sizes": sizes, "pool": None if pool is None else portable_path(pool),
                   "pool_pictures": 0 if pool_data is None else len(pool_data[0]),
-                  "init_from": None if init_from is None else portable_path(init_from),
+                  "init_from": None if init_from is None else portable_path(init_from), "grown_to": grow_to,
                   "command": "python -m t2i_guidance.world.training.train_base_vlm", "pixels": [side, side]}
     return export(model, processor, out / "final", provenance, side)
 
@@ -311,15 +317,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present, in bf16)")
     parser.add_argument("--side", type=int, default=SIDE, help="picture side the model sees (a multiple of 28)")
     parser.add_argument("--init-from", help="a saved base VLM to continue from (e.g. the shipped one)")
+    parser.add_argument("--hidden-size", type=int, help="language model width (from scratch, or grown from --init-from)")
+    parser.add_argument("--num-layers", type=int, help="language model layers (from scratch, or grown from --init-from)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be at least 1")
     if args.side < 28 or args.side % 28:
         parser.error("--side must be a positive multiple of 28")
     torch.set_num_threads(args.threads)
+    chosen = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.num_layers)) if v}
+    sizes, grow_to = None, None
+    if chosen and args.init_from:
+        grow_to = chosen
+    elif chosen:
+        sizes = {**BASE_SIZES, **chosen}
     final = train(args.out, args.steps, args.pool, args.batch_size, args.lr, args.head_weight, args.save_every,
                   args.seed, max_minutes=args.max_minutes, device=args.device, side=args.side,
-                  init_from=args.init_from)
+                  init_from=args.init_from, sizes=sizes, grow_to=grow_to)
     if final is not None:
         print(f"base VLM written to {final}")
     return 0
