@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
+from benchmarks.rehearsal_multiprocess import free_port
 from reward_model.train import load_config, main
 from tests.train_support import TEST_MODEL_SIZES, make_data, make_tiny_model
 
@@ -73,6 +74,7 @@ def test_accelerate_two_processes_run_a_grpo_step(tmp_path):
     # (`--cpu` would run ONE process: accelerate's multi-CPU mode goes through mpirun.)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(free_port()),  # not torchrun's fixed default, which a lingering run may hold
                str(REPO / "tests" / "train_distributed_entry.py"), "grpo", "--config", str(CONFIG), "--stage", "2",
                *[item for key, value in sets.items() for item in ("--set", f"{key}={value}")]]
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
