@@ -161,6 +161,14 @@ def build_tiny_processor(
     )
 
 
+def mrope_section(hidden_size: int, num_heads: int) -> list[int]:
+    """Multimodal RoPE's split of half a head's dimensions over (time, height, width)."""
+    if hidden_size % num_heads or (hidden_size // num_heads) % 2:
+        raise ValueError("hidden_size / num_heads must be an even integer")
+    half = hidden_size // num_heads // 2
+    return [half - 2 * (half // 3), half // 3, half // 3]
+
+
 def build_tiny_model(
     processor: Qwen2_5_VLProcessor,
     seed: int = 0,
@@ -174,11 +182,6 @@ def build_tiny_model(
     tokenizer = processor.tokenizer
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     vision_hidden = vision_hidden_size or hidden_size
-    head_dim = hidden_size // num_heads
-    if head_dim % 2 or hidden_size % num_heads:
-        raise ValueError("hidden_size / num_heads must be an even integer")
-    half = head_dim // 2  # multimodal RoPE splits half the head dim over (time, height, width)
-    mrope_section = [half - 2 * (half // 3), half // 3, half // 3]
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -191,7 +194,7 @@ def build_tiny_model(
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 10000.0,
-                "mrope_section": mrope_section,
+                "mrope_section": mrope_section(hidden_size, num_heads),
             },
             "bos_token_id": ids[ENDOFTEXT],
             "eos_token_id": ids[IM_END],

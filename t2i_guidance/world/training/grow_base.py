@@ -20,6 +20,8 @@ import re
 
 import torch
 
+from reward_model.tiny_vlm import mrope_section
+
 VISUAL = "model.visual."
 LAYER = re.compile(r"^model\.language_model\.layers\.(\d+)\.(.*)$")
 ZEROED = ("self_attn.o_proj.", "mlp.down_proj.")
@@ -57,12 +59,8 @@ def grown_config(config, hidden_size: int, num_layers: int):
     """The base's config (vision tower, tokens, windows) with a language model of the new sizes."""
     config = copy.deepcopy(config)
     text = config.text_config
-    heads = text.num_attention_heads
-    if hidden_size % heads or (hidden_size // heads) % 2:
-        raise ValueError(f"hidden_size ({hidden_size}) / {heads} heads must be an even integer")
-    half = hidden_size // heads // 2  # multimodal RoPE splits half the head dim over (time, height, width)
     text.rope_parameters = {**text.rope_parameters,
-                            "mrope_section": [half - 2 * (half // 3), half // 3, half // 3]}
+                            "mrope_section": mrope_section(hidden_size, text.num_attention_heads)}
     text.intermediate_size = text.intermediate_size * hidden_size // text.hidden_size
     text.hidden_size, text.num_hidden_layers = hidden_size, num_layers
     text.layer_types = [text.layer_types[0]] * num_layers
