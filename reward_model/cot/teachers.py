@@ -91,6 +91,7 @@ class RuleBasedTeacher:
     seed: int = 0
     element_checks: bool = False  # alignment: every element checked in words, the verdict their count
     tally: bool = False  # with element_checks: the checks in the prompt's order, each with the running count
+    paired: bool = False  # with tally: each asked object, then what answers it, then its own checks
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -100,6 +101,8 @@ class RuleBasedTeacher:
     def write_one(self, record: IQARecord, sample: int) -> str:
         rng = self._rng(record, sample)
         facts = record.facts or {}
+        if self.element_checks and record.task == "alignment" and self.paired and "pairs" in facts:
+            return self._alignment_paired(facts)
         if self.element_checks and record.task == "alignment" and self.tally and "checks" in facts:
             return self._alignment_tallied(facts)
         if self.element_checks and record.task == "alignment" and "met" in facts:
@@ -158,6 +161,39 @@ class RuleBasedTeacher:
         for done, (ok, sentence) in enumerate(checks, start=1):
             so_far += ok
             sentences.append(f"{sentence[0].upper()}{sentence[1:]} ({so_far} of {done}).")
+        if met == len(checks):
+            sentences.append("Every element matches.")
+        sentences.append(f"{met} of {len(checks)} elements are met.")
+        sentences.append(f"Overall the alignment quality is {verdict(score)}.")
+        return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
+
+    @staticmethod
+    def _alignment_paired(facts: dict) -> str:
+        """The tallied checks, grouped by asked object: "Asked: a large red triangle." then the claim that
+        answers it ("I see a small red triangle at the bottom.") and that object's checks, so that each
+        check sits next to the two phrases it compares; then the rest of what is seen (background, objects
+        nobody asked for) and the checks of placement, background and anything else. Score 5 x N / M."""
+        checks = [(bool(ok), str(sentence)) for ok, sentence in facts["checks"]]
+        rest = list(facts.get("seen", []))
+        sentences = [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
+        tally = [0, 0]  # met so far, checked so far
+
+        def check(group: list[tuple[bool, str]]) -> None:
+            for ok, sentence in group:
+                tally[0], tally[1] = tally[0] + ok, tally[1] + 1
+                sentences.append(f"{sentence[0].upper()}{sentence[1:]} ({tally[0]} of {tally[1]}).")
+
+        for asked, seen, count in facts["pairs"]:
+            sentences.append(f"Asked: {'an' if asked[0] in 'aeiou' else 'a'} {asked}.")
+            if seen is not None:
+                sentences.append(f"I see {seen}.")
+                if seen in rest:
+                    rest.remove(seen)
+            check(checks[tally[1]:tally[1] + int(count)])
+        sentences += [f"I see {phrase}." for phrase in rest]
+        check(checks[tally[1]:])
+        met = tally[0]
+        score = round(5.0 * met / len(checks), 2) if checks else 0.0
         if met == len(checks):
             sentences.append("Every element matches.")
         sentences.append(f"{met} of {len(checks)} elements are met.")

@@ -25,6 +25,7 @@ from t2i_guidance.world.oracles import (
     alignment_checks,
     composition_score,
     observe,
+    requested_pairs,
     technical_score,
     to_array,
 )
@@ -90,6 +91,7 @@ class PictureFacts:
     elements: int | None = None
     met: list[str] | None = None
     checks: list[tuple[bool, str]] | None = None  # every element in the prompt's order: (met, sentence)
+    pairs: list[tuple[str, str | None, int]] | None = None  # each asked object, what answers it, its checks
 
     def description(self) -> str:
         """The base model's dense description target."""
@@ -110,6 +112,8 @@ class PictureFacts:
             facts["met"] = list(self.met or [])
             facts["elements"] = self.elements
             facts["checks"] = [[ok, sentence] for ok, sentence in self.checks or []]
+            if self.pairs is not None:
+                facts["pairs"] = [list(pair) for pair in self.pairs]
         return facts
 
     def label(self, task: str) -> float:
@@ -131,6 +135,6 @@ def picture_facts(image: Image.Image | np.ndarray, prompt: str | None = None) ->
         checks = alignment_checks(spec, seen)
         met, unmet = [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
         fields = {"alignment": 5.0 * len(met) / len(checks), "asks": restate(spec), "unmet": unmet,
-                  "elements": len(checks), "met": met, "checks": checks}
+                  "elements": len(checks), "met": met, "checks": checks, "pairs": requested_pairs(spec, seen)}
     return PictureFacts(seen_phrases(seen), technical.levels, technical.score, technical.issues,
                         aesthetic.score, aesthetic.issues, **fields)

@@ -20,6 +20,7 @@ from t2i_guidance.world.oracles.alignment import (
     judge_extended_alignment,
     relation_holds,
     request_matches,
+    requested_pairs,
 )
 from t2i_guidance.world.oracles.perception import (
     COLOUR_NAMES,
@@ -43,5 +44,5 @@ __all__ = [
     "AestheticResult", "AlignmentResult", "Observation", "OracleScorer", "SeenObject", "TechnicalResult",
     "aesthetic_score", "alignment_score", "colour_difference", "composition_score", "degradation_levels",
     "alignment_checks", "judge_alignment", "judge_extended_alignment", "observation_of_scene", "observe", "position_phrase",
-    "relation_holds", "request_matches", "technical_score", "to_array",
+    "relation_holds", "request_matches", "requested_pairs", "technical_score", "to_array",
 ]

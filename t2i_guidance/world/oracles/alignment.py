@@ -114,6 +114,19 @@ def alignment_checks(spec: PromptSpec, seen: Observation) -> list[tuple[bool, st
     return checks
 
 
+def requested_pairs(spec: PromptSpec, seen: Observation) -> list[tuple[str, str | None, int]] | None:
+    """Each requested object in the prompt's order beside what answers it: (the asked phrase, the seen
+    object's description or None, how many of `alignment_checks`' checks are its own). None for the
+    extended grammar, whose checks count groups instead of comparing one object with one request."""
+    if spec.is_extended:
+        return None
+    pairs = []
+    for request in spec.objects:
+        found = pick_requested(request, seen.objects)
+        pairs.append((request.phrase(), found.describe() if found else None, 3 if request.size else 2))
+    return pairs
+
+
 def _placement_and_rest(spec: PromptSpec, seen: Observation, firsts: Sequence[SeenObject | None],
                         picked: Sequence[SeenObject | None], checks: list[tuple[bool, str]]) -> None:
     """The elements both grammars share: position or relation, background, nothing else."""

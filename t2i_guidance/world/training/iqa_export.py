@@ -34,6 +34,7 @@ from t2i_guidance.world.oracles import (
     alignment_checks,
     composition_score,
     observation_of_scene,
+    requested_pairs,
 )
 from t2i_guidance.world.render import DEGRADATIONS, degrade, render_clean
 from t2i_guidance.world.scene import (
@@ -190,6 +191,8 @@ def alignment_example(rng: random.Random, split: str, size: int) -> tuple[Image.
     image = render_clean(shown, size)
     facts = {"seen": truth.describe(), "issues": [], "unmet": unmet, "met": met, "elements": len(checks),
              "asks": restate(parse_prompt(text)), "checks": [[ok, s] for ok, s in checks]}
+    if (pairs := requested_pairs(parse_prompt(text), truth)) is not None:
+        facts["pairs"] = [list(pair) for pair in pairs]
     return image, {"label": round(5.0 * len(met) / (len(met) + len(unmet)), 3), "facts": facts, "prompt": text}
 
 

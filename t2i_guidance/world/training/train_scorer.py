@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="alignment CoT checks every prompt element in words and ends on their count")
     parser.add_argument("--tally", action="store_true",
                         help="with --element-checks: the checks in the prompt's order, each with the running count")
+    parser.add_argument("--paired", action="store_true",
+                        help="with --tally: each asked object, then the claim that answers it, then its own checks")
     parser.add_argument("--skip-untrained", action="store_true",
                         help="do not evaluate the starting model (a base VLM that was never taught to score)")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tally and not args.element_checks:
         parser.error("--tally orders the element checks: it needs --element-checks")
+    if args.paired and not args.tally:
+        parser.error("--paired groups the tallied checks by object: it needs --tally")
     rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
     if any(name.startswith("world-") for name in rewards):
         from t2i_guidance.world.training.claim_rewards import register_claim_rewards
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(base), "data": data,
         "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed,
                                                          "element_checks": args.element_checks,
-                                                         "tally": args.tally},
+                                                         "tally": args.tally, "paired": args.paired},
                 "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
         "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": COMMON | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
