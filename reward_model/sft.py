@@ -23,6 +23,7 @@ from trl import SFTTrainer
 from reward_model.backends import chat_messages
 from reward_model.checkpoints import ConvertedCheckpointLoading
 from reward_model.data.lazy_images import image_size, image_tokens, lazy_image_table
+from reward_model.hub_kernels import without_unreachable_kernels
 
 logger = logging.getLogger(__name__)
 
@@ -142,17 +143,11 @@ def lora_config(options: dict | None):
 
 
 def without_unreachable_hub_kernels(args: dict) -> dict:
-    """Trainer arguments whose model loading will not reach for Hub kernels it cannot get.
-
-    transformers (5.x, with its `kernels` dependency) swaps Hugging Face Hub kernels (liger's fused
-    layers) into a model it loads onto a GPU; offline, with none cached, that load fails before training
-    starts. So when the hub is offline, `use_kernels` is off unless the config names it."""
-    from huggingface_hub import constants
-
+    """Trainer arguments whose model loading will not reach for Hub kernels it cannot get
+    (`reward_model/hub_kernels.py`): `use_kernels` off when the hub is offline, unless the config names it."""
     init = dict(args.get("model_init_kwargs") or {})
-    if not constants.HF_HUB_OFFLINE or "use_kernels" in init:
-        return args
-    return {**args, "model_init_kwargs": {**init, "use_kernels": False}}
+    kept = without_unreachable_kernels(init)
+    return args if kept == init else {**args, "model_init_kwargs": kept}
 
 
 def last_checkpoint(output_dir: str | Path, resume: bool | str | None) -> str | None:

@@ -31,3 +31,22 @@ def test_both_stages_predictions_give_a_paired_change(tmp_path):
     change = results["srcc_changes"]["sft->grpo_stage1"][0]
     assert change["change"] > 0.5  # a perfect ranking against a poor one
     assert "| sft -> grpo_stage1 | alignment | 5 |" in table
+
+
+def test_paired_checks_need_the_tally_and_sft_only_stops_before_grpo(tmp_path, capsys):
+    import pytest
+
+    from t2i_guidance.world.training.train_scorer import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["--out", str(tmp_path / "x"), "--world", "--element-checks", "--paired"])
+    assert refused.value.code == 2 and "--paired" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main(["--out", str(out), "--world", "--n", "24", "--element-checks", "--tally", "--paired",
+                 "--sft-steps", "1", "--sft-limit", "8", "--eval-limit", "3", "--max-new-tokens", "8",
+                 "--skip-untrained", "--sft-only"]) == 0
+    results = json.loads((out / "learning_proof.json").read_text())
+    assert list(results["evaluations"]) == ["sft"] and not (out / "grpo_stage1").exists()
+    assert results["settings"]["paired"] and results["settings"]["device"] == "cpu"
+    taught = [json.loads(line) for line in (out / "cot" / "train.jsonl").read_text().splitlines()]
+    assert any("Asked: " in row["trajectory"] for row in taught if row["task"] == "alignment")

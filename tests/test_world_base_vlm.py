@@ -133,3 +133,24 @@ def test_a_saved_base_continues_on_a_finer_grid(tmp_path):
     assert model.config.text_config.hidden_size == 32 and model.config.vision_config.window_size == 224
     provenance = json.loads((fine / "provenance.json").read_text())
     assert provenance["pixels"] == [224, 224] and not provenance["init_from"].startswith("/")
+
+
+def test_worker_processes_make_the_same_batches_in_the_same_order():
+    processor = build_tiny_processor(min_pixels=base.SIDE * base.SIDE, max_pixels=base.SIDE * base.SIDE)
+    samples = base.BaseSamples(None, seed=2)
+    here = list(base.batch_stream(samples, processor, 3, 4, 7, workers=0))
+    apart = list(base.batch_stream(samples, processor, 3, 4, 7, workers=2))
+    assert len(here) == len(apart) == 3
+    for mine, theirs in zip(here, apart, strict=True):
+        for name, value in mine.items():
+            other = theirs[name]
+            pairs = value.items() if isinstance(value, dict) else [(name, value)]
+            for key, tensor in pairs:
+                assert torch.equal(tensor, other[key] if isinstance(value, dict) else other), key
+    later = next(base.batch_stream(samples, processor, 3, 5, 7, workers=0))  # a resumed run starts mid-stream
+    assert torch.equal(later["input_ids"], here[1]["input_ids"])
+
+
+def test_a_run_with_workers_trains_and_exports(tmp_path):
+    final = base.train(tmp_path / "base", steps=2, batch_size=2, progress=False, sizes=TINY, workers=2)
+    assert json.loads((final / "provenance.json").read_text())["steps"] == 2

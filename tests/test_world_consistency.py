@@ -100,3 +100,45 @@ def test_a_record_without_ordered_checks_keeps_the_untallied_form():
     tallied = RuleBasedTeacher(element_checks=True, tally=True).write_one(record, 0)
     assert tallied == RuleBasedTeacher(element_checks=True).write_one(record, 0)
     assert not re.search(r"\(\d+ of \d+\)", tallied)
+
+
+def _record(fields: dict, facts: dict | None = None) -> IQARecord:
+    return IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                     source="world", split="train", facts=facts if facts is not None else fields["facts"])
+
+
+def test_paired_checks_sit_beside_the_asked_object_and_the_claim_that_answers_it():
+    teacher, inconsistent, missing_seen = RuleBasedTeacher(element_checks=True, tally=True, paired=True), 0, 0
+    for index in range(150):
+        image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
+        facts, spec = fields["facts"], parse_prompt(fields["prompt"])
+        text = teacher.write_one(_record(fields), 0)
+        tallied = RuleBasedTeacher(element_checks=True, tally=True).write_one(_record(fields), 0)
+        # the same checks with the same running counts as the tallied form, only regrouped
+        assert re.findall(r"\(\d+ of \d+\)\.", text) == re.findall(r"\(\d+ of \d+\)\.", tallied)
+        assert parse_answer(text).score == round(fields["label"], 2)
+        blocks = text.split("Asked: ")[1:]
+        assert len(blocks) == len(spec.objects) == len(facts["pairs"])
+        checks = iter(sentence for _, sentence in facts["checks"])
+        for block, request, (asked, seen, count) in zip(blocks, spec.objects, facts["pairs"], strict=True):
+            assert block.startswith(f"{'an' if asked[0] in 'aeiou' else 'a'} {request.phrase()}.")
+            if seen is None:
+                missing_seen += 1
+                assert f"no {request.colour} object is visible" in block
+            else:  # the claim comes right after the asked object, before that object's checks
+                assert block.split(". ")[1] == f"I see {seen}" and request.colour in seen
+            for _ in range(count):  # this object's own checks, in the prompt's order
+                sentence = next(checks)
+                assert f"{sentence[0].upper()}{sentence[1:]} (" in block
+        # every "I see" of the tallied form is said once in the paired form too
+        assert sorted(re.findall(r"I see [^.(]+\.", text)) == sorted(re.findall(r"I see [^.(]+\.", tallied))
+        inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
+    assert inconsistent <= 2 and missing_seen > 0
+
+
+def test_without_pairs_the_paired_teacher_keeps_the_tallied_form():
+    image, fields = iqa_export.alignment_example(random.Random(5), "train", 32)
+    facts = {key: value for key, value in fields["facts"].items() if key != "pairs"}
+    paired = RuleBasedTeacher(element_checks=True, tally=True, paired=True).write_one(_record(fields, facts), 0)
+    assert paired == RuleBasedTeacher(element_checks=True, tally=True).write_one(_record(fields, facts), 0)
+    assert "Asked:" not in paired

@@ -127,3 +127,20 @@ def test_objects_are_described_in_reading_order_not_by_size():
                   "black", relation="below")
     facts = picture_facts(render_clean(scene, 32))
     assert facts.seen[:2] == ["a small red circle at the top", "a large blue square at the bottom"]
+
+
+def test_pairs_name_each_requested_object_and_what_answers_it():
+    from t2i_guidance.world.captions import parse_prompt
+    from t2i_guidance.world.oracles import Observation, SeenObject, alignment_checks, requested_pairs
+
+    red = SeenObject("red", "circle", "small", 0.5, 0.25, 0.02, (0.4, 0.15, 0.6, 0.35))
+    green = SeenObject("green", "square", "large", 0.5, 0.75, 0.06, (0.3, 0.55, 0.7, 0.95))
+    seen = Observation("white", (1.0, 1.0, 1.0), (red, green), 0)
+    spec = parse_prompt("a large red circle above a blue square on a white background")
+    pairs = requested_pairs(spec, seen)
+    assert pairs == [("large red circle", red.describe(), 3), ("blue square", None, 2)]
+    # the objects' own checks come first, then placement, background and the stray green square
+    checks = alignment_checks(spec, seen)
+    assert sum(count for _, _, count in pairs) + 3 == len(checks)
+    assert "large" in checks[2][1] and "blue" in checks[3][1] and "green" in checks[-1][1]
+    assert requested_pairs(parse_prompt("two red circles"), seen) is None  # the counting grammar has none

@@ -117,6 +117,30 @@ def ask_about_colour(pixels: np.ndarray, prompt: str, rng: random.Random) -> tup
     return ASK.format(colour), answer or f"I see no {colour} object."
 
 
+class _Batches(torch.utils.data.Dataset):
+    """Batch k of the stream, for a DataLoader's worker processes."""
+
+    def __init__(self, samples: BaseSamples, processor, batch_size: int, first: int, last: int):
+        self.samples, self.processor, self.batch_size, self.first, self.last = samples, processor, batch_size, first, last
+
+    def __len__(self) -> int:
+        return self.last - self.first
+
+    def __getitem__(self, k: int) -> dict:
+        step = self.first + k
+        return collate([self.samples(step * self.batch_size + i) for i in range(self.batch_size)], self.processor)
+
+
+def batch_stream(samples: BaseSamples, processor, batch_size: int, first: int, last: int, workers: int = 0):
+    """The collated batches of steps first..last-1 in order, made in `workers` processes (0: here)."""
+    if workers <= 0:
+        return (collate([samples(step * batch_size + i) for i in range(batch_size)], processor)
+                for step in range(first, last))
+    loader = torch.utils.data.DataLoader(_Batches(samples, processor, batch_size, first, last), batch_size=None,
+                                         num_workers=workers, prefetch_factor=4, persistent_workers=False)
+    return iter(loader)
+
+
 def collate(samples: list[dict], processor) -> dict:
     """Right-padded batch; loss only on the answer (and its end-of-turn token)."""
     tokenizer = processor.tokenizer
@@ -182,13 +206,15 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
           head_weight: float = 1.0, save_every: int = 250, seed: int = 0, log_every: int = 25,
           progress: bool = True, sizes: dict | None = None, max_minutes: float | None = None,
           device: str | None = None, side: int = SIDE, init_from: str | Path | None = None,
-          grow_to: dict | None = None) -> Path | None:
+          grow_to: dict | None = None, workers: int = 0) -> Path | None:
     """Train (or continue) for `steps` steps in all; returns the exported model folder OUT/final, or None
     when `max_minutes` ran out first (the checkpoint is saved: the same call continues).
 
     `init_from` starts from a saved base VLM (its weights carry over to any `side`: the vision tower's
     positions are rotary, so a model taught on a coarse grid continues on a finer one). `grow_to`
-    (`hidden_size`, `num_layers`) grows its language model first (`grow_base.py`)."""
+    (`hidden_size`, `num_layers`) grows its language model first (`grow_base.py`). `workers` > 0 makes
+    the batches in that many processes (a GPU waits on one core's rendering otherwise); every sample
+    comes from its index alone, so the stream is the same with any number of workers."""
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
@@ -209,7 +235,9 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
         processor = AutoProcessor.from_pretrained(init_from)
         processor.image_processor.min_pixels = processor.image_processor.max_pixels = side * side
         processor.image_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
-        model = AutoModelForImageTextToText.from_pretrained(init_from)
+        from reward_model.hub_kernels import without_unreachable_kernels
+
+        model = AutoModelForImageTextToText.from_pretrained(init_from, **without_unreachable_kernels({}))
         if grow_to:
             from t2i_guidance.world.training.grow_base import grow
 
@@ -251,6 +279,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
                                       "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                                       "step": step})
 
+    batches = batch_stream(samples, processor, batch_size, step, steps, workers)
     bar = tqdm(total=steps, initial=step, desc="base VLM", unit="step", disable=not progress)
     started, window = time.time(), []
     try:
@@ -260,7 +289,7 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
                 save()
                 print(f"stopped after {max_minutes} minutes at step {step}; run the same command to continue")
                 return None
-            batch = collate([samples(step * batch_size + i) for i in range(batch_size)], processor)
+            batch = next(batches)
             targets = {name: value.to(device) for name, value in batch.pop("perception").items()}
             batch = {name: value.to(device) for name, value in batch.items()}
             with autocast:
@@ -315,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-minutes", type=float, help="stop after this long (checkpoint saved; rerun to continue)")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present, in bf16)")
+    parser.add_argument("--workers", type=int, default=0, help="processes that make the batches (0: the trainer's own)")
     parser.add_argument("--side", type=int, default=SIDE, help="picture side the model sees (a multiple of 28)")
     parser.add_argument("--init-from", help="a saved base VLM to continue from (e.g. the shipped one)")
     parser.add_argument("--hidden-size", type=int, help="language model width (from scratch, or grown from --init-from)")
@@ -333,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {**BASE_SIZES, **chosen}
     final = train(args.out, args.steps, args.pool, args.batch_size, args.lr, args.head_weight, args.save_every,
                   args.seed, max_minutes=args.max_minutes, device=args.device, side=args.side,
-                  init_from=args.init_from, sizes=sizes, grow_to=grow_to)
+                  init_from=args.init_from, sizes=sizes, grow_to=grow_to, workers=args.workers)
     if final is not None:
         print(f"base VLM written to {final}")
     return 0

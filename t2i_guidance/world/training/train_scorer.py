@@ -46,7 +46,7 @@ def prepare_data(out: Path, world: bool, n: int, seed: int, prepared: str | None
 def evaluate(name: str, model: Path, data: dict, out: Path, results: dict, args: argparse.Namespace) -> None:
     start = time.time()
     table = evaluate_model(model, data["test"], out / f"eval_{name}", split="test", limit=args.eval_limit,
-                           max_new_tokens=args.max_new_tokens, batch_size=32)
+                           max_new_tokens=args.max_new_tokens, batch_size=32, device=args.device)
     overall = [row for row in table if row["source"] == "all"]
     results["evaluations"][name] = {"model": str(model), "seconds": round(time.time() - start, 1),
                                     "per_task": overall}
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --tally: each asked object, then the claim that answers it, then its own checks")
     parser.add_argument("--skip-untrained", action="store_true",
                         help="do not evaluate the starting model (a base VLM that was never taught to score)")
+    parser.add_argument("--sft-only", action="store_true", help="stop after SFT and its evaluation (no GRPO)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where SFT, GRPO and the evaluations run (cuda: bf16 training)")
     parser.add_argument("--base", help="start from this model folder (e.g. the world base VLM) instead of "
                         "a randomly initialised tiny model")
     args = parser.parse_args(argv)
@@ -168,13 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.skip_untrained:
         evaluate("untrained", base, data, out, results, args)
 
+    common = COMMON | ({"use_cpu": False, "bf16": True} if args.device == "cuda" else {})
     config = {
         "model": str(base), "data": data,
         "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed,
                                                          "element_checks": args.element_checks,
                                                          "tally": args.tally, "paired": args.paired},
                 "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
-        "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": COMMON | {
+        "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": common | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
             "lr_scheduler_type": "cosine", "warmup_steps": 10, "logging_steps": 20,
             "max_length": args.sft_max_length}},
@@ -186,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         results["timings"]["cot+sft"] = round(time.time() - timed, 1)
         evaluate("sft", out / "sft", data, out, results, args)
 
-    grpo_args = COMMON | {"beta": 0.001, "num_generations": 8, "temperature": 1.0,
+    grpo_args = common | {"beta": 0.001, "num_generations": 8, "temperature": 1.0,
                           "per_device_train_batch_size": args.grpo_batch, "max_completion_length": args.max_new_tokens,
                           "loss_type": "grpo", "logging_steps": 5}
     stages = [
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                          "args": grpo_args | {"learning_rate": args.grpo2_lr, "max_steps": args.grpo2_steps,
                                               "std_filter": True, "top_entropy_quantile": 0.2, "delta": 3.0}}),
     ]
-    for name, stage in stages:
+    for name, stage in [] if args.sft_only else stages:
         timed = time.time()
         run_grpo_stage(config, stage | {"rewards": rewards})
         results["timings"][name] = round(time.time() - timed, 1)
