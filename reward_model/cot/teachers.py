@@ -92,6 +92,7 @@ class RuleBasedTeacher:
     element_checks: bool = False  # alignment: every element checked in words, the verdict their count
     tally: bool = False  # with element_checks: the checks in the prompt's order, each with the running count
     paired: bool = False  # with tally: each asked object, then what answers it, then its own checks
+    compare: bool = False  # with paired: each check states the asked and the seen value before its verdict
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -102,7 +103,7 @@ class RuleBasedTeacher:
         rng = self._rng(record, sample)
         facts = record.facts or {}
         if self.element_checks and record.task == "alignment" and self.paired and "pairs" in facts:
-            return self._alignment_paired(facts)
+            return self._alignment_paired(facts, compare=self.compare and "compared" in facts)
         if self.element_checks and record.task == "alignment" and self.tally and "checks" in facts:
             return self._alignment_tallied(facts)
         if self.element_checks and record.task == "alignment" and "met" in facts:
@@ -168,12 +169,19 @@ class RuleBasedTeacher:
         return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
 
     @staticmethod
-    def _alignment_paired(facts: dict) -> str:
+    def _alignment_paired(facts: dict, compare: bool = False) -> str:
         """The tallied checks, grouped by asked object: "Asked: a large red triangle." then the claim that
         answers it ("I see a small red triangle at the bottom.") and that object's checks, so that each
         check sits next to the two phrases it compares; then the rest of what is seen (background, objects
-        nobody asked for) and the checks of placement, background and anything else. Score 5 x N / M."""
+        nobody asked for) and the checks of placement, background and anything else. Score 5 x N / M.
+
+        `compare`: each check written as "Size: asked large, seen small, not met", the two values first
+        and the verdict last, so the verdict compares two words just written instead of being guessed at
+        the start of the sentence."""
         checks = [(bool(ok), str(sentence)) for ok, sentence in facts["checks"]]
+        if compare:
+            checks = [(bool(ok), f"{element}: asked {asked}, seen {seen}, {'met' if ok else 'not met'}")
+                      for element, asked, seen, ok in facts["compared"]]
         rest = list(facts.get("seen", []))
         sentences = [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
         tally = [0, 0]  # met so far, checked so far

@@ -23,6 +23,7 @@ from t2i_guidance.world.captions import POSITION_WORDS, RELATION_WORDS, PromptSp
 from t2i_guidance.world.oracles import (
     Observation,
     alignment_checks,
+    compared_checks,
     composition_score,
     observe,
     requested_pairs,
@@ -92,6 +93,7 @@ class PictureFacts:
     met: list[str] | None = None
     checks: list[tuple[bool, str]] | None = None  # every element in the prompt's order: (met, sentence)
     pairs: list[tuple[str, str | None, int]] | None = None  # each asked object, what answers it, its checks
+    compared: list[tuple[str, str, str, bool]] | None = None  # each check as (element, asked, seen, met)
 
     def description(self) -> str:
         """The base model's dense description target."""
@@ -114,6 +116,8 @@ class PictureFacts:
             facts["checks"] = [[ok, sentence] for ok, sentence in self.checks or []]
             if self.pairs is not None:
                 facts["pairs"] = [list(pair) for pair in self.pairs]
+            if self.compared is not None:
+                facts["compared"] = [list(row) for row in self.compared]
         return facts
 
     def label(self, task: str) -> float:
@@ -135,6 +139,7 @@ def picture_facts(image: Image.Image | np.ndarray, prompt: str | None = None) ->
         checks = alignment_checks(spec, seen)
         met, unmet = [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
         fields = {"alignment": 5.0 * len(met) / len(checks), "asks": restate(spec), "unmet": unmet,
-                  "elements": len(checks), "met": met, "checks": checks, "pairs": requested_pairs(spec, seen)}
+                  "elements": len(checks), "met": met, "checks": checks, "pairs": requested_pairs(spec, seen),
+                  "compared": compared_checks(spec, seen)}
     return PictureFacts(seen_phrases(seen), technical.levels, technical.score, technical.issues,
                         aesthetic.score, aesthetic.issues, **fields)

@@ -16,6 +16,7 @@ from t2i_guidance.world.oracles.alignment import (
     AlignmentResult,
     alignment_checks,
     alignment_score,
+    compared_checks,
     judge_alignment,
     judge_extended_alignment,
     relation_holds,
@@ -43,6 +44,6 @@ __all__ = [
     "COLOUR_NAMES", "ISSUE_WORDS", "POSITION_CHECKS",
     "AestheticResult", "AlignmentResult", "Observation", "OracleScorer", "SeenObject", "TechnicalResult",
     "aesthetic_score", "alignment_score", "colour_difference", "composition_score", "degradation_levels",
-    "alignment_checks", "judge_alignment", "judge_extended_alignment", "observation_of_scene", "observe", "position_phrase",
+    "alignment_checks", "compared_checks", "judge_alignment", "judge_extended_alignment", "observation_of_scene", "observe", "position_phrase",
     "relation_holds", "request_matches", "requested_pairs", "technical_score", "to_array",
 ]

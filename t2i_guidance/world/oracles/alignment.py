@@ -127,6 +127,42 @@ def requested_pairs(spec: PromptSpec, seen: Observation) -> list[tuple[str, str 
     return pairs
 
 
+def compared_checks(spec: PromptSpec, seen: Observation) -> list[tuple[str, str, str, bool]] | None:
+    """`alignment_checks` as comparisons, in the same order and with the same verdicts: (the element, what
+    the prompt asks, what is seen, met), e.g. ("size", "large", "small", False). The asked and the seen
+    value come before the verdict, so a rationale written this way states both before it decides. None
+    for the extended grammar (its checks count groups)."""
+    if spec.is_extended:
+        return None
+    checks = alignment_checks(spec, seen)
+    rows: list[tuple[str, str, str]] = []
+    picked = [pick_requested(request, seen.objects) for request in spec.objects]
+    for request, found in zip(spec.objects, picked, strict=True):
+        rows.append(("colour", request.colour, found.colour if found else "none"))
+        rows.append(("shape", request.shape, found.shape if found else "none"))
+        if request.size:
+            rows.append(("size", request.size, found.size if found else "none"))
+    if spec.relation is not None:
+        (a, b), words = (o.phrase() for o in spec.objects), RELATION_WORDS[spec.relation][0]
+        where = "an object is missing" if None in picked else ", ".join(
+            f"the {o.colour} {o.shape} {position_phrase(o.cx, o.cy)}" for o in picked[:2])
+        rows.append(("placement", f"the {a} {words} the {b}", where))
+    elif spec.position is not None:
+        found = picked[0]
+        rows.append(("position", POSITION_WORDS[spec.position][0],
+                     position_phrase(found.cx, found.cy) if found else "nothing"))
+    if spec.background is not None:
+        rows.append(("background", spec.background, seen.background))
+    extra = [o for o in seen.objects if o not in picked]
+    if extra or any(found is not None for found in picked):
+        rows.append(("other objects", "none", ", ".join(o.describe() for o in extra) or "none"))
+    else:
+        rows.append(("requested objects", "some", "none"))
+    if len(rows) != len(checks):
+        raise AssertionError(f"{len(rows)} comparisons for {len(checks)} checks")  # the two orders drifted
+    return [(*row, ok) for row, (ok, _) in zip(rows, checks, strict=True)]
+
+
 def _placement_and_rest(spec: PromptSpec, seen: Observation, firsts: Sequence[SeenObject | None],
                         picked: Sequence[SeenObject | None], checks: list[tuple[bool, str]]) -> None:
     """The elements both grammars share: position or relation, background, nothing else."""

@@ -32,6 +32,7 @@ from t2i_guidance.world.oracles import (
     ISSUE_WORDS,
     POSITION_CHECKS,
     alignment_checks,
+    compared_checks,
     composition_score,
     observation_of_scene,
     requested_pairs,
@@ -193,6 +194,7 @@ def alignment_example(rng: random.Random, split: str, size: int) -> tuple[Image.
              "asks": restate(parse_prompt(text)), "checks": [[ok, s] for ok, s in checks]}
     if (pairs := requested_pairs(parse_prompt(text), truth)) is not None:
         facts["pairs"] = [list(pair) for pair in pairs]
+        facts["compared"] = [list(row) for row in compared_checks(parse_prompt(text), truth)]
     return image, {"label": round(5.0 * len(met) / (len(met) + len(unmet)), 3), "facts": facts, "prompt": text}
 
 

@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --tally: each asked object, then the claim that answers it, then its own checks")
     parser.add_argument("--skip-untrained", action="store_true",
                         help="do not evaluate the starting model (a base VLM that was never taught to score)")
+    parser.add_argument("--compare", action="store_true",
+                        help="with --paired: each check names the asked and the seen value before its verdict")
     parser.add_argument("--sft-only", action="store_true", help="stop after SFT and its evaluation (no GRPO)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where SFT, GRPO and the evaluations run (cuda: bf16 training)")
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tally orders the element checks: it needs --element-checks")
     if args.paired and not args.tally:
         parser.error("--paired groups the tallied checks by object: it needs --tally")
+    if args.compare and not args.paired:
+        parser.error("--compare rewrites the paired checks: it needs --paired")
     rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
     if any(name.startswith("world-") for name in rewards):
         from t2i_guidance.world.training.claim_rewards import register_claim_rewards
@@ -176,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(base), "data": data,
         "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed,
                                                          "element_checks": args.element_checks,
-                                                         "tally": args.tally, "paired": args.paired},
+                                                         "tally": args.tally, "paired": args.paired,
+                                                         "compare": args.compare},
                 "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
         "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": common | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
