@@ -142,3 +142,26 @@ def test_without_pairs_the_paired_teacher_keeps_the_tallied_form():
     paired = RuleBasedTeacher(element_checks=True, tally=True, paired=True).write_one(_record(fields, facts), 0)
     assert paired == RuleBasedTeacher(element_checks=True, tally=True).write_one(_record(fields, facts), 0)
     assert "Asked:" not in paired
+
+
+def test_compared_checks_name_both_values_before_the_verdict_and_keep_the_count():
+    teacher = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True)
+    paired = RuleBasedTeacher(element_checks=True, tally=True, paired=True)
+    kinds, inconsistent = set(), 0
+    for index in range(150):
+        image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
+        facts = fields["facts"]
+        text = teacher.write_one(_record(fields), 0)
+        # the same running counts as the paired form: only the wording of each check changed
+        assert re.findall(r"\(\d+ of \d+\)\.", text) == re.findall(r"\(\d+ of \d+\)\.", paired.write_one(_record(fields), 0))
+        assert parse_answer(text).score == round(fields["label"], 2)
+        stated = re.findall(r"(\w[\w ]*): asked ([^,]+), seen (.+?), (met|not met) \(\d+ of \d+\)\.", text)
+        assert len(stated) == len(facts["checks"])
+        for (element, asked, seen, verdict), (ok, _) in zip(stated, facts["checks"], strict=True):
+            assert (verdict == "met") == bool(ok)
+            kinds.add(element)
+            if element in ("Colour", "Shape", "Size", "Background"):
+                assert (asked == seen) == bool(ok)  # one word against one word
+        inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
+    assert {"Colour", "Shape", "Size", "Background", "Other objects"} <= kinds
+    assert kinds & {"Placement", "Position"} and inconsistent <= 2

@@ -144,3 +144,27 @@ def test_pairs_name_each_requested_object_and_what_answers_it():
     assert sum(count for _, _, count in pairs) + 3 == len(checks)
     assert "large" in checks[2][1] and "blue" in checks[3][1] and "green" in checks[-1][1]
     assert requested_pairs(parse_prompt("two red circles"), seen) is None  # the counting grammar has none
+
+
+def test_compared_checks_follow_the_checks_order_and_verdicts():
+    from t2i_guidance.world.captions import parse_prompt
+    from t2i_guidance.world.oracles import Observation, SeenObject, alignment_checks, compared_checks
+
+    red = SeenObject("red", "circle", "small", 0.5, 0.25, 0.02, (0.4, 0.15, 0.6, 0.35))
+    green = SeenObject("green", "square", "large", 0.5, 0.75, 0.06, (0.3, 0.55, 0.7, 0.95))
+    seen = Observation("white", (1.0, 1.0, 1.0), (red, green), 0)
+    spec = parse_prompt("a large red circle above a blue square on a gray background")
+    rows = compared_checks(spec, seen)
+    assert [ok for *_, ok in rows] == [ok for ok, _ in alignment_checks(spec, seen)]
+    assert rows[:5] == [("colour", "red", "red", True), ("shape", "circle", "circle", True),
+                        ("size", "large", "small", False), ("colour", "blue", "none", False),
+                        ("shape", "square", "none", False)]
+    assert rows[5][:3] == ("placement", "the large red circle above the blue square", "an object is missing")
+    assert rows[6] == ("background", "gray", "white", False)
+    assert rows[7][0] == "other objects" and "green square" in rows[7][2] and not rows[7][3]
+    both = Observation("white", (1.0, 1.0, 1.0), (red, SeenObject("blue", "square", "small", 0.5, 0.75, 0.02,
+                                                                 (0.4, 0.65, 0.6, 0.85))), 0)
+    placed = compared_checks(parse_prompt("a red circle above a blue square"), both)
+    assert ("placement", "the red circle above the blue square", "the red circle at the top, the blue square at the bottom",
+            True) in placed
+    assert compared_checks(parse_prompt("two red circles"), seen) is None
