@@ -129,13 +129,19 @@ def test_objects_are_described_in_reading_order_not_by_size():
     assert facts.seen[:2] == ["a small red circle at the top", "a large blue square at the bottom"]
 
 
-def test_pairs_name_each_requested_object_and_what_answers_it():
-    from t2i_guidance.world.captions import parse_prompt
-    from t2i_guidance.world.oracles import Observation, SeenObject, alignment_checks, requested_pairs
+def _small_red_circle_above_large_green_square():
+    from t2i_guidance.world.oracles import Observation, SeenObject
 
     red = SeenObject("red", "circle", "small", 0.5, 0.25, 0.02, (0.4, 0.15, 0.6, 0.35))
     green = SeenObject("green", "square", "large", 0.5, 0.75, 0.06, (0.3, 0.55, 0.7, 0.95))
-    seen = Observation("white", (1.0, 1.0, 1.0), (red, green), 0)
+    return red, Observation("white", (1.0, 1.0, 1.0), (red, green), 0)
+
+
+def test_pairs_name_each_requested_object_and_what_answers_it():
+    from t2i_guidance.world.captions import parse_prompt
+    from t2i_guidance.world.oracles import alignment_checks, requested_pairs
+
+    red, seen = _small_red_circle_above_large_green_square()
     spec = parse_prompt("a large red circle above a blue square on a white background")
     pairs = requested_pairs(spec, seen)
     assert pairs == [("large red circle", red.describe(), 3), ("blue square", None, 2)]
@@ -150,9 +156,7 @@ def test_compared_checks_follow_the_checks_order_and_verdicts():
     from t2i_guidance.world.captions import parse_prompt
     from t2i_guidance.world.oracles import Observation, SeenObject, alignment_checks, compared_checks
 
-    red = SeenObject("red", "circle", "small", 0.5, 0.25, 0.02, (0.4, 0.15, 0.6, 0.35))
-    green = SeenObject("green", "square", "large", 0.5, 0.75, 0.06, (0.3, 0.55, 0.7, 0.95))
-    seen = Observation("white", (1.0, 1.0, 1.0), (red, green), 0)
+    red, seen = _small_red_circle_above_large_green_square()
     spec = parse_prompt("a large red circle above a blue square on a gray background")
     rows = compared_checks(spec, seen)
     assert [ok for *_, ok in rows] == [ok for ok, _ in alignment_checks(spec, seen)]
