@@ -165,3 +165,18 @@ def test_compared_checks_name_both_values_before_the_verdict_and_keep_the_count(
         inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
     assert {"Colour", "Shape", "Size", "Background", "Other objects"} <= kinds
     assert kinds & {"Placement", "Position"} and inconsistent <= 2
+
+
+def test_seen_first_checks_swap_only_the_order_of_the_two_values():
+    compared = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True)
+    seen_first = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=True)
+    inconsistent = 0
+    for index in range(60):
+        image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
+        text, reference = seen_first.write_one(_record(fields), 0), compared.write_one(_record(fields), 0)
+        swapped = re.sub(r"asked ([^,]+), seen (.+?), (met|not met) \(", r"seen \2, asked \1, \3 (", reference)
+        assert text == swapped and text != reference
+        stated = re.findall(r"(\w[\w ]*): seen (.+?), asked ([^,]+), (met|not met) \(\d+ of \d+\)\.", text)
+        assert [verdict == "met" for *_, verdict in stated] == [bool(ok) for ok, _ in fields["facts"]["checks"]]
+        inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
+    assert inconsistent <= 1

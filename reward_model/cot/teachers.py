@@ -93,6 +93,7 @@ class RuleBasedTeacher:
     tally: bool = False  # with element_checks: the checks in the prompt's order, each with the running count
     paired: bool = False  # with tally: each asked object, then what answers it, then its own checks
     compare: bool = False  # with paired: each check states the asked and the seen value before its verdict
+    seen_first: bool = False  # with compare: the seen value first, right after the claim it is read from
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -103,7 +104,8 @@ class RuleBasedTeacher:
         rng = self._rng(record, sample)
         facts = record.facts or {}
         if self.element_checks and record.task == "alignment" and self.paired and "pairs" in facts:
-            return self._alignment_paired(facts, compare=self.compare and "compared" in facts)
+            return self._alignment_paired(facts, compare=self.compare and "compared" in facts,
+                                          seen_first=self.seen_first)
         if self.element_checks and record.task == "alignment" and self.tally and "checks" in facts:
             return self._alignment_tallied(facts)
         if self.element_checks and record.task == "alignment" and "met" in facts:
@@ -169,7 +171,7 @@ class RuleBasedTeacher:
         return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
 
     @staticmethod
-    def _alignment_paired(facts: dict, compare: bool = False) -> str:
+    def _alignment_paired(facts: dict, compare: bool = False, seen_first: bool = False) -> str:
         """The tallied checks, grouped by asked object: "Asked: a large red triangle." then the claim that
         answers it ("I see a small red triangle at the bottom.") and that object's checks, so that each
         check sits next to the two phrases it compares; then the rest of what is seen (background, objects
@@ -177,11 +179,15 @@ class RuleBasedTeacher:
 
         `compare`: each check written as "Size: asked large, seen small, not met", the two values first
         and the verdict last, so the verdict compares two words just written instead of being guessed at
-        the start of the sentence."""
+        the start of the sentence. `seen_first`: "Size: seen small, asked large, not met", so the seen value
+        is copied from the claim just made before the prompt's words are written (with the asked value
+        first, judges copied it into the seen slot)."""
         checks = [(bool(ok), str(sentence)) for ok, sentence in facts["checks"]]
         if compare:
-            checks = [(bool(ok), f"{element}: asked {asked}, seen {seen}, {'met' if ok else 'not met'}")
-                      for element, asked, seen, ok in facts["compared"]]
+            checks = []
+            for element, asked, seen, ok in facts["compared"]:
+                values = f"seen {seen}, asked {asked}" if seen_first else f"asked {asked}, seen {seen}"
+                checks.append((bool(ok), f"{element}: {values}, {'met' if ok else 'not met'}"))
         rest = list(facts.get("seen", []))
         sentences = [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
         tally = [0, 0]  # met so far, checked so far
