@@ -47,6 +47,9 @@ def test_paired_checks_need_the_tally_and_sft_only_stops_before_grpo(tmp_path, c
     with pytest.raises(SystemExit) as refused:
         main(["--out", str(tmp_path / "x"), "--world", "--element-checks", "--tally", "--paired", "--seen-first"])
     assert refused.value.code == 2 and "--seen-first" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["--out", str(tmp_path / "x"), "--world", "--element-checks", "--tally", "--look-first"])
+    assert refused.value.code == 2 and "--look-first" in capsys.readouterr().err
     out = tmp_path / "run"
     assert main(["--out", str(out), "--world", "--n", "24", "--element-checks", "--tally", "--paired",
                  "--sft-steps", "1", "--sft-limit", "8", "--eval-limit", "3", "--max-new-tokens", "8",

@@ -180,3 +180,25 @@ def test_seen_first_checks_swap_only_the_order_of_the_two_values():
         assert [verdict == "met" for *_, verdict in stated] == [bool(ok) for ok, _ in fields["facts"]["checks"]]
         inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
     assert inconsistent <= 1
+
+
+def test_look_first_describes_the_picture_before_the_prompt_and_keeps_the_checks():
+    look = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=True, look_first=True)
+    paired = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=True)
+    inconsistent = 0
+    for index in range(60):
+        image, fields = iqa_export.alignment_example(random.Random(index), "train", 32)
+        facts = fields["facts"]
+        text, reference = look.write_one(_record(fields), 0), paired.write_one(_record(fields), 0)
+        body = text.split("\n\n", 1)[1]
+        described = body.split(" The prompt asks for ")[0]
+        # every seen object is claimed once, all before the prompt's words
+        assert re.findall(r"I see ([^.]+)\.", body) == facts["seen"] and described.count("I see") == len(facts["seen"])
+        assert "Asked:" not in described
+        answered = [seen for _, seen, _ in facts["pairs"] if seen is not None]
+        assert re.findall(r"Seen: ([^.]+)\.", body) == answered  # each asked object answered by its claim
+        # the same checks, counts, verdict and score as the paired form
+        assert re.findall(r"\w+: seen [^()]+\(\d+ of \d+\)\.", text) == re.findall(r"\w+: seen [^()]+\(\d+ of \d+\)\.", reference)
+        assert parse_answer(text).score == parse_answer(reference).score
+        inconsistent += not check_consistency(text, parse_answer(text).score, fields["prompt"]).consistent
+    assert inconsistent <= 1

@@ -94,6 +94,7 @@ class RuleBasedTeacher:
     paired: bool = False  # with tally: each asked object, then what answers it, then its own checks
     compare: bool = False  # with paired: each check states the asked and the seen value before its verdict
     seen_first: bool = False  # with compare: the seen value first, right after the claim it is read from
+    look_first: bool = False  # with paired: every "I see" claim before the prompt is restated
     name: str = "rule-based"
 
     def _rng(self, record: IQARecord, sample: int) -> random.Random:
@@ -105,7 +106,7 @@ class RuleBasedTeacher:
         facts = record.facts or {}
         if self.element_checks and record.task == "alignment" and self.paired and "pairs" in facts:
             return self._alignment_paired(facts, compare=self.compare and "compared" in facts,
-                                          seen_first=self.seen_first)
+                                          seen_first=self.seen_first, look_first=self.look_first)
         if self.element_checks and record.task == "alignment" and self.tally and "checks" in facts:
             return self._alignment_tallied(facts)
         if self.element_checks and record.task == "alignment" and "met" in facts:
@@ -171,7 +172,8 @@ class RuleBasedTeacher:
         return f"<think> {PLANS['alignment']}\n\n{' '.join(sentences)} </think><answer> {score:.2f} </answer>"
 
     @staticmethod
-    def _alignment_paired(facts: dict, compare: bool = False, seen_first: bool = False) -> str:
+    def _alignment_paired(facts: dict, compare: bool = False, seen_first: bool = False,
+                          look_first: bool = False) -> str:
         """The tallied checks, grouped by asked object: "Asked: a large red triangle." then the claim that
         answers it ("I see a small red triangle at the bottom.") and that object's checks, so that each
         check sits next to the two phrases it compares; then the rest of what is seen (background, objects
@@ -181,7 +183,9 @@ class RuleBasedTeacher:
         and the verdict last, so the verdict compares two words just written instead of being guessed at
         the start of the sentence. `seen_first`: "Size: seen small, asked large, not met", so the seen value
         is copied from the claim just made before the prompt's words are written (with the asked value
-        first, judges copied it into the seen slot)."""
+        first, judges copied it into the seen slot). `look_first`: the picture is described ("I see ...")
+        before the prompt is restated, and each asked object is then answered by "Seen: <that claim>.", so
+        the description is not written right after the prompt's words (judges wrote what was asked)."""
         checks = [(bool(ok), str(sentence)) for ok, sentence in facts["checks"]]
         if compare:
             checks = []
@@ -189,7 +193,8 @@ class RuleBasedTeacher:
                 values = f"seen {seen}, asked {asked}" if seen_first else f"asked {asked}, seen {seen}"
                 checks.append((bool(ok), f"{element}: {values}, {'met' if ok else 'not met'}"))
         rest = list(facts.get("seen", []))
-        sentences = [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
+        sentences = [f"I see {phrase}." for phrase in rest] or ["I see no clear object."] if look_first else []
+        sentences += [f"The prompt asks for {facts['asks']}."] if facts.get("asks") else []
         tally = [0, 0]  # met so far, checked so far
 
         def check(group: list[tuple[bool, str]]) -> None:
@@ -200,11 +205,11 @@ class RuleBasedTeacher:
         for asked, seen, count in facts["pairs"]:
             sentences.append(f"Asked: {'an' if asked[0] in 'aeiou' else 'a'} {asked}.")
             if seen is not None:
-                sentences.append(f"I see {seen}.")
+                sentences.append(f"Seen: {seen}." if look_first else f"I see {seen}.")
                 if seen in rest:
                     rest.remove(seen)
             check(checks[tally[1]:tally[1] + int(count)])
-        sentences += [f"I see {phrase}." for phrase in rest]
+        sentences += [] if look_first else [f"I see {phrase}." for phrase in rest]
         check(checks[tally[1]:])
         met = tally[0]
         score = round(5.0 * met / len(checks), 2) if checks else 0.0

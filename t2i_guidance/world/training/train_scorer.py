@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --paired: each check names the asked and the seen value before its verdict")
     parser.add_argument("--seen-first", action="store_true",
                         help="with --compare: each check names the seen value first, then the asked one")
+    parser.add_argument("--look-first", action="store_true",
+                        help="with --paired: every 'I see' claim before the prompt is restated")
     parser.add_argument("--sft-only", action="store_true", help="stop after SFT and its evaluation (no GRPO)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where SFT, GRPO and the evaluations run (cuda: bf16 training)")
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--compare rewrites the paired checks: it needs --paired")
     if args.seen_first and not args.compare:
         parser.error("--seen-first reorders the compared values: it needs --compare")
+    if args.look_first and not args.paired:
+        parser.error("--look-first reorders the paired form: it needs --paired")
     rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
     if any(name.startswith("world-") for name in rewards):
         from t2i_guidance.world.training.claim_rewards import register_claim_rewards
@@ -185,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": args.teacher_noise, "seed": args.seed,
                                                          "element_checks": args.element_checks,
                                                          "tally": args.tally, "paired": args.paired,
-                                                         "compare": args.compare, "seen_first": args.seen_first},
+                                                         "compare": args.compare, "seen_first": args.seen_first,
+                                                         "look_first": args.look_first},
                 "k": 8, "tolerance": args.tolerance, "keep": args.keep, "out": str(out / "cot" / "train.jsonl")},
         "sft": {"out": str(out / "sft"), "limit": args.sft_limit, "args": common | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": 16, "max_steps": args.sft_steps,
