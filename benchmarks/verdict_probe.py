@@ -1,0 +1,144 @@
+"""Does a judge's verdict follow the values it has just written? A teacher-forced probe of compared checks.
+
+    python -m benchmarks.verdict_probe --model DIR --records 30 [--seen-first] [--look-first]
+
+For judges trained on compared checks ("Size: asked large, seen small, not met"). Each held-out alignment
+record's reference rationale (the rule-based teacher's, in the judge's own form) is cut right before the
+verdict of every word check (colour, shape, size, background), and the judge is asked, teacher-forced,
+whether " met" or " not met" is more likely next:
+
+- as written: the true seen value; right when the verdict is the truth;
+- swapped: only the seen value in that check is changed (an equal one to a wrong one, an unequal one to
+  the asked one), the picture and everything before it unchanged; right when the verdict follows the two
+  values now written. A judge whose verdict is computed from the words it writes gets this right; one
+  that decides from the picture (or from habit) gets it wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+WORD_ELEMENTS = {"Colour": ("red", "green", "blue", "yellow", "orange", "purple"),
+                 "Shape": ("circle", "square", "triangle"), "Size": ("small", "large"),
+                 "Background": ("white", "gray", "black")}
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    condition: str  # "as written" or "swapped"
+    prefix: str  # the reasoning up to and including the comma before the verdict
+    equal: bool  # the two values written in this check are equal: the verdict that follows them is "met"
+    truly_met: bool  # the element is met in the picture
+
+
+def probe_items(reasoning: str, seen_first: bool, rng: random.Random) -> list[ProbeItem]:
+    """Two items per word check of `reasoning` (the think block's text): as written, and with the seen value
+    swapped. The prefix ends with "<element>: <first> <value>, <second> <value>," so the next word is the
+    verdict."""
+    first, second = ("seen", "asked") if seen_first else ("asked", "seen")
+    pattern = re.compile(rf"({'|'.join(WORD_ELEMENTS)}): {first} (\w+), {second} (\w+), (met|not met) \(")
+    items = []
+    for match in pattern.finditer(reasoning):
+        element, one, two, verdict = match.groups()
+        seen, asked = (one, two) if seen_first else (two, one)
+        swapped = asked if seen != asked else rng.choice([v for v in WORD_ELEMENTS[element] if v != asked])
+        for condition, written in (("as written", seen), ("swapped", swapped)):
+            values = f"seen {written}, asked {asked}" if seen_first else f"asked {asked}, seen {written}"
+            items.append(ProbeItem(condition, f"{reasoning[:match.start()]}{element}: {values},", written == asked,
+                                   verdict == "met"))
+    return items
+
+
+def held_out_records(count: int, seed: int = 7) -> list[tuple[Image.Image, dict]]:
+    """Alignment records of held-out scenes (the render test split), with their facts."""
+    from t2i_guidance.world.training import iqa_export
+
+    rng = random.Random(seed)
+    return [iqa_export.alignment_example(rng, "test", 32) for _ in range(count)]
+
+
+def run(model: str, records: int, seen_first: bool, look_first: bool, threads: int = 1) -> dict:
+    import torch
+
+    from reward_model.backends import Request, resolve_model
+    from reward_model.backends.transformers_backend import TransformersBackend
+    from reward_model.cot.teachers import RuleBasedTeacher
+    from reward_model.data.schema import IQARecord
+
+    torch.set_num_threads(threads)
+    teacher = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=seen_first,
+                               look_first=look_first)
+    backend = TransformersBackend(resolve_model(model), device="cpu")
+    rng = random.Random(0)
+
+    @torch.no_grad()
+    def says_met(image: Image.Image, prompt: str, prefix: str) -> bool:
+        head = backend.render(Request(image, "alignment", prompt)) + prefix
+        scores = []
+        for continuation in (" met", " not met"):
+            inputs = backend.processor(text=[head + continuation], images=[image], return_tensors="pt")
+            start = backend.processor(text=[head], images=[image], return_tensors="pt")["input_ids"].shape[1]
+            logits = backend.model(**inputs).logits[0].float().log_softmax(-1)
+            ids = inputs["input_ids"][0]
+            scores.append(sum(logits[i - 1, ids[i]].item() for i in range(start, len(ids))))
+        return scores[0] > scores[1]
+
+    counts: dict[str, list[int]] = {}
+
+    def add(key: str, right: bool) -> None:
+        counts.setdefault(key, [0, 0])
+        counts[key][0] += right
+        counts[key][1] += 1
+
+    for image, fields in held_out_records(records):
+        record = IQARecord(image="probe.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                           source="world-render", split="test", facts=fields["facts"])
+        reasoning = teacher.write_one(record, 0).split("\n\n", 1)[1]
+        for item in probe_items(reasoning, seen_first, rng):
+            met = says_met(image, fields["prompt"], item.prefix)
+            add(item.condition, met == item.equal)
+            add(f"{item.condition}, values {'equal' if item.equal else 'unequal'}", met == item.equal)
+    shares = {key: {"right": right, "of": total, "share": right / total} for key, (right, total) in counts.items()}
+    return {"command": "python -m benchmarks.verdict_probe", "model": model, "records": records,
+            "seen_first": seen_first, "look_first": look_first, "checks": shares}
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Does the verdict follow the written values? `{report['model']}`", "",
+             f"{report['records']} held-out alignment records, every word check teacher-forced (benchmarks/verdict_probe.py).",
+             "", "| condition | verdict that follows the two written values |", "|---|---|"]
+    for key, row in report["checks"].items():
+        lines.append(f"| {key} | {row['share']:.0%} of {row['of']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a judge trained on compared checks")
+    parser.add_argument("--records", type=int, default=30)
+    parser.add_argument("--seen-first", action="store_true", help="the judge writes the seen value first")
+    parser.add_argument("--look-first", action="store_true", help="the judge describes the picture first")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", help="write OUT.json and OUT.md")
+    args = parser.parse_args(argv)
+    if args.records < 1:
+        parser.error("--records must be at least 1")
+    report = run(args.model, args.records, args.seen_first, args.look_first, args.threads)
+    text = markdown(report)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n")
+        Path(f"{args.out}.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+import random
+
+from benchmarks.verdict_probe import WORD_ELEMENTS, held_out_records, probe_items
+from reward_model.cot.teachers import RuleBasedTeacher
+from reward_model.data.schema import IQARecord
+
+
+def _reasoning(fields: dict, seen_first: bool) -> str:
+    record = IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                       source="world-render", split="test", facts=fields["facts"])
+    teacher = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=seen_first)
+    return teacher.write_one(record, 0).split("\n\n", 1)[1]
+
+
+def test_each_word_check_is_cut_before_its_verdict_and_swapped_once():
+    for seen_first in (False, True):
+        unequal = 0
+        for _, fields in held_out_records(12):
+            reasoning = _reasoning(fields, seen_first)
+            items = probe_items(reasoning, seen_first, random.Random(0))
+            words = [c for c in fields["facts"]["compared"] if c[0].capitalize() in WORD_ELEMENTS]
+            assert len(items) == 2 * len(words)
+            pairs = zip(items[::2], items[1::2], strict=True)
+            for (written, swapped), (_, asked, seen, ok) in zip(pairs, words, strict=True):
+                assert written.condition == "as written" and swapped.condition == "swapped"
+                # as written: the prefix is the teacher's own text, the verdict is the truth
+                assert reasoning.startswith(written.prefix) and written.prefix.endswith(",")
+                assert written.equal == (asked == seen) == written.truly_met == bool(ok)
+                # swapped: only that check's seen value changed, which flips whether the two values are equal
+                assert swapped.equal != written.equal and swapped.truly_met == written.truly_met
+                head = written.prefix.rsplit(": ", 1)[0]
+                assert swapped.prefix.startswith(head) and f"asked {asked}" in swapped.prefix.rsplit(": ", 1)[1]
+                unequal += not written.equal
+        assert unequal > 0  # the held-out records hold unmet checks too
+
+
+def test_held_out_records_are_alignment_records_of_the_test_split():
+    records = held_out_records(4)
+    assert len(records) == 4 and all("compared" in fields["facts"] for _, fields in records)
+    assert records[0][1]["prompt"] == held_out_records(1)[0][1]["prompt"]
