@@ -12,6 +12,10 @@ whether " met" or " not met" is more likely next:
   the asked one), the picture and everything before it unchanged; right when the verdict follows the two
   values now written. A judge whose verdict is computed from the words it writes gets this right; one
   that decides from the picture (or from habit) gets it wrong.
+
+Then the judge writes its own rationale for each record (sampled, as the scorer runs), and each word check
+it writes is compared with the record's truth: is the seen value true, does a wrong one copy the asked
+value, are two unequal values called met, is a truly unmet check called met.
 """
 
 from __future__ import annotations
@@ -56,6 +60,36 @@ def probe_items(reasoning: str, seen_first: bool, rng: random.Random) -> list[Pr
     return items
 
 
+def written_checks(text: str, seen_first: bool) -> list[tuple[str, str, str, bool]]:
+    """(element, asked, seen, says met) for every word check a rationale writes, in order."""
+    first, second = ("seen", "asked") if seen_first else ("asked", "seen")
+    pattern = re.compile(rf"({'|'.join(WORD_ELEMENTS)}): {first} (\w+), {second} (\w+), (met|not met) \(")
+    checks = []
+    for element, one, two, verdict in pattern.findall(text):
+        seen, asked = (one, two) if seen_first else (two, one)
+        checks.append((element, asked, seen, verdict == "met"))
+    return checks
+
+
+def check_truth(written: list[tuple[str, str, str, bool]], truth: list) -> dict[str, int]:
+    """Counts over the written word checks that line up with the record's own (same element, in order)."""
+    counts = dict.fromkeys(("checks", "seen true", "seen wrong", "wrong seen copies asked", "unequal written",
+                            "unequal written called met", "truly unmet", "truly unmet called met"), 0)
+    words = [row for row in truth if row[0].capitalize() in WORD_ELEMENTS]
+    for (element, asked, seen, met), (true_element, true_asked, true_seen, ok) in zip(written, words, strict=False):
+        if element.lower() != true_element.lower() or asked != true_asked:
+            continue  # the rationale checks another element here: nothing to compare it with
+        counts["checks"] += 1
+        counts["seen true"] += seen == true_seen
+        counts["seen wrong"] += seen != true_seen
+        counts["wrong seen copies asked"] += seen != true_seen and seen == asked
+        counts["unequal written"] += seen != asked
+        counts["unequal written called met"] += seen != asked and met
+        counts["truly unmet"] += not ok
+        counts["truly unmet called met"] += (not ok) and met
+    return counts
+
+
 def held_out_records(count: int, seed: int = 7) -> list[tuple[Image.Image, dict]]:
     """Alignment records of held-out scenes (the render test split), with their facts."""
     from t2i_guidance.world.training import iqa_export
@@ -97,7 +131,10 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
         counts[key][0] += right
         counts[key][1] += 1
 
-    for image, fields in held_out_records(records):
+    from reward_model.backends import Decoding
+
+    written = dict.fromkeys(check_truth([], []), 0)
+    for index, (image, fields) in enumerate(held_out_records(records)):
         record = IQARecord(image="probe.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
                            source="world-render", split="test", facts=fields["facts"])
         reasoning = teacher.write_one(record, 0).split("\n\n", 1)[1]
@@ -105,9 +142,14 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
             met = says_met(image, fields["prompt"], item.prefix)
             add(item.condition, met == item.equal)
             add(f"{item.condition}, values {'equal' if item.equal else 'unequal'}", met == item.equal)
+        (result,) = backend.generate([Request(image, "alignment", fields["prompt"], seed=index)],
+                                     Decoding(max_new_tokens=512, seed=0))
+        text = result.completions[0].text if result.completions else ""
+        for key, value in check_truth(written_checks(text, seen_first), fields["facts"]["compared"]).items():
+            written[key] += value
     shares = {key: {"right": right, "of": total, "share": right / total} for key, (right, total) in counts.items()}
     return {"command": "python -m benchmarks.verdict_probe", "model": model, "records": records,
-            "seen_first": seen_first, "look_first": look_first, "checks": shares}
+            "seen_first": seen_first, "look_first": look_first, "checks": shares, "own_rationales": written}
 
 
 def markdown(report: dict) -> str:
@@ -116,6 +158,13 @@ def markdown(report: dict) -> str:
              "", "| condition | verdict that follows the two written values |", "|---|---|"]
     for key, row in report["checks"].items():
         lines.append(f"| {key} | {row['share']:.0%} of {row['of']} |")
+    own = report["own_rationales"]
+    lines += ["", f"Its own rationales (sampled): {own['checks']} word checks line up with the record's.", "",
+              "| | count |", "|---|---|",
+              f"| seen value true | {own['seen true']} of {own['checks']} |",
+              f"| wrong seen values that copy the asked value | {own['wrong seen copies asked']} of {own['seen wrong']} |",
+              f"| two unequal values written, called met | {own['unequal written called met']} of {own['unequal written']} |",
+              f"| truly unmet checks called met | {own['truly unmet called met']} of {own['truly unmet']} |"]
     return "\n".join(lines) + "\n"
 
 

@@ -38,3 +38,29 @@ def test_held_out_records_are_alignment_records_of_the_test_split():
     records = held_out_records(4)
     assert len(records) == 4 and all("compared" in fields["facts"] for _, fields in records)
     assert records[0][1]["prompt"] == held_out_records(1)[0][1]["prompt"]
+
+
+def test_own_rationale_checks_are_read_back_and_scored_against_the_truth():
+    from benchmarks.verdict_probe import check_truth, written_checks
+
+    copied = 0
+    for seen_first in (False, True):
+        for _, fields in held_out_records(12):
+            reasoning = _reasoning(fields, seen_first)
+            truth = fields["facts"]["compared"]
+            words = [row for row in truth if row[0].capitalize() in WORD_ELEMENTS]
+            checks = written_checks(reasoning, seen_first)
+            assert [(e.lower(), a, s, met) for e, a, s, met in checks] == [(e, a, s, bool(ok)) for e, a, s, ok in words]
+            counts = check_truth(checks, truth)  # the teacher's own rationale is true and consistent
+            assert counts["checks"] == counts["seen true"] == len(words)
+            assert counts["unequal written called met"] == counts["truly unmet called met"] == 0
+            unmet = [i for i, (_, a, s, _) in enumerate(checks) if a != s]
+            if unmet:  # a judge that copies the asked value and calls it met
+                i = unmet[0]
+                element, asked, _, _ = checks[i]
+                lied = checks[:i] + [(element, asked, asked, True)] + checks[i + 1:]
+                wrong = check_truth(lied, truth)
+                assert wrong["wrong seen copies asked"] == wrong["seen wrong"] == 1
+                assert wrong["truly unmet called met"] == 1 and wrong["unequal written"] == counts["unequal written"] - 1
+                copied += 1
+    assert copied > 0
