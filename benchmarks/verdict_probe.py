@@ -42,14 +42,18 @@ class ProbeItem:
     truly_met: bool  # the element is met in the picture
 
 
+def _word_checks(seen_first: bool) -> re.Pattern:
+    """A written word check: element, first value, second value, verdict."""
+    first, second = ("seen", "asked") if seen_first else ("asked", "seen")
+    return re.compile(rf"({'|'.join(WORD_ELEMENTS)}): {first} (\w+), {second} (\w+), (met|not met) \(")
+
+
 def probe_items(reasoning: str, seen_first: bool, rng: random.Random) -> list[ProbeItem]:
     """Two items per word check of `reasoning` (the think block's text): as written, and with the seen value
     swapped. The prefix ends with "<element>: <first> <value>, <second> <value>," so the next word is the
     verdict."""
-    first, second = ("seen", "asked") if seen_first else ("asked", "seen")
-    pattern = re.compile(rf"({'|'.join(WORD_ELEMENTS)}): {first} (\w+), {second} (\w+), (met|not met) \(")
     items = []
-    for match in pattern.finditer(reasoning):
+    for match in _word_checks(seen_first).finditer(reasoning):
         element, one, two, verdict = match.groups()
         seen, asked = (one, two) if seen_first else (two, one)
         swapped = asked if seen != asked else rng.choice([v for v in WORD_ELEMENTS[element] if v != asked])
@@ -62,10 +66,8 @@ def probe_items(reasoning: str, seen_first: bool, rng: random.Random) -> list[Pr
 
 def written_checks(text: str, seen_first: bool) -> list[tuple[str, str, str, bool]]:
     """(element, asked, seen, says met) for every word check a rationale writes, in order."""
-    first, second = ("seen", "asked") if seen_first else ("asked", "seen")
-    pattern = re.compile(rf"({'|'.join(WORD_ELEMENTS)}): {first} (\w+), {second} (\w+), (met|not met) \(")
     checks = []
-    for element, one, two, verdict in pattern.findall(text):
+    for element, one, two, verdict in _word_checks(seen_first).findall(text):
         seen, asked = (one, two) if seen_first else (two, one)
         checks.append((element, asked, seen, verdict == "met"))
     return checks
@@ -101,7 +103,7 @@ def held_out_records(count: int, seed: int = 7) -> list[tuple[Image.Image, dict]
 def run(model: str, records: int, seen_first: bool, look_first: bool, threads: int = 1) -> dict:
     import torch
 
-    from reward_model.backends import Request, resolve_model
+    from reward_model.backends import Decoding, Request, resolve_model
     from reward_model.backends.transformers_backend import TransformersBackend
     from reward_model.cot.teachers import RuleBasedTeacher
     from reward_model.data.schema import IQARecord
@@ -115,10 +117,10 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
     @torch.no_grad()
     def says_met(image: Image.Image, prompt: str, prefix: str) -> bool:
         head = backend.render(Request(image, "alignment", prompt)) + prefix
+        start = backend.processor(text=[head], images=[image], return_tensors="pt")["input_ids"].shape[1]
         scores = []
         for continuation in (" met", " not met"):
             inputs = backend.processor(text=[head + continuation], images=[image], return_tensors="pt")
-            start = backend.processor(text=[head], images=[image], return_tensors="pt")["input_ids"].shape[1]
             logits = backend.model(**inputs).logits[0].float().log_softmax(-1)
             ids = inputs["input_ids"][0]
             scores.append(sum(logits[i - 1, ids[i]].item() for i in range(start, len(ids))))
@@ -130,8 +132,6 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
         counts.setdefault(key, [0, 0])
         counts[key][0] += right
         counts[key][1] += 1
-
-    from reward_model.backends import Decoding
 
     written = dict.fromkeys(check_truth([], []), 0)
     for index, (image, fields) in enumerate(held_out_records(records)):
