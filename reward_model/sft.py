@@ -9,6 +9,10 @@ Images stay on disk until a batch needs them (see data/lazy_images.py). A sample
 prompt + target exceed `max_length` is dropped before training, and the count is logged: TRL would
 otherwise truncate it after joining prompt and target, cutting the answer or the image tokens. Bound the
 pixels (`processor: {max_pixels: ...}` in the config) to keep more of them.
+
+An entry may carry a `context`: the start of its target, given to the model but not taught (no loss on
+those tokens). A drill then shows a rationale whose first claims are fixed and teaches only what must
+follow from them (see `ContextMaskingCollator`).
 """
 
 from __future__ import annotations
@@ -80,11 +84,48 @@ def order_for_curriculum(entries: list[dict], curriculum: str, seed: int = 0) ->
 
 
 def sft_rows(entries: list[dict]) -> list[dict]:
-    return [{
+    rows = [{
         "prompt": chat_messages(entry["task"], entry.get("prompt")),
         "completion": [{"role": "assistant", "content": [{"type": "text", "text": entry["target"]}]}],
         "images": [entry["image"]],
     } for entry in entries]
+    if any(entry.get("context") for entry in entries):  # one column for all rows: datasets needs it whole
+        for row, entry in zip(rows, entries, strict=True):
+            context = entry.get("context") or ""
+            if not entry["target"].startswith(context):
+                raise ValueError(f"an entry's context is not the start of its target: {context[:60]!r}")
+            row["context"] = context
+    return rows
+
+
+def context_token_count(tokenizer, target: str, context: str) -> int:
+    """How many leading tokens of `target` are its `context`; the context must end where a token ends (a
+    cut inside a token would teach half of it)."""
+    if not context:
+        return 0
+    whole = tokenizer(target, add_special_tokens=False)["input_ids"]
+    head = tokenizer(context, add_special_tokens=False)["input_ids"]
+    if whole[: len(head)] != head:
+        raise ValueError(f"the context does not end on a token boundary of its target: ...{context[-40:]!r}")
+    return len(head)
+
+
+class ContextMaskingCollator:
+    """Wraps TRL's collator: after it builds the labels (completion only), the first `context_tokens` taught
+    tokens of each row are untaught too, so a drill's given claims carry no loss."""
+
+    def __init__(self, collator) -> None:
+        self.collator = collator
+
+    def __call__(self, examples: list[dict]) -> dict:
+        counts = [int(example.pop("context_tokens", 0)) for example in examples]
+        batch = self.collator(examples)
+        labels = batch["labels"]
+        for row, count in enumerate(counts):
+            if count:
+                taught = (labels[row] != -100).nonzero().flatten()[:count]
+                labels[row, taught] = -100
+        return batch
 
 
 def sample_length(processor, row: dict, size: tuple[int, int]) -> int:
@@ -117,6 +158,12 @@ def build_sft_dataset(cot_jsonl: str | Path, limit: int | None = None, processor
     """
     entries = order_for_curriculum(read_cot_entries(cot_jsonl, limit, difficulties), curriculum, seed)
     rows = sft_rows(entries)
+    if rows and "context" in rows[0]:
+        if processor is None:
+            raise ValueError("entries with a context need the processor to count its tokens")
+        for row in rows:
+            target = row["completion"][0]["content"][0]["text"]
+            row["context_tokens"] = context_token_count(processor.tokenizer, target, row.pop("context"))
     if processor is not None:
         rows, dropped = drop_overlong(rows, processor, max_length)
         if dropped:
@@ -130,7 +177,20 @@ def build_sft_dataset(cot_jsonl: str | Path, limit: int | None = None, processor
 
 
 class OmniSFTTrainer(ConvertedCheckpointLoading, SFTTrainer):
-    """TRL's SFTTrainer whose resume really loads the checkpoint's weights (see checkpoints.py)."""
+    """TRL's SFTTrainer whose resume really loads the checkpoint's weights (see checkpoints.py), and whose
+    rows may hold a given context that is not taught (`context_tokens`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "context_tokens" in (self.train_dataset.column_names or []):
+            if not self.completion_only_loss:
+                raise ValueError("a context is masked inside the completion: it needs completion_only_loss")
+            self.data_collator = ContextMaskingCollator(self.data_collator)
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if "context_tokens" not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, "context_tokens"]
 
 
 def lora_config(options: dict | None):

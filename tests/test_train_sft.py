@@ -174,3 +174,50 @@ def test_offline_training_does_not_reach_for_hub_kernels(monkeypatch):
     assert args == {"max_steps": 2, "model_init_kwargs": {"dtype": "bfloat16"}}  # the caller's dict is untouched
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     assert without_unreachable_hub_kernels(args) == args  # online: transformers' default
+
+
+def _with_context(cot, tmp_path, cut_at: str):
+    """The CoT file with its first entry's target given up to (not including) `cut_at` as context."""
+    lines = cot.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["context"] = first["target"][: first["target"].index(cut_at)]
+    path = tmp_path / "cot_context.jsonl"
+    path.write_text("\n".join([json.dumps(first), *lines[1:3]]) + "\n")
+    return path, first
+
+
+def test_a_given_context_carries_no_loss_and_the_rest_is_taught(assets, tmp_path):
+    from reward_model.sft import ContextMaskingCollator
+
+    root, model_dir, cot = assets
+    processor = AutoProcessor.from_pretrained(model_dir)
+    path, first = _with_context(cot, tmp_path, " I see")
+    dataset = build_sft_dataset(path, processor=processor, max_length=4096)
+    counts = dataset["context_tokens"]
+    assert counts[0] > 0 and list(counts[1:]) == [0, 0]
+    plain = DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
+    rows = [dict(dataset[i]) for i in range(3)]
+    batch = ContextMaskingCollator(plain)([dict(row) for row in rows])
+    taught = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != -100])
+    assert taught.startswith(first["target"][len(first["context"]):]) and first["context"] not in taught
+    unmasked = plain([{k: v for k, v in row.items() if k != "context_tokens"} for row in rows])
+    assert torch.equal(batch["labels"][1:], unmasked["labels"][1:])  # rows without a context keep every label
+    assert (batch["labels"][0] != -100).sum() == (unmasked["labels"][0] != -100).sum() - counts[0]
+
+
+def test_a_context_must_be_the_targets_start_and_end_on_a_token(assets, tmp_path):
+    from reward_model.sft import context_token_count
+
+    root, model_dir, cot = assets
+    processor = AutoProcessor.from_pretrained(model_dir)
+    path, first = _with_context(cot, tmp_path, " I see")
+    broken = json.loads(path.read_text().splitlines()[0]) | {"context": "<think> something else"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(broken) + "\n")
+    with pytest.raises(ValueError, match="not the start of its target"):
+        build_sft_dataset(bad, processor=processor)
+    mid_word = first["target"][: first["target"].index(" I see") + 3]  # " I s": inside a word
+    with pytest.raises(ValueError, match="token boundary"):
+        context_token_count(processor.tokenizer, first["target"], mid_word)
+    with pytest.raises(ValueError, match="need the processor"):
+        build_sft_dataset(path)
