@@ -133,13 +133,15 @@ def picture_facts(image: Image.Image | np.ndarray, prompt: str | None = None) ->
     seen = observe(pixels)
     technical = technical_score(pixels)
     aesthetic = composition_score(seen)
-    fields: dict = {}
-    if prompt is not None:
-        spec = parse_prompt(prompt)
-        checks = alignment_checks(spec, seen)
-        met, unmet = [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
-        fields = {"alignment": 5.0 * len(met) / len(checks), "asks": restate(spec), "unmet": unmet,
-                  "elements": len(checks), "met": met, "checks": checks, "pairs": requested_pairs(spec, seen),
-                  "compared": compared_checks(spec, seen)}
+    fields = alignment_fields(parse_prompt(prompt), seen) if prompt is not None else {}
     return PictureFacts(seen_phrases(seen), technical.levels, technical.score, technical.issues,
                         aesthetic.score, aesthetic.issues, **fields)
+
+
+def alignment_fields(spec: PromptSpec, seen: Observation) -> dict:
+    """PictureFacts' alignment fields for a prompt against what is seen."""
+    checks = alignment_checks(spec, seen)
+    met, unmet = [s for ok, s in checks if ok], [s for ok, s in checks if not ok]
+    return {"alignment": 5.0 * len(met) / len(checks), "asks": restate(spec), "unmet": unmet,
+            "elements": len(checks), "met": met, "checks": checks, "pairs": requested_pairs(spec, seen),
+            "compared": compared_checks(spec, seen)}

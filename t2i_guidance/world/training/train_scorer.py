@@ -68,6 +68,25 @@ def srcc_change(out: Path, before: str, after: str, rounds: int = 2000, seed: in
         raise ValueError(f"eval_{before} and eval_{after}: {error}") from error
 
 
+def add_drills(cot: Path, teacher_options: dict, share: float, seed: int, results: dict) -> Path:
+    """cot/sft.jsonl: the accepted trajectories and misreading drills for a share of their alignment
+    pictures (cot/drills.jsonl)."""
+    import random
+
+    from reward_model.cot.teachers import RuleBasedTeacher
+    from t2i_guidance.world.training.misread_drills import misread_drills
+
+    entries = [json.loads(line) for line in cot.read_text().splitlines() if line.strip()]
+    teacher = RuleBasedTeacher(**{k: v for k, v in teacher_options.items() if k not in ("noise_std", "seed")})
+    drills = misread_drills(entries, teacher, random.Random(seed), share)
+    (cot.parent / "drills.jsonl").write_text("".join(json.dumps(d) + "\n" for d in drills))
+    both = cot.parent / "sft.jsonl"
+    both.write_text("".join(json.dumps(e) + "\n" for e in entries + drills))
+    results["drills"] = {"entries": len(entries), "drills": len(drills)}
+    print(f"misreading drills: {len(drills)} beside {len(entries)} trajectories", flush=True)
+    return both
+
+
 def write_tables(out: Path, results: dict) -> str:
     cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     lines = ["| model | task | n | parse failures | SRCC | PLCC |", "|---|---|---|---|---|---|"]
@@ -137,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --compare: each check names the seen value first, then the asked one")
     parser.add_argument("--look-first", action="store_true",
                         help="with --paired: every 'I see' claim before the prompt is restated")
+    parser.add_argument("--misread-drills", type=float, default=0.0, metavar="SHARE",
+                        help="with --look-first: add a misreading drill for this share of the alignment "
+                        "pictures (description given, the checks taught to follow it; misread_drills.py)")
     parser.add_argument("--sft-only", action="store_true", help="stop after SFT and its evaluation (no GRPO)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where SFT, GRPO and the evaluations run (cuda: bf16 training)")
@@ -153,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seen-first reorders the compared values: it needs --compare")
     if args.look_first and not args.paired:
         parser.error("--look-first reorders the paired form: it needs --paired")
+    if args.misread_drills and not (args.look_first and args.compare):
+        parser.error("--misread-drills gives the description as context: it needs --look-first and --compare")
     rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
     if any(name.startswith("world-") for name in rewards):
         from t2i_guidance.world.training.claim_rewards import register_claim_rewards
@@ -200,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     if not reuse:
         timed = time.time()
         results["cot_summary"] = run_cot(config)
+        if args.misread_drills:
+            config["sft"]["data"] = str(add_drills(Path(config["cot"]["out"]), config["cot"]["teacher_options"],
+                                                   args.misread_drills, args.seed, results))
         run_sft_stage(config)
         results["timings"]["cot+sft"] = round(time.time() - timed, 1)
         evaluate("sft", out / "sft", data, out, results, args)

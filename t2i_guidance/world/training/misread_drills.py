@@ -1,0 +1,99 @@
+"""Misreading drills: rationales whose description is given, and whose checks must follow from it.
+
+A judge trained only on true rationales never has to read its own words: the picture and the words
+always agree, so it can decide each check from the picture and write whatever the prompt asks (measured:
+the verdict did not change when the written seen value did). A drill breaks that tie. It takes a
+training picture, misreads one asked object's shape or size (towards what the prompt asks, or away from
+it), and writes the look-first rationale of that misreading. The description ("I see ...") is given as
+context, with no loss; everything after it is taught: the "Seen:" restatement, each check's seen value,
+its verdict, the counts and the score all follow the written description, not the picture.
+
+    drills = misread_drills(entries, teacher, random.Random(0))   # CoT entries -> extra SFT entries
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from PIL import Image
+
+from reward_model.cot.rejection import sft_target
+from reward_model.cot.teachers import RuleBasedTeacher
+from reward_model.data.schema import IQARecord
+from t2i_guidance.world.captions import parse_prompt
+from t2i_guidance.world.describe import PictureFacts, alignment_fields, seen_phrases
+from t2i_guidance.world.oracles import Observation, observe, to_array
+from t2i_guidance.world.oracles.alignment import pick_requested
+from t2i_guidance.world.scene import SHAPES
+
+DESCRIPTION_END = " The prompt asks for"  # look-first: the description is everything before the restatement
+
+
+def misreadings(spec, seen: Observation) -> list[tuple[int, str, str]]:
+    """Every single misreading of an asked object: (object index, field, the value misread). A value the
+    prompt asks for and the picture lacks is misread as asked; one the picture has is misread as another."""
+    options = []
+    for request in spec.objects:
+        found = pick_requested(request, seen.objects)
+        if found is None:
+            continue
+        index = seen.objects.index(found)
+        if found.shape != request.shape:
+            options.append((index, "shape", request.shape))
+        else:
+            options += [(index, "shape", shape) for shape in SHAPES if shape != found.shape]
+        if request.size is not None:
+            options.append((index, "size", "large" if found.size == "small" else "small"))
+    return options
+
+
+def misread(seen: Observation, index: int, field: str, value: str) -> Observation:
+    objects = list(seen.objects)
+    objects[index] = replace(objects[index], **{field: value})
+    return replace(seen, objects=tuple(objects))
+
+
+def drill_facts(spec, seen: Observation) -> dict:
+    """The alignment teacher facts of a picture read as `seen`."""
+    facts = PictureFacts(seen_phrases(seen), {}, 0.0, [], 0.0, [], **alignment_fields(spec, seen))
+    return facts.teacher_facts("alignment")
+
+
+def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random) -> dict | None:
+    """One drill for an accepted alignment CoT entry, or None when its prompt has no object to misread."""
+    if not (teacher.look_first and teacher.compare):
+        raise ValueError("a drill gives the description as context: it needs the look-first, compared rationale")
+    spec = parse_prompt(entry["prompt"])
+    if spec.is_extended:
+        return None
+    with Image.open(entry["image"]) as image:
+        seen = observe(to_array(image.convert("RGB")))
+    options = misreadings(spec, seen)
+    if not options:
+        return None
+    misread_seen = misread(seen, *rng.choice(options))
+    facts = drill_facts(spec, misread_seen)
+    record = IQARecord(image=entry["image"], task="alignment", label=round(5.0 * len(facts["met"]) /
+                       facts["elements"], 3), prompt=entry["prompt"], source="misread-drill", split="train",
+                       facts=facts)
+    target = sft_target(teacher.write_one(record, 0))
+    if target is None or DESCRIPTION_END not in target:
+        raise ValueError(f"the teacher wrote no well-formed look-first rationale for {entry['image']}")
+    return {"image": entry["image"], "task": "alignment", "prompt": entry["prompt"], "label": record.label,
+            "source": record.source, "facts": facts, "target": target,
+            "context": target[: target.index(DESCRIPTION_END)]}
+
+
+def misread_drills(entries: list[dict], teacher: RuleBasedTeacher, rng: random.Random,
+                   share: float = 1.0) -> list[dict]:
+    """Drills for a `share` of the alignment entries (each picture once, in the entries' order)."""
+    drills, pictures = [], set()
+    for entry in entries:
+        if entry["task"] != "alignment" or entry["image"] in pictures or rng.random() >= share:
+            continue
+        pictures.add(entry["image"])
+        drill = drill_entry(entry, teacher, rng)
+        if drill is not None:
+            drills.append(drill)
+    return drills

@@ -1,0 +1,82 @@
+"""Misreading drills: the description is given, and every check after it follows the written words."""
+
+import random
+import re
+
+import pytest
+
+from reward_model.cot.teachers import RuleBasedTeacher
+from t2i_guidance.world.oracles import observe
+from t2i_guidance.world.render import render_clean
+from t2i_guidance.world.scene import Scene, SceneObject
+from t2i_guidance.world.training.misread_drills import drill_entry, misread_drills, misreadings
+
+PAIR = Scene((SceneObject("triangle", "yellow", "small", 0.5, 0.25), SceneObject("square", "blue", "large", 0.5, 0.7)),
+             "white", relation="above")
+RIGHT = "a small yellow triangle above a large blue square on a white background"
+WRONG_SHAPE = "a small yellow circle above a large blue square on a white background"
+LOOK_FIRST = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=True,
+                              look_first=True)
+CHECK = re.compile(r"(Colour|Shape|Size): seen (\w+), asked (\w+), (met|not met)")
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory):
+    path = tmp_path_factory.mktemp("drills") / "pair.png"
+    render_clean(PAIR, 32).save(path)
+    return str(path)
+
+
+def entry(picture: str, prompt: str, task: str = "alignment") -> dict:
+    return {"image": picture, "task": task, "prompt": prompt, "target": "<think> x </think><answer> 1 </answer>"}
+
+
+def test_a_missing_value_is_misread_as_asked_and_a_present_one_as_another(picture):
+    from t2i_guidance.world.captions import parse_prompt
+
+    seen = observe(render_clean(PAIR, 32))
+    wrong = misreadings(parse_prompt(WRONG_SHAPE), seen)
+    yellow = next(i for i, o in enumerate(seen.objects) if o.colour == "yellow")
+    assert (yellow, "shape", "circle") in wrong  # the prompt's circle, which the picture lacks
+    assert all(value != "triangle" for index, field, value in wrong if index == yellow and field == "shape")
+    right = misreadings(parse_prompt(RIGHT), seen)
+    shapes = {value for index, field, value in right if index == yellow and field == "shape"}
+    assert shapes == {"circle", "square"}  # every shape the yellow object is not
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_after_the_given_description_every_check_follows_the_written_words(picture, seed):
+    drill = drill_entry(entry(picture, RIGHT), LOOK_FIRST, random.Random(seed))
+    context, taught = drill["context"], drill["target"][len(drill["context"]):]
+    assert taught.startswith(" The prompt asks for") and "The prompt" not in context
+    again = drill_entry(entry(picture, RIGHT), LOOK_FIRST, random.Random(seed))["facts"]["seen"]
+    assert again == drill["facts"]["seen"]  # the same seed, the same misreading
+    true_claims = {"a small yellow triangle at the top", "a large blue square at the bottom", "a white background"}
+    misread = [claim for claim in drill["facts"]["seen"] if claim.startswith("a ") and claim not in true_claims]
+    assert len(misread) == 1 and f"I see {misread[0]}." in context and f"Seen: {misread[0]}." in taught
+    checks = CHECK.findall(taught)
+    assert len(checks) == 6 and [verdict for *_, verdict in checks].count("not met") == 1
+    for _, seen, asked, verdict in checks:
+        assert (verdict == "met") == (seen == asked)
+    met = int(re.search(r"(\d+) of (\d+) elements are met", taught).group(1))
+    assert met == 8  # one of the 9 elements misread away from the picture, which meets them all
+    assert f"{5.0 * met / 9:.2f}" in taught.split("<answer>")[1]
+
+
+def test_a_drill_can_read_an_unmet_element_as_met(picture):
+    drills = [drill_entry(entry(picture, WRONG_SHAPE), LOOK_FIRST, random.Random(seed)) for seed in range(12)]
+    towards = [d for d in drills if "I see a small yellow circle" in d["context"]]
+    assert towards  # the misreading the judges make most: the asked shape
+    for drill in towards:
+        assert "Shape: seen circle, asked circle, met" in drill["target"] and "Every element matches" in drill["target"]
+
+
+def test_drills_need_the_look_first_rationale_and_skip_what_they_cannot_misread(picture):
+    asked_first = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True)
+    with pytest.raises(ValueError, match="look-first"):
+        drill_entry(entry(picture, RIGHT), asked_first, random.Random(0))
+    entries = [entry(picture, RIGHT), entry(picture, RIGHT, task="technical"),
+               entry(picture, "two yellow triangles on a white background")]
+    drills = misread_drills(entries, LOOK_FIRST, random.Random(0))
+    assert len(drills) == 1 and drills[0]["source"] == "misread-drill"
+    assert misread_drills(entries, LOOK_FIRST, random.Random(0), share=0.0) == []
