@@ -13,6 +13,7 @@ REWARDS.add("accuracy", "reward_model.rewards:accuracy_reward")
 REWARDS.add("format", "reward_model.rewards:format_reward")
 REWARDS.add("rank", "reward_model.rewards:rank_reward")
 REWARDS.add("consistency", "reward_model.rewards:consistency_reward")
+REWARDS.add("check-consistency", "reward_model.check_consistency:check_consistency_reward")
 
 
 def register_reward(name: str, func: RewardFunc) -> None:
