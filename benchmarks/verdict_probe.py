@@ -13,6 +13,12 @@ whether " met" or " not met" is more likely next:
   values now written. A judge whose verdict is computed from the words it writes gets this right; one
   that decides from the picture (or from habit) gets it wrong.
 
+With --look-first, a third probe: the description itself is misread (one asked object's shape or size,
+`world/training/misread_drills.py`) and every check of the rationale that follows from that description
+is teacher-forced as above; right when the verdict follows the description, not the picture. The judge
+then continues from the misread description on its own (sampled), and its closing "N of M" is compared
+with the count the description implies.
+
 Then the judge writes its own rationale for each record (sampled, as the scorer runs), and each word check
 it writes is compared with the record's truth: is the seen value true, does a wrong one copy the asked
 value, are two unequal values called met, is a truly unmet check called met.
@@ -73,6 +79,12 @@ def written_checks(text: str, seen_first: bool) -> list[tuple[str, str, str, boo
     return checks
 
 
+def stated_count(text: str) -> tuple[int, int] | None:
+    """The last "N of M elements are met." of a rationale."""
+    found = re.findall(r"(\d+) of (\d+) elements are met", text)
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
 def check_truth(written: list[tuple[str, str, str, bool]], truth: list) -> dict[str, int]:
     """Counts over the written word checks that line up with the record's own (same element, in order)."""
     counts = dict.fromkeys(("checks", "seen true", "seen wrong", "wrong seen copies asked", "unequal written",
@@ -105,14 +117,16 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
 
     from reward_model.backends import Decoding, Request, resolve_model
     from reward_model.backends.transformers_backend import TransformersBackend
+    from reward_model.cot.rejection import sft_target
     from reward_model.cot.teachers import RuleBasedTeacher
     from reward_model.data.schema import IQARecord
+    from t2i_guidance.world.training.misread_drills import drill_for_picture
 
     torch.set_num_threads(threads)
     teacher = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=seen_first,
                                look_first=look_first)
     backend = TransformersBackend(resolve_model(model), device="cpu")
-    rng = random.Random(0)
+    rng, drill_rng = random.Random(0), random.Random(1)
 
     @torch.no_grad()
     def says_met(image: Image.Image, prompt: str, prefix: str) -> bool:
@@ -137,11 +151,23 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
     for index, (image, fields) in enumerate(held_out_records(records)):
         record = IQARecord(image="probe.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
                            source="world-render", split="test", facts=fields["facts"])
-        reasoning = teacher.write_one(record, 0).split("\n\n", 1)[1]
+        reasoning = sft_target(teacher.write_one(record, 0))  # as the judge writes it: "<think> I see ..."
         for item in probe_items(reasoning, seen_first, rng):
             met = says_met(image, fields["prompt"], item.prefix)
             add(item.condition, met == item.equal)
             add(f"{item.condition}, values {'equal' if item.equal else 'unequal'}", met == item.equal)
+        if look_first and (drill := drill_for_picture(image, fields["prompt"], teacher, drill_rng)) is not None:
+            true_verdicts = [item.truly_met for item in probe_items(reasoning, seen_first, drill_rng)[::2]]
+            misread_items = probe_items(drill["target"], seen_first, drill_rng)[::2]  # as written: the description's
+            for item, truly in zip(misread_items, true_verdicts, strict=False):
+                met = says_met(image, fields["prompt"], item.prefix)
+                add("description misread", met == item.truly_met)
+                if item.truly_met != truly:
+                    add("description misread, its changed checks", met == item.truly_met)
+            (went_on,) = backend.generate([Request(image, "alignment", fields["prompt"], prefix=drill["context"],
+                                                   seed=index)], Decoding(max_new_tokens=512, seed=0))
+            said = stated_count(went_on.completions[0].text if went_on.completions else "")
+            add("description misread, the judge's own count follows it", said == stated_count(drill["target"]))
         (result,) = backend.generate([Request(image, "alignment", fields["prompt"], seed=index)],
                                      Decoding(max_new_tokens=512, seed=0))
         text = result.completions[0].text if result.completions else ""
@@ -155,7 +181,9 @@ def run(model: str, records: int, seen_first: bool, look_first: bool, threads: i
 def markdown(report: dict) -> str:
     lines = [f"# Does the verdict follow the written values? `{report['model']}`", "",
              f"{report['records']} held-out alignment records, every word check teacher-forced (benchmarks/verdict_probe.py).",
-             "", "| condition | verdict that follows the two written values |", "|---|---|"]
+             "Right: as written and swapped, the verdict follows the two values written in its check; description "
+             "misread, it follows the misread description (the picture says otherwise).",
+             "", "| condition | right |", "|---|---|"]
     for key, row in report["checks"].items():
         lines.append(f"| {key} | {row['share']:.0%} of {row['of']} |")
     own = report["own_rationales"]

@@ -64,3 +64,31 @@ def test_own_rationale_checks_are_read_back_and_scored_against_the_truth():
                 assert wrong["truly unmet called met"] == 1 and wrong["unequal written"] == counts["unequal written"] - 1
                 copied += 1
     assert copied > 0
+
+
+def test_the_stated_count_is_the_last_one_written():
+    from benchmarks.verdict_probe import stated_count
+
+    assert stated_count("Size: seen small, asked large, not met (4 of 5). 8 of 9 elements are met. Good.") == (8, 9)
+    assert stated_count("1 of 2 elements are met. 2 of 2 elements are met.") == (2, 2)
+    assert stated_count("Every element matches.") is None
+
+
+def test_a_misread_description_changes_the_checks_that_follow_it():
+    from reward_model.cot.rejection import sft_target
+    from t2i_guidance.world.training.misread_drills import drill_for_picture
+
+    teacher = RuleBasedTeacher(element_checks=True, tally=True, paired=True, compare=True, seen_first=True,
+                               look_first=True)
+    changed = 0
+    for image, fields in held_out_records(12):
+        drill = drill_for_picture(image, fields["prompt"], teacher, random.Random(1))
+        if drill is None:
+            continue
+        record = IQARecord(image="x.png", task="alignment", label=fields["label"], prompt=fields["prompt"],
+                           source="world-render", split="test", facts=fields["facts"])
+        truthful = probe_items(sft_target(teacher.write_one(record, 0)), True, random.Random(0))[::2]
+        misread = probe_items(drill["target"], True, random.Random(0))[::2]
+        assert len(truthful) == len(misread) and drill["target"].startswith("<think> I see")
+        changed += sum(a.truly_met != b.truly_met for a, b in zip(truthful, misread, strict=True))
+    assert changed >= 6  # most misreadings flip one verdict (a few land on an element already unmet)

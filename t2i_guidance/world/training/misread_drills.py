@@ -60,29 +60,37 @@ def drill_facts(spec, seen: Observation) -> dict:
     return facts.teacher_facts("alignment")
 
 
-def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random) -> dict | None:
-    """One drill for an accepted alignment CoT entry, or None when its prompt has no object to misread."""
+def drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
+                      rng: random.Random) -> dict | None:
+    """A drill for one picture and its prompt: {facts, target, context, label}, or None when the prompt
+    has no object to misread."""
     if not (teacher.look_first and teacher.compare):
         raise ValueError("a drill gives the description as context: it needs the look-first, compared rationale")
-    spec = parse_prompt(entry["prompt"])
+    spec = parse_prompt(prompt)
     if spec.is_extended:
         return None
-    with Image.open(entry["image"]) as image:
-        seen = observe(to_array(image.convert("RGB")))
+    seen = observe(to_array(image.convert("RGB")))
     options = misreadings(spec, seen)
     if not options:
         return None
-    misread_seen = misread(seen, *rng.choice(options))
-    facts = drill_facts(spec, misread_seen)
-    record = IQARecord(image=entry["image"], task="alignment", label=round(5.0 * len(facts["met"]) /
-                       facts["elements"], 3), prompt=entry["prompt"], source="misread-drill", split="train",
-                       facts=facts)
+    facts = drill_facts(spec, misread(seen, *rng.choice(options)))
+    label = round(5.0 * len(facts["met"]) / facts["elements"], 3)
+    record = IQARecord(image="drill.png", task="alignment", label=label, prompt=prompt, source="misread-drill",
+                       split="train", facts=facts)
     target = sft_target(teacher.write_one(record, 0))
     if target is None or DESCRIPTION_END not in target:
-        raise ValueError(f"the teacher wrote no well-formed look-first rationale for {entry['image']}")
-    return {"image": entry["image"], "task": "alignment", "prompt": entry["prompt"], "label": record.label,
-            "source": record.source, "facts": facts, "target": target,
-            "context": target[: target.index(DESCRIPTION_END)]}
+        raise ValueError(f"the teacher wrote no well-formed look-first rationale for {prompt!r}")
+    return {"facts": facts, "target": target, "context": target[: target.index(DESCRIPTION_END)], "label": label}
+
+
+def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random) -> dict | None:
+    """One drill (an SFT entry) for an accepted alignment CoT entry, or None (see drill_for_picture)."""
+    with Image.open(entry["image"]) as image:
+        drill = drill_for_picture(image, entry["prompt"], teacher, rng)
+    if drill is None:
+        return None
+    return {"image": entry["image"], "task": "alignment", "prompt": entry["prompt"], "source": "misread-drill",
+            **drill}
 
 
 def misread_drills(entries: list[dict], teacher: RuleBasedTeacher, rng: random.Random,
