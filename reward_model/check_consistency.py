@@ -7,7 +7,8 @@ Compared checks name two values before their verdict and end on the running coun
 A check agrees with itself when its verdict is "met" exactly if its two values are the same word (only
 checked for one-word values: a placement's phrases are not compared word for word) and its running count
 adds its own verdict to the count before it. The closing "N of M elements are met." must repeat the last
-count. Nothing here reads the picture: it rewards reading one's own words, the step the judge skipped
+count. In the look-first form each asked object is answered by "Seen: <claim>.", which must repeat one
+of the rationale's own "I see <claim>." sentences (judges copied the asked object there instead). Nothing here reads the picture: it rewards reading one's own words, the step the judge skipped
 (a check-level form of Q-Ponder's reasoning consistency).
 """
 
@@ -24,6 +25,8 @@ _CHECK = re.compile(
     r"|asked (?P<asked2>[^()]+?), seen (?P<seen2>[^()]+?)), (?P<verdict>met|not met) \((?P<met>\d+) of (?P<done>\d+)\)"
 )
 _STATED = re.compile(r"(\d+) of (\d+) elements are met")
+_SEEN_LINE = re.compile(r"(?<![A-Za-z])Seen: (?P<claim>[^.]+)\.")
+_DESCRIBED = re.compile(r"(?<![A-Za-z])I see (?P<claim>[^.]+)\.")
 
 
 def check_agreement(rationale: str) -> float | None:
@@ -43,7 +46,10 @@ def check_agreement(rationale: str) -> float | None:
         agree += verdict_ok and (int(check["met"]), int(check["done"])) == (met, done)
     stated = _STATED.findall(rationale[checks[-1].end():])
     agree += bool(stated) and (int(stated[-1][0]), int(stated[-1][1])) == (met, len(checks))
-    return agree / (len(checks) + 1)
+    described = {m["claim"] for m in _DESCRIBED.finditer(rationale)}
+    restated = [m["claim"] for m in _SEEN_LINE.finditer(rationale)]
+    agree += sum(claim in described for claim in restated)
+    return agree / (len(checks) + 1 + len(restated))
 
 
 def check_consistency_reward(completions: Sequence[object], task: Sequence[str] | None = None,

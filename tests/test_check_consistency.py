@@ -39,9 +39,12 @@ def test_a_verdict_that_ignores_its_values_or_a_wrong_count_loses_reward():
     copied = text.replace("Shape: seen circle, asked square, not met (4 of 5)", "Shape: seen circle, asked square, met (5 of 5)")
     assert copied != text and check_agreement(copied) < 1.0
     miscounted = text.replace("(4 of 5)", "(5 of 5)")
-    assert check_agreement(miscounted) == pytest.approx(9 / 10)
+    assert check_agreement(miscounted) == pytest.approx(11 / 12)
     wrong_total = text.replace("8 of 9 elements are met", "9 of 9 elements are met")
-    assert check_agreement(wrong_total) == pytest.approx(9 / 10)
+    assert check_agreement(wrong_total) == pytest.approx(11 / 12)
+    # 12 units: 9 checks, the closing count and two "Seen:" lines that must repeat an "I see" claim
+    copied_asked = text.replace("Seen: a small yellow circle at the top.", "Seen: a small yellow square at the top.")
+    assert copied_asked != text and check_agreement(copied_asked) == pytest.approx(11 / 12)
     # a placement's two phrases differ in words and may still be met: it is not compared word for word
     assert "Placement: seen the red circle at the bottom, the yellow circle at the top, asked" in text
 
