@@ -78,5 +78,27 @@ def test_drills_need_the_look_first_rationale_and_skip_what_they_cannot_misread(
     entries = [entry(picture, RIGHT), entry(picture, RIGHT, task="technical"),
                entry(picture, "two yellow triangles on a white background")]
     drills = misread_drills(entries, LOOK_FIRST, random.Random(0))
-    assert len(drills) == 1 and drills[0]["source"] == "misread-drill"
+    assert len(drills) == 1 and drills[0]["source"] == "description-drill"
     assert misread_drills(entries, LOOK_FIRST, random.Random(0), share=0.0) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_check_drill_writes_one_seen_value_wrong_and_teaches_the_verdict_that_follows_it(picture, seed):
+    drill = drill_entry(entry(picture, RIGHT), LOOK_FIRST, random.Random(seed), kind="check")
+    context, taught = drill["context"], drill["target"][len(drill["context"]):]
+    for claim in ("a small yellow triangle at the top", "a large blue square at the bottom"):
+        assert f"I see {claim}." in context and f"Seen: {claim}." in drill["target"]  # the description stays true
+    cut = re.search(r"(Colour|Shape|Size|Background): seen (\w+), asked (\w+),$", context)  # before its verdict
+    assert cut is not None
+    element, seen, asked = cut.groups()
+    assert seen != asked and context.endswith(f"{element}: seen {seen}, asked {asked},")
+    assert taught.startswith(" not met (")  # every element of RIGHT is met: the drill makes one unequal
+    assert re.search(r"8 of 9 elements are met", taught) and "4.44" in taught.split("<answer>")[1]
+
+
+def test_a_check_drill_can_write_the_asked_value_over_an_unmet_one(picture):
+    drills = [drill_entry(entry(picture, WRONG_SHAPE), LOOK_FIRST, random.Random(seed), kind="check")
+              for seed in range(20)]
+    copied = [d for d in drills if d["context"].endswith("Shape: seen circle, asked circle,")]
+    assert copied and all(d["target"][len(d["context"]):].startswith(" met (") for d in copied)
+    assert all(d["source"] == "check-drill" for d in drills)

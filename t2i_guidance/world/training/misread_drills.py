@@ -9,6 +9,11 @@ context, with no loss; everything after it is taught: the "Seen:" restatement, e
 its verdict, the counts and the score all follow the written description, not the picture.
 
     drills = misread_drills(entries, teacher, random.Random(0))   # CoT entries -> extra SFT entries
+
+A check drill (`kind="check"`) is narrower: the description and the "Seen:" lines stay true, one word
+check's seen value is written wrong (an equal value made unequal, an unequal one made the asked one), and
+everything up to that check's values is given; its verdict and every count after it are taught, so the
+verdict must follow the two words just written.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from t2i_guidance.world.captions import parse_prompt
 from t2i_guidance.world.describe import PictureFacts, alignment_fields, seen_phrases
 from t2i_guidance.world.oracles import Observation, observe, to_array
 from t2i_guidance.world.oracles.alignment import pick_requested
-from t2i_guidance.world.scene import SHAPES
+from t2i_guidance.world.scene import BACKGROUNDS, COLOURS, SHAPES
 
 DESCRIPTION_END = " The prompt asks for"  # look-first: the description is everything before the restatement
 
@@ -83,25 +88,62 @@ def drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher
     return {"facts": facts, "target": target, "context": target[: target.index(DESCRIPTION_END)], "label": label}
 
 
-def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random) -> dict | None:
+WORD_VALUES = {"colour": tuple(COLOURS), "shape": SHAPES, "size": ("small", "large"), "background": tuple(BACKGROUNDS)}
+
+
+def check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
+                            rng: random.Random) -> dict | None:
+    """A check drill for one picture: {facts, target, context, label}, or None without a word check."""
+    if not (teacher.look_first and teacher.compare):
+        raise ValueError("a drill gives the description as context: it needs the look-first, compared rationale")
+    spec = parse_prompt(prompt)
+    if spec.is_extended:
+        return None
+    facts = drill_facts(spec, observe(to_array(image.convert("RGB"))))
+    words = [i for i, (element, _, seen, _) in enumerate(facts["compared"]) if element in WORD_VALUES and seen != "none"]
+    if not words:
+        return None
+    index = rng.choice(words)
+    element, asked, seen, _ = facts["compared"][index]
+    written = asked if seen != asked else rng.choice([v for v in WORD_VALUES[element] if v != asked])
+    facts["compared"][index] = [element, asked, written, written == asked]
+    facts["checks"][index] = [written == asked, facts["checks"][index][1]]
+    flipped = {**facts, "compared": [*facts["compared"]], "checks": [*facts["checks"]]}
+    flipped["compared"][index] = [element, asked, written, written != asked]
+    flipped["checks"][index] = [written != asked, facts["checks"][index][1]]
+    met = sum(ok for ok, _ in facts["checks"])
+    label = round(5.0 * met / len(facts["checks"]), 3)
+    target, other = (sft_target(teacher.write_one(IQARecord(image="drill.png", task="alignment", label=label,
+                                                            prompt=prompt, facts=f), 0)) for f in (facts, flipped))
+    if target is None or other is None:
+        raise ValueError(f"the teacher wrote no well-formed rationale for {prompt!r}")
+    same = next(i for i, (a, b) in enumerate(zip(target, other, strict=False)) if a != b)
+    context = target[:same].rstrip()  # "... Shape: seen circle, asked square," (the verdict comes next)
+    return {"facts": facts, "target": target, "context": context, "label": label}
+
+
+DRILLS = {"description": drill_for_picture, "check": check_drill_for_picture}
+
+
+def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random, kind: str = "description") -> dict | None:
     """One drill (an SFT entry) for an accepted alignment CoT entry, or None (see drill_for_picture)."""
     with Image.open(entry["image"]) as image:
-        drill = drill_for_picture(image, entry["prompt"], teacher, rng)
+        drill = DRILLS[kind](image, entry["prompt"], teacher, rng)
     if drill is None:
         return None
-    return {"image": entry["image"], "task": "alignment", "prompt": entry["prompt"], "source": "misread-drill",
+    return {"image": entry["image"], "task": "alignment", "prompt": entry["prompt"], "source": f"{kind}-drill",
             **drill}
 
 
 def misread_drills(entries: list[dict], teacher: RuleBasedTeacher, rng: random.Random,
-                   share: float = 1.0) -> list[dict]:
-    """Drills for a `share` of the alignment entries (each picture once, in the entries' order)."""
+                   share: float = 1.0, kind: str = "description") -> list[dict]:
+    """Drills of one `kind` for a `share` of the alignment entries (each picture once, in order)."""
     drills, pictures = [], set()
     for entry in entries:
         if entry["task"] != "alignment" or entry["image"] in pictures or rng.random() >= share:
             continue
         pictures.add(entry["image"])
-        drill = drill_entry(entry, teacher, rng)
+        drill = drill_entry(entry, teacher, rng, kind)
         if drill is not None:
             drills.append(drill)
     return drills

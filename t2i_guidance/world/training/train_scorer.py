@@ -68,8 +68,8 @@ def srcc_change(out: Path, before: str, after: str, rounds: int = 2000, seed: in
         raise ValueError(f"eval_{before} and eval_{after}: {error}") from error
 
 
-def add_drills(cot: Path, teacher_options: dict, share: float, seed: int, results: dict) -> Path:
-    """cot/sft.jsonl: the accepted trajectories and misreading drills for a share of their alignment
+def add_drills(cot: Path, teacher_options: dict, shares: dict[str, float], seed: int, results: dict) -> Path:
+    """cot/sft.jsonl: the accepted trajectories and, per drill kind, drills for a share of their alignment
     pictures (cot/drills.jsonl)."""
     import random
 
@@ -78,12 +78,14 @@ def add_drills(cot: Path, teacher_options: dict, share: float, seed: int, result
 
     entries = [json.loads(line) for line in cot.read_text().splitlines() if line.strip()]
     teacher = RuleBasedTeacher(**{k: v for k, v in teacher_options.items() if k not in ("noise_std", "seed")})
-    drills = misread_drills(entries, teacher, random.Random(seed), share)
+    drills = []
+    for kind, share in shares.items():  # the description drills draw first, so their picks stay as before
+        drills += misread_drills(entries, teacher, random.Random(seed), share, kind) if share else []
     (cot.parent / "drills.jsonl").write_text("".join(json.dumps(d) + "\n" for d in drills))
     both = cot.parent / "sft.jsonl"
     both.write_text("".join(json.dumps(e) + "\n" for e in entries + drills))
-    results["drills"] = {"entries": len(entries), "drills": len(drills)}
-    print(f"misreading drills: {len(drills)} beside {len(entries)} trajectories", flush=True)
+    results["drills"] = {"entries": len(entries), "drills": len(drills)} | {f"{k}_share": v for k, v in shares.items()}
+    print(f"drills: {len(drills)} beside {len(entries)} trajectories", flush=True)
     return both
 
 
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misread-drills", type=float, default=0.0, metavar="SHARE",
                         help="with --look-first: add a misreading drill for this share of the alignment "
                         "pictures (description given, the checks taught to follow it; misread_drills.py)")
+    parser.add_argument("--check-drills", type=float, default=0.0, metavar="SHARE",
+                        help="with --look-first: add a check drill for this share of the alignment pictures (one "
+                        "word check's seen value written wrong, its verdict and the counts taught to follow it)")
     parser.add_argument("--sft-only", action="store_true", help="stop after SFT and its evaluation (no GRPO)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where SFT, GRPO and the evaluations run (cuda: bf16 training)")
@@ -175,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seen-first reorders the compared values: it needs --compare")
     if args.look_first and not args.paired:
         parser.error("--look-first reorders the paired form: it needs --paired")
-    if args.misread_drills and not (args.look_first and args.compare):
-        parser.error("--misread-drills gives the description as context: it needs --look-first and --compare")
+    if (args.misread_drills or args.check_drills) and not (args.look_first and args.compare):
+        parser.error("drills give the description as context: they need --look-first and --compare")
     rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
     if any(name.startswith("world-") for name in rewards):
         from t2i_guidance.world.training.claim_rewards import register_claim_rewards
@@ -224,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     if not reuse:
         timed = time.time()
         results["cot_summary"] = run_cot(config)
-        if args.misread_drills:
+        shares = {"description": args.misread_drills, "check": args.check_drills}
+        if any(shares.values()):
             config["sft"]["data"] = str(add_drills(Path(config["cot"]["out"]), config["cot"]["teacher_options"],
-                                                   args.misread_drills, args.seed, results))
+                                                   shares, args.seed, results))
         run_sft_stage(config)
         results["timings"]["cot+sft"] = round(time.time() - timed, 1)
         evaluate("sft", out / "sft", data, out, results, args)
