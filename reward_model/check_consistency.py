@@ -8,8 +8,9 @@ A check agrees with itself when its verdict is "met" exactly if its two values a
 checked for one-word values: a placement's phrases are not compared word for word) and its running count
 adds its own verdict to the count before it. The closing "N of M elements are met." must repeat the last
 count. In the look-first form each asked object is answered by "Seen: <claim>.", which must repeat one
-of the rationale's own "I see <claim>." sentences (judges copied the asked object there instead). Nothing here reads the picture: it rewards reading one's own words, the step the judge skipped
-(a check-level form of Q-Ponder's reasoning consistency).
+of the rationale's own "I see <claim>." sentences (judges copied the asked object there instead).
+Nothing here reads the picture: it rewards reading one's own words, the step the judge skipped (a
+check-level form of Q-Ponder's reasoning consistency).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ verdict must follow the two words just written.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 
 from PIL import Image
@@ -26,7 +27,7 @@ from PIL import Image
 from reward_model.cot.rejection import sft_target
 from reward_model.cot.teachers import RuleBasedTeacher
 from reward_model.data.schema import IQARecord
-from t2i_guidance.world.captions import parse_prompt
+from t2i_guidance.world.captions import PromptSpec, parse_prompt
 from t2i_guidance.world.describe import PictureFacts, alignment_fields, seen_phrases
 from t2i_guidance.world.oracles import Observation, observe, to_array
 from t2i_guidance.world.oracles.alignment import pick_requested
@@ -65,14 +66,20 @@ def drill_facts(spec, seen: Observation) -> dict:
     return facts.teacher_facts("alignment")
 
 
+def drill_spec(prompt: str, teacher: RuleBasedTeacher) -> PromptSpec | None:
+    """The parsed prompt a drill can be written for (None outside the training grammar)."""
+    if not (teacher.look_first and teacher.compare):
+        raise ValueError("a drill gives the description as context: it needs the look-first, compared rationale")
+    spec = parse_prompt(prompt)
+    return None if spec.is_extended else spec
+
+
 def drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
                       rng: random.Random) -> dict | None:
     """A drill for one picture and its prompt: {facts, target, context, label}, or None when the prompt
     has no object to misread."""
-    if not (teacher.look_first and teacher.compare):
-        raise ValueError("a drill gives the description as context: it needs the look-first, compared rationale")
-    spec = parse_prompt(prompt)
-    if spec.is_extended:
+    spec = drill_spec(prompt, teacher)
+    if spec is None:
         return None
     seen = observe(to_array(image.convert("RGB")))
     options = misreadings(spec, seen)
@@ -94,10 +101,8 @@ WORD_VALUES = {"colour": tuple(COLOURS), "shape": SHAPES, "size": ("small", "lar
 def check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
                             rng: random.Random) -> dict | None:
     """A check drill for one picture: {facts, target, context, label}, or None without a word check."""
-    if not (teacher.look_first and teacher.compare):
-        raise ValueError("a drill gives the description as context: it needs the look-first, compared rationale")
-    spec = parse_prompt(prompt)
-    if spec.is_extended:
+    spec = drill_spec(prompt, teacher)
+    if spec is None:
         return None
     facts = drill_facts(spec, observe(to_array(image.convert("RGB"))))
     words = [i for i, (element, _, seen, _) in enumerate(facts["compared"]) if element in WORD_VALUES and seen != "none"]
@@ -108,17 +113,14 @@ def check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedT
     written = asked if seen != asked else rng.choice([v for v in WORD_VALUES[element] if v != asked])
     facts["compared"][index] = [element, asked, written, written == asked]
     facts["checks"][index] = [written == asked, facts["checks"][index][1]]
-    flipped = {**facts, "compared": [*facts["compared"]], "checks": [*facts["checks"]]}
-    flipped["compared"][index] = [element, asked, written, written != asked]
-    flipped["checks"][index] = [written != asked, facts["checks"][index][1]]
-    met = sum(ok for ok, _ in facts["checks"])
-    label = round(5.0 * met / len(facts["checks"]), 3)
-    target, other = (sft_target(teacher.write_one(IQARecord(image="drill.png", task="alignment", label=label,
-                                                            prompt=prompt, facts=f), 0)) for f in (facts, flipped))
-    if target is None or other is None:
+    label = round(5.0 * sum(ok for ok, _ in facts["checks"]) / len(facts["checks"]), 3)
+    target = sft_target(teacher.write_one(IQARecord(image="drill.png", task="alignment", label=label,
+                                                    prompt=prompt, facts=facts), 0))
+    # the check's verdict is the one followed by its running count "(N of index + 1)"
+    verdict = re.search(rf", (?:met|not met) \(\d+ of {index + 1}\)", target or "")
+    if verdict is None:
         raise ValueError(f"the teacher wrote no well-formed rationale for {prompt!r}")
-    same = next(i for i, (a, b) in enumerate(zip(target, other, strict=False)) if a != b)
-    context = target[:same].rstrip()  # "... Shape: seen circle, asked square," (the verdict comes next)
+    context = target[: verdict.start() + 1]  # "... Shape: seen circle, asked square," (the verdict comes next)
     return {"facts": facts, "target": target, "context": context, "label": label}
 
 
