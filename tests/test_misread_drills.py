@@ -102,3 +102,24 @@ def test_a_check_drill_can_write_the_asked_value_over_an_unmet_one(picture):
     copied = [d for d in drills if d["context"].endswith("Shape: seen circle, asked circle,")]
     assert copied and all(d["target"][len(d["context"]):].startswith(" met (") for d in copied)
     assert all(d["source"] == "check-drill" for d in drills)
+
+
+def test_balanced_check_drills_teach_as_many_met_as_not_met_and_only_a_comparison_fits_them(picture):
+    entries = [entry(picture, WRONG_SHAPE), entry(picture, RIGHT)]
+    drills = misread_drills(entries, LOOK_FIRST, random.Random(0), share=6.0, kind="balanced-check")
+    assert drills and all(d["source"] == "balanced-check-drill" for d in drills)
+    taught = [d["target"][len(d["context"]):] for d in drills]
+    met = [t.startswith(" met (") for t in taught]
+    assert met.count(True) == met.count(False) == len(drills) // 2  # RIGHT has no unmet check: fewer "met"
+    for drill, says_met in zip(drills, met, strict=True):
+        seen, asked = re.search(r"seen (\w+), asked (\w+),$", drill["context"]).groups()
+        assert says_met == (seen == asked) == drill["teaches"]
+    # "met" is only taught over a truly unmet check: WRONG_SHAPE's shape, written as the asked circle
+    assert all(d["prompt"] == WRONG_SHAPE and d["context"].endswith("Shape: seen circle, asked circle,")
+               for d, says_met in zip(drills, met, strict=True) if says_met)
+
+
+def test_a_share_above_one_draws_several_drills_per_picture(picture):
+    entries = [entry(picture, RIGHT)]
+    assert len(misread_drills(entries, LOOK_FIRST, random.Random(0), share=3.0, kind="check")) == 3
+    assert len(misread_drills(entries, LOOK_FIRST, random.Random(0), share=1.0, kind="check")) == 1

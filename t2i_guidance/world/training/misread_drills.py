@@ -99,13 +99,19 @@ WORD_VALUES = {"colour": tuple(COLOURS), "shape": SHAPES, "size": ("small", "lar
 
 
 def check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
-                            rng: random.Random) -> dict | None:
-    """A check drill for one picture: {facts, target, context, label}, or None without a word check."""
+                            rng: random.Random, balanced: bool = False) -> dict | None:
+    """A check drill for one picture: {facts, target, context, label}, or None without a word check.
+    `balanced`: first draw the verdict the drill teaches, "met" or "not met" with equal odds, then a
+    check that can teach it (None when the picture has none), so that neither the picture nor a leaning
+    towards one verdict fits the drills: only comparing the two written words does."""
     spec = drill_spec(prompt, teacher)
     if spec is None:
         return None
     facts = drill_facts(spec, observe(to_array(image.convert("RGB"))))
     words = [i for i, (element, _, seen, _) in enumerate(facts["compared"]) if element in WORD_VALUES and seen != "none"]
+    if balanced:
+        teach_met = rng.random() < 0.5  # "met" is taught over a truly unmet check, written equal
+        words = [i for i in words if (facts["compared"][i][1] != facts["compared"][i][2]) == teach_met]
     if not words:
         return None
     index = rng.choice(words)
@@ -121,10 +127,16 @@ def check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedT
     if verdict is None:
         raise ValueError(f"the teacher wrote no well-formed rationale for {prompt!r}")
     context = target[: verdict.start() + 1]  # "... Shape: seen circle, asked square," (the verdict comes next)
-    return {"facts": facts, "target": target, "context": context, "label": label}
+    return {"facts": facts, "target": target, "context": context, "label": label, "teaches": written == asked}
 
 
-DRILLS = {"description": drill_for_picture, "check": check_drill_for_picture}
+def balanced_check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
+                                     rng: random.Random) -> dict | None:
+    return check_drill_for_picture(image, prompt, teacher, rng, balanced=True)
+
+
+DRILLS = {"description": drill_for_picture, "check": check_drill_for_picture,
+          "balanced-check": balanced_check_drill_for_picture}
 
 
 def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random, kind: str = "description") -> dict | None:
@@ -139,13 +151,23 @@ def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random, kind
 
 def misread_drills(entries: list[dict], teacher: RuleBasedTeacher, rng: random.Random,
                    share: float = 1.0, kind: str = "description") -> list[dict]:
-    """Drills of one `kind` for a `share` of the alignment entries (each picture once, in order)."""
+    """Drills of one `kind` for a `share` of the alignment pictures, in order. A share above 1 draws
+    several drills per picture (2.5: two each, and a third for half of them)."""
     drills, pictures = [], set()
     for entry in entries:
-        if entry["task"] != "alignment" or entry["image"] in pictures or rng.random() >= share:
+        if entry["task"] != "alignment" or entry["image"] in pictures:
+            continue
+        draws = int(share) + (rng.random() < share - int(share))
+        if not draws:
             continue
         pictures.add(entry["image"])
-        drill = drill_entry(entry, teacher, rng, kind)
-        if drill is not None:
-            drills.append(drill)
+        for _ in range(draws):
+            drill = drill_entry(entry, teacher, rng, kind)
+            if drill is not None:
+                drills.append(drill)
+    if kind == "balanced-check":  # fewer pictures have an unmet check to write equal: keep as many of each
+        met = [d for d in drills if d["teaches"]]
+        unmet = [d for d in drills if not d["teaches"]]
+        keep = {id(d) for d in met[: len(unmet)] + rng.sample(unmet, min(len(met), len(unmet)))}
+        drills = [d for d in drills if id(d) in keep]
     return drills

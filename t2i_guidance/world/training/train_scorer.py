@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-drills", type=float, default=0.0, metavar="SHARE",
                         help="with --look-first: add a check drill for this share of the alignment pictures (one "
                         "word check's seen value written wrong, its verdict and the counts taught to follow it)")
+    parser.add_argument("--balanced-check-drills", type=float, default=0.0, metavar="SHARE",
+                        help="like --check-drills, but half the drills teach 'met' (a truly unmet value written "
+                        "equal) and half 'not met'; a share above 1 draws several drills per picture")
     parser.add_argument("--sft-only", action="store_true", help="stop after SFT and its evaluation (no GRPO)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where SFT, GRPO and the evaluations run (cuda: bf16 training)")
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seen-first reorders the compared values: it needs --compare")
     if args.look_first and not args.paired:
         parser.error("--look-first reorders the paired form: it needs --paired")
-    if (args.misread_drills or args.check_drills) and not (args.look_first and args.compare):
+    if (args.misread_drills or args.check_drills or args.balanced_check_drills) and not (args.look_first and args.compare):
         parser.error("drills give the description as context: they need --look-first and --compare")
     rewards = [name.strip() for name in args.grpo_rewards.split(",") if name.strip()]
     if any(name.startswith("world-") for name in rewards):
@@ -229,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if not reuse:
         timed = time.time()
         results["cot_summary"] = run_cot(config)
-        shares = {"description": args.misread_drills, "check": args.check_drills}
+        shares = {"description": args.misread_drills, "check": args.check_drills,
+                  "balanced-check": args.balanced_check_drills}
         if any(shares.values()):
             config["sft"]["data"] = str(add_drills(Path(config["cot"]["out"]), config["cot"]["teacher_options"],
                                                    shares, args.seed, results))
