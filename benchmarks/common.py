@@ -40,6 +40,16 @@ def add_scorer_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="measure on the fresh held-out prompts and scenes")
+    parser.add_argument("--verdicts", default=preset_verdicts(), help="'own' (the judge's checks and score) or a "
+                        "verdict rule: 'world-grounded' reads the alignment checks from the judge's description "
+                        "(default: the embedded preset's)")
+
+
+def preset_verdicts(preset: str = "embedded") -> str:
+    """How the preset's scorer reaches its alignment verdicts ("own" unless its scorer_kwargs name a rule)."""
+    from t2i_guidance.registries import load_preset
+
+    return load_preset(preset).scorer_kwargs.get("verdicts", "own")
 
 
 def check_scorer_model_arguments(args: argparse.Namespace, name: str) -> str | None:
@@ -48,6 +58,10 @@ def check_scorer_model_arguments(args: argparse.Namespace, name: str) -> str | N
         return f"--model {args.model}: not a saved model folder (no config.json)"
     if args.threads < 1:
         return "--threads must be at least 1"
+    from reward_model.interface import VERDICT_RULES
+
+    if args.verdicts != "own" and args.verdicts not in VERDICT_RULES:
+        return f"--verdicts {args.verdicts}: unknown; choose own or {', '.join(VERDICT_RULES.names())}"
     if args.out is None:
         args.out = str(RESULTS / f"{name}_{model_label(args.model)}")
     return None

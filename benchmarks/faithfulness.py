@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     scorer = OmniQualityScorer(model=args.model, backend="transformers", decoding="sampled", seed=args.seed,
-                               batch_size=16, max_new_tokens=args.max_new_tokens)
+                               batch_size=16, max_new_tokens=args.max_new_tokens, verdicts=args.verdicts)
     items = pictures(args)
     rows = []
     for index, item in enumerate(tqdm(items, desc="pictures", unit="picture")):
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     examples = {d: [r for r in rows if r["dimension"] == d][:EXAMPLES] for d in DIMENSIONS}
     return {
-        "command": args.command, "model": model_name(args.model),
+        "command": args.command, "model": model_name(args.model), "verdicts": args.verdicts,
         "pictures": {"generator": args.prompts, "render": args.renders}, "decoding": "sampled",
         "prompt_set": "fresh held-out" if args.fresh else "held-out",
         "seed": args.seed, "threads": args.threads, "summary": summary, "by_source": by_source,
@@ -167,6 +167,9 @@ def self_consistency(rows: list[dict]) -> dict:
             "self_consistent": sum(both) / len(both) if both else None}
 
 
+VERDICTS_SAID = {"own": "the judge's own", "world-grounded": "read from the judge's description (world-grounded)"}
+
+
 def markdown(report: dict) -> str:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.0f} %"  # noqa: E731
     pictures_ = report["pictures"]
@@ -175,7 +178,8 @@ def markdown(report: dict) -> str:
         "",
         f"{pictures_['generator']} world-generator pictures of {report.get('prompt_set', 'held-out')} prompts + "
         f"{pictures_['render']} damaged 32 px renders of {report.get('prompt_set', 'held-out')} scenes, three dimensions each, default sampled decoding (seed "
-        f"{report['seed']}), {report['threads']} thread(s).",
+        f"{report['seed']}), {report['threads']} thread(s). Alignment verdicts: "
+        f"{VERDICTS_SAID.get(report.get('verdicts', 'own'), report.get('verdicts'))}.",
         "",
         f"Command: `{report['command']}`",
         "",

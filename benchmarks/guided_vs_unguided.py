@@ -218,7 +218,8 @@ def markdown(report: dict) -> str:
 
 def scorer_options(args: argparse.Namespace) -> dict:
     """How the guiding scorer answers (its preset's way when no flag is given)."""
-    options = {"mode": args.scorer_mode, "decoding": args.decoding, "samples": args.samples}
+    options = {"mode": args.scorer_mode, "decoding": args.decoding, "samples": args.samples,
+               "verdicts": args.verdicts}
     return {key: value for key, value in options.items() if value is not None}
 
 
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=1, help="runs per prompt, each from its own seed")
+    parser.add_argument("--verdicts", help="'own' (the judge's checks and score) or a verdict rule, e.g. "
+                        "'world-grounded' (alignment checks read from the judge's description); preset default otherwise")
     parser.add_argument("--fresh", action="store_true", help="the fresh held-out prompts (world/fresh_prompts.py)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "guided_vs_unguided"), help="path stem for .json and .md")

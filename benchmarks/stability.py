@@ -108,11 +108,11 @@ def run(args: argparse.Namespace) -> dict:
     items = pictures(args.images, args.seed, args.fresh)
     prompts = [prompt for _, prompt in items]
     shown = [variants(image) for image, _ in items]
-    report: dict = {"command": args.command, "model": model_name(args.model),
+    report: dict = {"command": args.command, "model": model_name(args.model), "verdicts": args.verdicts,
                     "images": args.images, "threads": args.threads, "runs": RUNS, "decodings": {}}
     progress = tqdm(total=len(DECODINGS) * (len(VARIANTS) + 3), desc="passes", unit="pass")
     for name, options in DECODINGS.items():
-        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16,
+        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, verdicts=args.verdicts,
                                    max_new_tokens=args.max_new_tokens, **options)
         scored = {}
         for variant in ("png", *VARIANTS):
@@ -142,14 +142,14 @@ def spread_over_runs(args, options: dict, images: list[Image.Image], prompts: li
     from reward_model.scorer import OmniQualityScorer
 
     if options.get("mode") == "prob-weighted" or options.get("seed") is not None:
-        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16,
+        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, verdicts=args.verdicts,
                                    max_new_tokens=args.max_new_tokens, **options)
         runs = [score_all(scorer, images, prompts) for _ in range(RUNS)]
         values = [[[run[i][d].score for run in runs if run[i][d].ok] for i in range(len(images))]
                   for d in DIMENSIONS]
     else:
-        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, samples=RUNS,
-                                   max_new_tokens=args.max_new_tokens,
+        scorer = OmniQualityScorer(model=args.model, backend="transformers", batch_size=16, verdicts=args.verdicts,
+                                   samples=RUNS, max_new_tokens=args.max_new_tokens,
                                    **options)  # 8 independent draws per request
         results = score_all(scorer, images, prompts)
         values = [[results[i][d].samples if results[i][d].ok else [] for i in range(len(images))]
@@ -171,7 +171,8 @@ def markdown(report: dict) -> str:
         f"# Stability of the judgement: `{report['model']}`",
         "",
         f"{report['images']} pictures (half world-generator outputs of held-out prompts, half clean 32 px "
-        f"renders), three dimensions, {report['threads']} thread(s).",
+        f"renders), three dimensions, {report['threads']} thread(s); alignment verdicts: "
+        f"{report.get('verdicts', 'own')}.",
         "",
         f"Command: `{report['command']}`",
         "",

@@ -352,6 +352,16 @@ def register_scorer(name: str, factory: ScorerFactory | str | None = None):
     return add(factory) if factory is not None else add
 
 
+# Verdict rules: `rule(prompt, rationale) -> (rationale, score) | None` rewrites an alignment answer's checks
+# and score from the claims the judge itself made (None: leave the answer as it was). A world whose grammar
+# can be checked brings one (the embedded world: "world-grounded"); OmniQualityScorer(verdicts=NAME) uses it.
+VERDICT_RULES = LazyRegistry("verdict rule")
+
+
+def register_verdict_rule(name: str, rule: Callable[[str, str], tuple[str, float] | None] | str) -> None:
+    VERDICT_RULES.add(name, rule)
+
+
 def available_scorers() -> list[str]:
     return SCORERS.names()
 

@@ -45,9 +45,11 @@ from reward_model.interface import (
     DEFAULT_MAX_IMAGE_PIXELS,
     SCORE_MAX,
     SCORE_MIN,
+    VERDICT_RULES,
     DimensionScore,
     ImageError,
     ImageItem,
+    ParsedAnswer,
     ScoreStatus,
     ScoreTable,
     image_hash,
@@ -75,6 +77,9 @@ class OmniQualityScorer:
     batch_size: pictures per model call, each with all its requested dimensions (transformers backend).
     precision: "auto", "fp32" or "bf16" for the transformers backend (None: bf16 on a GPU, fp32 on a CPU;
     "auto" keeps fp32 on a CPU, see reward_model.backends.transformers_backend.scorer_dtype).
+    verdicts: "own" keeps the judge's own checks and score; the name of a registered verdict rule
+    (reward_model.interface.VERDICT_RULES, e.g. the embedded world's "world-grounded") rewrites each
+    alignment answer's checks and score from the claims the judge made; `raw` keeps the judge's own text.
     Failures (bad image, missing prompt, unreadable answer) come back per item, never as an exception.
     """
 
@@ -99,8 +104,11 @@ class OmniQualityScorer:
         precision: str | None = None,
         vllm_share: float | None = None,
         vllm_sleep_mode: bool = False,
+        verdicts: str = "own",
     ) -> None:
         self.max_image_pixels = max_image_pixels
+        self.verdicts = verdicts
+        self.verdict_rule = None if verdicts == "own" else VERDICT_RULES.get(verdicts)  # unknown: a KeyError now
         self.model_info = resolve_model(model)  # raises before anything heavy is loaded
         self._set_request_settings(mode, decoding, samples, max_new_tokens, temperature, top_p, top_k, seed)
         self.backend_name = choose_backend_name(backend)
@@ -162,6 +170,8 @@ class OmniQualityScorer:
 
     def settings_key(self) -> dict:
         key = {"mode": self.mode, **self.decoding.key()}
+        if self.verdicts != "own":
+            key["verdicts"] = self.verdicts
         dtype = getattr(self.backend, "dtype", None)
         if dtype is not None and str(dtype) != "torch.float32":  # bf16 answers differ: never share a cache
             key["dtype"] = str(dtype)
@@ -204,7 +214,7 @@ class OmniQualityScorer:
         keys = list(requests)
         for key, outcome in zip(keys, self._generate([requests[key] for key in keys]), strict=True):
             dimension = requests[key].dimension
-            result = self._to_score(dimension, outcome)
+            result = self._to_score(dimension, outcome, requests[key].prompt)
             self.cache.put(key, result)
             (first_id, _), *repeats = pending[key]
             table[first_id][dimension] = result
@@ -221,7 +231,7 @@ class OmniQualityScorer:
             message = f"backend {self.backend_name} failed: {type(error).__name__}: {error}"
             return [RequestResult(error=message) for _ in requests]
 
-    def _to_score(self, dimension: str, outcome: RequestResult) -> DimensionScore:
+    def _to_score(self, dimension: str, outcome: RequestResult, prompt: str | None = None) -> DimensionScore:
         if outcome.error is not None:
             return DimensionScore.failure(dimension, ScoreStatus.ERROR, outcome.error)
         prefix = ANSWER_ONLY_PREFIX if self.mode == "answer-only" else ""
@@ -229,6 +239,15 @@ class OmniQualityScorer:
         tokens = sum(completion.generated_tokens for completion in completions)
         texts = [prefix + completion.text for completion in completions]
         parsed = [parse_answer(text) for text in texts]
+        if self.verdict_rule is not None and dimension == "alignment" and prompt:
+            # only a well-formed answer is rewritten: a broken one stays a parse failure
+            ruled = [self.verdict_rule(prompt, answer.rationale) if answer.score is not None else None
+                     for answer in parsed]
+            parsed = [answer if rule is None else ParsedAnswer(rule[1], rule[0], None)
+                      for answer, rule in zip(parsed, ruled, strict=True)]
+            if self.mode == "prob-weighted" and ruled[0] is not None:  # the rule's score, not the digits' expectation
+                return DimensionScore(dimension, ScoreStatus.OK, score=ruled[0][1], rationale=ruled[0][0],
+                                      raw=texts[0], samples=[ruled[0][1]], generated_tokens=tokens)
         if self.mode == "prob-weighted":
             return self._prob_weighted(dimension, texts[0], parsed[0], completions[0], tokens)
         values = [answer.score for answer in parsed if answer.score is not None]

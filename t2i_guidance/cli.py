@@ -92,6 +92,8 @@ def build_parser(strategy: str | None = None, prog: str = "python -m t2i_guidanc
         help="OmniQuality-R: reason (sampled, seeded by --seed), prob-weighted (deterministic, no sampling)"
         " or answer-only (cheap)",
     )
+    parser.add_argument("--verdicts", help="OmniQuality-R: 'own' (the judge's own alignment checks and score) or a "
+                        "verdict rule; the embedded preset reads them from the judge's description (world-grounded)")
     parser.add_argument("--steps", type=int, help="denoising steps (preset default otherwise)")
     parser.add_argument("--guidance-scale", type=float, help="classifier-free guidance scale")
     parser.add_argument("--height", type=int)
@@ -129,7 +131,8 @@ def request_from_args(args: argparse.Namespace, strategy: str) -> RunRequest:
     return RunRequest(
         preset=args.preset, strategy=strategy, strategy_options=options, generator=args.generator,
         scorer=args.scorer, scorer_model=args.scorer_model, scorer_mode=args.scorer_mode,
-        scorer_options={"samples": args.samples} if args.samples is not None else {},
+        scorer_options={key: value for key, value in (("samples", args.samples), ("verdicts", args.verdicts))
+                        if value is not None},
         cheap_scorer=args.cheap_scorer,
         cheap_scorer_options={"mode": args.cheap_mode, "samples": 1} if args.cheap_mode else None,
         weights=args.weights, steps=args.steps, guidance_scale=args.guidance_scale, height=args.height,

@@ -37,6 +37,7 @@ from typing import Any
 
 from reward_model.interface import (
     SCORERS,
+    VERDICT_RULES,
     LazyRegistry,
     available_scorers,
     build_scorer,
@@ -107,7 +108,7 @@ def declared_plugins() -> list[str]:
     return list(declared.get(PLUGIN_GROUP, {}).values())
 
 
-for _registry in (SCORERS, STRATEGIES, REWRITERS, PIPELINES):
+for _registry in (SCORERS, VERDICT_RULES, STRATEGIES, REWRITERS, PIPELINES):
     _registry.add_loader(load_plugins)
 
 

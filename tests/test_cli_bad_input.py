@@ -93,6 +93,8 @@ def test_other_generators_take_any_prompt(tmp_path, capsys, monkeypatch):
         (["--prompt", "a red circle\x1b[31m"], "control characters (U+001B)"),
         (["--negative-prompt", "blurry\x07"], "control characters (U+0007)"),
         (["--scorer", "oracle", "--scorer-mode", "prob-weighted"], "has no modes"),
+        (["--scorer", "oracle", "--verdicts", "own"], "writes no checks; --verdicts is for omniquality-r"),
+        (["--verdicts", "mine"], "--verdicts mine: unknown; choose own or world-grounded"),
     ],
 )
 def test_bad_numbers_and_text_are_one_line(tmp_path, capsys, extra, message):
@@ -181,3 +183,5 @@ def test_the_plan_hands_mode_and_seed_to_scorers_that_take_them():
     assert plan.cheap[1]["mode"] == "prob-weighted" and plan.cheap[1]["seed"] == 5  # the embedded preset's cheap mode
     assert "seed" not in plan_run(RunRequest(preset="embedded-oracle", seed=5)).scorer_kwargs  # oracle takes none
     assert "seed" not in plan_run(RunRequest(preset="embedded")).scorer_kwargs  # no run seed, none handed on
+    own = plan_run(RunRequest(preset="embedded", scorer_options={"verdicts": "own"}, strategy="cascade"))
+    assert own.scorer_kwargs["verdicts"] == "own" and own.cheap[1]["verdicts"] == "own"  # and the cheap pass too

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from reward_model.interface import normalise_prompt, register_scorer
+from reward_model.interface import normalise_prompt, register_scorer, register_verdict_rule
 from t2i_guidance.registries import PIPELINES, REWRITERS, PipelineFamily
 
 WORLD_PIPELINE = "WorldDiffusionPipeline"  # the embedded world's generator: it draws only its grammar
@@ -22,6 +22,7 @@ def register() -> None:
     from t2i_guidance.world.prompt_sets import register_prompt_sets
 
     register_scorer("oracle", "t2i_guidance.world.oracles:OracleScorer")
+    register_verdict_rule("world-grounded", "t2i_guidance.world.grounded_verdict:grounded_answer")
     REWRITERS.add("world", "t2i_guidance.world.rewriter:WorldRewriter")
     PIPELINES.add(WORLD_PIPELINE, PipelineFamily(
         pipeline="t2i_guidance.world.pipeline:WorldDiffusionPipeline",
