@@ -355,6 +355,7 @@ def register_scorer(name: str, factory: ScorerFactory | str | None = None):
 # Verdict rules: `rule(prompt, rationale) -> (rationale, score) | None` rewrites an alignment answer's checks
 # and score from the claims the judge itself made (None: leave the answer as it was). A world whose grammar
 # can be checked brings one (the embedded world: "world-grounded"); OmniQualityScorer(verdicts=NAME) uses it.
+# A rule with a `reads_until` text reads nothing after it, so the judge's generation ends there.
 VERDICT_RULES = LazyRegistry("verdict rule")
 
 

@@ -210,7 +210,8 @@ class OmniQualityScorer:
                 pending.setdefault(key, []).append((item.id, dimension))
                 prefix = ANSWER_ONLY_PREFIX if self.mode == "answer-only" else ""
                 seed = request_seed(self.decoding.seed, content, dimension, prompt)
-                requests.setdefault(key, Request(image, dimension, prompt, prefix, seed))
+                stop = getattr(self.verdict_rule, "reads_until", None) if dimension == "alignment" else None
+                requests.setdefault(key, Request(image, dimension, prompt, prefix, seed, stop))
         keys = list(requests)
         for key, outcome in zip(keys, self._generate([requests[key] for key in keys]), strict=True):
             dimension = requests[key].dimension
@@ -240,9 +241,10 @@ class OmniQualityScorer:
         texts = [prefix + completion.text for completion in completions]
         parsed = [parse_answer(text) for text in texts]
         if self.verdict_rule is not None and dimension == "alignment" and prompt:
-            # only a well-formed answer is rewritten: a broken one stays a parse failure
-            ruled = [self.verdict_rule(prompt, answer.rationale) if answer.score is not None else None
-                     for answer in parsed]
+            # the rule reads what the judge said it saw; it decides wherever that can be read, even when the
+            # judge's own answer after it was cut short (its rationale is then the raw text)
+            ruled = [self.verdict_rule(prompt, answer.rationale or text) for answer, text in zip(parsed, texts,
+                                                                                                strict=True)]
             parsed = [answer if rule is None else ParsedAnswer(rule[1], rule[0], None)
                       for answer, rule in zip(parsed, ruled, strict=True)]
             if self.mode == "prob-weighted" and ruled[0] is not None:  # the rule's score, not the digits' expectation

@@ -43,10 +43,21 @@ def test_a_description_of_the_asked_picture_meets_every_element():
     assert score == 5.0 and "Every element matches. 9 of 9 elements are met." in rationale
 
 
+def test_what_follows_a_readable_description_is_not_read():
+    description = COPYING[: COPYING.index(" The prompt asks for")]
+    whole = grounded_answer(PROMPT, COPYING)
+    assert grounded_answer(PROMPT, description + " The prompt asks for") == whole  # generation stopped there
+    assert grounded_answer(PROMPT, description + " The prompt asks for a small gr") == whole  # cut short
+    assert grounded_answer(PROMPT, description + " Overall the aesthetic quality is good.") == whole  # wrong form
+
+
 def test_an_unreadable_answer_or_an_unparsable_prompt_is_left_alone():
     assert grounded_answer(PROMPT, "The image is poor. Overall the alignment quality is poor.") is None
     assert grounded_answer(PROMPT, "I see a gray background. The prompt asks for a circle.") is None  # no object
     assert grounded_answer("a photo of a cat on a sofa", COPYING) is None  # outside the grammar
+    garbled = "I see a small green circle in the center. I see a gray background. I see 1 small green circle here."
+    assert grounded_answer(PROMPT, garbled) is None  # one "I see" sentence in no claim form: none is trusted
+    assert grounded_answer(PROMPT, "I see a green circle. I see a gray background.") is None  # no size, no place
 
 
 class WrittenAnswers:
@@ -88,3 +99,21 @@ def test_the_scorer_rewrites_alignment_only_and_keeps_the_judges_own_text(monkey
 def test_an_unknown_verdict_rule_is_refused_before_anything_loads():
     with pytest.raises(KeyError, match="unknown verdict rule 'nope'; available: world-grounded"):
         OmniQualityScorer("omniquality-r", backend="transformers", verdicts="nope")
+
+
+def test_the_shipped_judge_stops_after_its_description_and_scores_as_its_full_answer_would():
+    from reward_model.backends import EMBEDDED_DIR
+    from t2i_guidance.world.render import render_scene
+    from t2i_guidance.world.scene import sample_split_scene
+
+    if not (EMBEDDED_DIR / "config.json").exists():
+        pytest.skip("embedded scorer not shipped")
+    scene = sample_split_scene(703, held_out=True)
+    picture = [ImageItem("p", render_scene(scene, 32))]
+    own = OmniQualityScorer("embedded", decoding="greedy", verdicts="own")
+    grounded = OmniQualityScorer("embedded", decoding="greedy", verdicts="world-grounded")
+    full = own.score(picture, PROMPT, ["alignment"])["p"]["alignment"]
+    short = grounded.score(picture, PROMPT, ["alignment"])["p"]["alignment"]
+    assert short.raw.endswith("The prompt asks for") and short.generated_tokens < full.generated_tokens / 2
+    expected = grounded_answer(PROMPT, full.rationale)  # the same description, read from the whole answer
+    assert expected is not None and (short.rationale, short.score) == expected

@@ -56,6 +56,9 @@ class Request:
     # This request's own sampling seed (derived from the picture, the dimension and the run seed), so
     # what it draws does not depend on which other requests share its batch, or in what order.
     seed: int | None = None
+    # Generation may end once this text is written: what would follow is not read (a verdict rule that
+    # reads only the judge's description). Backends that cannot stop on text generate to the end.
+    stop: str | None = None
 
 
 @dataclass(frozen=True)
