@@ -22,16 +22,25 @@ TRAINED_SIDE = 224  # the 2026-12 scorer and base VLM see 224 px (an 8 x 8 grid 
 
 
 def export_embedded(source: str | Path, target: str | Path = EMBEDDED_DIR, side: int = TRAINED_SIDE,
-                    provenance: dict | None = None) -> Path:
-    """Copy model + processor from `source` to `target` with the processor pinned to side x side pixels."""
+                    provenance: dict | None = None, weights_dtype: str = "fp32") -> Path:
+    """Copy model + processor from `source` to `target` with the processor pinned to side x side pixels.
+    weights_dtype "bf16" stores the weights at half the size; the backends load them in their own dtype
+    (fp32 on a CPU), so only the stored precision changes."""
+    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if weights_dtype not in ("fp32", "bf16"):
+        raise ValueError(f"weights_dtype must be fp32 or bf16, got {weights_dtype!r}")
 
     source, target = Path(source), Path(target)
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a saved model directory (no config.json)")
     processor = AutoProcessor.from_pretrained(source)
     processor.image_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
-    model = AutoModelForImageTextToText.from_pretrained(source)
+    model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
+    if weights_dtype == "bf16":
+        model = model.to(torch.bfloat16)
+    getattr(model.config, "text_config", model.config).use_cache = True  # training turns it off; generation wants it
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
@@ -52,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default=str(EMBEDDED_DIR))
     parser.add_argument("--side", type=int, default=TRAINED_SIDE, help="image side the scorer was trained at")
     parser.add_argument("--provenance", help="a learning_proof.json whose settings and scores travel along")
+    parser.add_argument("--weights-dtype", default="fp32", choices=("fp32", "bf16"), help="stored precision")
     args = parser.parse_args(argv)
     provenance = None
     if args.provenance:
         report = json.loads(Path(args.provenance).read_text())
         provenance = {"training": report.get("settings"), "evaluations": report.get("evaluations")}
-    path = export_embedded(args.source, args.target, args.side, provenance)
+    path = export_embedded(args.source, args.target, args.side, provenance, args.weights_dtype)
     size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
     print(f"exported {args.source} -> {path} ({size:.1f} MB)")
     return 0

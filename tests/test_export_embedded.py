@@ -39,3 +39,21 @@ def test_export_pins_the_trained_image_size_and_resolves_as_the_embedded_preset(
 def test_export_refuses_a_folder_without_a_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         export_embedded(tmp_path, tmp_path / "out")
+
+
+def test_bf16_export_stores_half_the_bytes_and_loads_back_in_fp32_with_the_cache_on(tmp_path):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    source = make_tiny_model(tmp_path / "trained")
+    full, half = export_embedded(source, tmp_path / "full"), export_embedded(source, tmp_path / "half", weights_dtype="bf16")
+    size = lambda folder: (folder / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(half) < 0.55 * size(full)
+    original = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
+    loaded = AutoModelForImageTextToText.from_pretrained(half, dtype=torch.float32)
+    assert loaded.config.text_config.use_cache
+    for (name, weight), (_, stored) in zip(original.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert stored.dtype == torch.float32
+        assert torch.equal(stored, weight.to(torch.bfloat16).float()), name  # rounded once, nothing else
+    with pytest.raises(ValueError, match="fp32 or bf16"):
+        export_embedded(source, tmp_path / "odd", weights_dtype="fp16")
