@@ -183,5 +183,7 @@ def test_the_plan_hands_mode_and_seed_to_scorers_that_take_them():
     assert plan.cheap[1]["mode"] == "prob-weighted" and plan.cheap[1]["seed"] == 5  # the embedded preset's cheap mode
     assert "seed" not in plan_run(RunRequest(preset="embedded-oracle", seed=5)).scorer_kwargs  # oracle takes none
     assert "seed" not in plan_run(RunRequest(preset="embedded")).scorer_kwargs  # no run seed, none handed on
+    # the embedded preset reads alignment verdicts from the judge's description; --verdicts own undoes it
+    assert plan_run(RunRequest(preset="embedded")).scorer_kwargs["verdicts"] == "world-grounded"
     own = plan_run(RunRequest(preset="embedded", scorer_options={"verdicts": "own"}, strategy="cascade"))
-    assert own.scorer_kwargs["verdicts"] == "own" and own.cheap[1]["verdicts"] == "own"  # and the cheap pass too
+    assert own.scorer_kwargs["verdicts"] == "own" and own.cheap[1]["verdicts"] == "own"
