@@ -60,7 +60,7 @@ def describe(model_path: str, pictures: list[Image.Image], batch_size: int = 16)
 
     processor = AutoProcessor.from_pretrained(model_path)
     processor.tokenizer.padding_side = "left"
-    model = AutoModelForImageTextToText.from_pretrained(model_path).eval()
+    model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32).eval()  # stored bf16
     prompt = processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": INSTRUCTION}]}],
         add_generation_prompt=True, tokenize=False)

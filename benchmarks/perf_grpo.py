@@ -85,7 +85,7 @@ def run(kind: str, ours: bool, model_dir: Path, data: Path, steps: int, out: Pat
         trainer_class = OmniGRPOTrainer
     else:
         config, trainer_class = GRPOConfig(**common), GRPOTrainer
-    trainer = trainer_class(model=AutoModelForImageTextToText.from_pretrained(model_dir),
+    trainer = trainer_class(model=AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32),
                             processing_class=AutoProcessor.from_pretrained(model_dir),
                             reward_funcs=[make_reward(kind)], args=config,
                             train_dataset=build_grpo_dataset(data, split="train"))
@@ -113,7 +113,7 @@ def loss_path_benchmark(model_dir: Path, data: Path, out: Path, repeats: int) ->
         config = (OmniGRPOConfig(**common, std_filter=True, top_entropy_quantile=0.2) if name == "ours"
                   else GRPOConfig(**common))
         trainer_class = OmniGRPOTrainer if name == "ours" else GRPOTrainer
-        trainers[name] = trainer_class(model=AutoModelForImageTextToText.from_pretrained(model_dir),
+        trainers[name] = trainer_class(model=AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32),
                                        processing_class=AutoProcessor.from_pretrained(model_dir),
                                        reward_funcs=[make_reward("none_dropped")], args=config, train_dataset=dataset)
         trainers[name].model.train()

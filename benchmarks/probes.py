@@ -141,7 +141,7 @@ class FeatureReader:
         self.processor.tokenizer.padding_side = "left"  # the answer position is the last column
         if random_init:
             torch.manual_seed(seed)
-            self.model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(model_dir))
+            self.model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(model_dir), dtype=torch.float32)
         else:
             self.model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
         self.model.eval()

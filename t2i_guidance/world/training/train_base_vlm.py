@@ -237,7 +237,8 @@ def train(out: str | Path, steps: int, pool: str | Path | None = None, batch_siz
         processor.image_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
         from reward_model.hub_kernels import without_unreachable_kernels
 
-        model = AutoModelForImageTextToText.from_pretrained(init_from, **without_unreachable_kernels({}))
+        model = AutoModelForImageTextToText.from_pretrained(  # shipped weights are stored in bf16: train in fp32
+            init_from, **without_unreachable_kernels({"dtype": torch.float32}))
         if grow_to:
             from t2i_guidance.world.training.grow_base import grow
 
