@@ -2,6 +2,7 @@
 
     python -m benchmarks.scoring_time                          # the shipped embedded scorer
     python -m benchmarks.scoring_time --models embedded,OLD_SCORER_DIR --repeats 5
+    python -m benchmarks.scoring_time --models embedded,embedded:own        # the preset's verdicts against the judge's own
 
 The pictures are the embedded generator's best-of-8 candidates for one held-out prompt. Each model scores
 them in one `OmniQualityScorer.score` call (default sampled decoding, cache cleared before every call, so
@@ -18,7 +19,7 @@ import time
 
 import torch
 
-from benchmarks.common import held_out_prompts
+from benchmarks.common import held_out_prompts, preset_verdicts
 
 DIMENSIONS = ("technical", "aesthetic", "alignment")
 
@@ -35,7 +36,9 @@ def candidates(prompt: str, n: int = 8) -> list:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="embedded", help="comma-separated scorer models (name or folder)")
+    parser.add_argument("--models", default="embedded", help="comma-separated scorer models (name or folder); "
+                        "MODEL:VERDICTS picks how its alignment verdicts are reached (default: the embedded preset's "
+                        "for 'embedded', 'own' for any other)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -45,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     prompt = held_out_prompts(1)[0]
     items = [ImageItem(c.id, c.image) for c in candidates(prompt)]
-    scorers = {name: OmniQualityScorer(model=name, seed=0) for name in args.models.split(",")}
+    scorers = {}
+    for spec in args.models.split(","):
+        name, _, verdicts = spec.partition(":")
+        verdicts = verdicts or (preset_verdicts() if name == "embedded" else "own")
+        scorers[f"{name} ({verdicts} verdicts)"] = OmniQualityScorer(model=name, seed=0, verdicts=verdicts)
     for scorer in scorers.values():  # warm-up: first-call costs are not the judging
         scorer.score(items[:1], prompt, DIMENSIONS)
     seconds: dict[str, list[float]] = {name: [] for name in scorers}
