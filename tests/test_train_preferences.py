@@ -22,9 +22,17 @@ from reward_model.data.schema import read_records
 CONFIG = Path(__file__).parents[1] / "reward_model" / "configs" / "my_taste.yaml"
 
 
+COLOUR_NAMES = {(200, 0, 0): "red", (0, 0, 200): "blue", (0, 200, 0): "green"}
+
+
 def picture(colour: tuple[int, int, int], seed: int, aesthetic: float | None) -> PickedPicture:
+    """A picked picture as the demo keeps it: a world picture (a circle of that colour), PNG bytes."""
+    from t2i_guidance.world.render import render_clean
+    from t2i_guidance.world.scene import Scene, SceneObject
+
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), colour).save(buffer, format="PNG")
+    render_clean(Scene((SceneObject("circle", COLOUR_NAMES[colour], "large", 0.5, 0.5),), "white"), 32).save(
+        buffer, format="PNG")
     return PickedPicture(buffer.getvalue(), seed, {"aesthetic": aesthetic, "technical": 4.0})
 
 
