@@ -99,3 +99,18 @@ def test_a_refresh_without_gain_on_the_generators_pictures_is_not_shipped():
     reason = refresh_scorer.no_gain_reason([change("alignment", -0.035), change("aesthetic", -0.062)])
     assert reason == "no gain on the new generator's pictures (mean SRCC change -0.049)"
     assert "n/a" in refresh_scorer.no_gain_reason([change("alignment", None)])  # unreadable is no gain
+
+
+def test_a_refresh_teaches_the_form_the_shipped_scorer_writes(tmp_path):
+    """The embedded preset reads its alignment verdicts from a look-first description: a refresh that
+    taught another form would leave the rule nothing to read."""
+    from pathlib import Path
+
+    from t2i_guidance.world.training.refresh_scorer import parse_args, training_config
+
+    (tmp_path / "model_index.json").write_text("{}")  # a pipeline folder, as far as the checks look
+    args = parse_args(["--generator", str(tmp_path), "--out", str(tmp_path / "out")])
+    files = {"train": Path("train.jsonl"), "renders": Path("test.jsonl")}
+    options = training_config(tmp_path / "out", args, files)["cot"]["teacher_options"]
+    assert options["look_first"] and options["compare"] and options["seen_first"] and options["paired"]
+    assert args.max_new_tokens >= 400  # the look-first rationale's room

@@ -39,6 +39,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[3]
 TEST_SETS = ("renders", "generator")
 # Gradient checkpointing (on by default in TRL) only slows a model this small.
+# The form the shipped scorer writes (look-first, compared checks): a refresh keeps it, so the embedded
+# preset's verdict rule (world/grounded_verdict.py) still finds a description to read.
+SHIPPED_FORM = {"element_checks": True, "tally": True, "paired": True, "compare": True, "seen_first": True,
+                "look_first": True}
 TRAIN_COMMON = {"use_cpu": True, "bf16": False, "report_to": "none", "seed": 0, "gradient_checkpointing": False,
                 "save_strategy": "steps", "save_total_limit": 1}
 
@@ -62,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grpo1-lr", type=float, default=2e-5)
     parser.add_argument("--grpo2-lr", type=float, default=1e-5)
     parser.add_argument("--batch-size", type=int, default=16, help="SFT rows / GRPO completions per step")
-    parser.add_argument("--max-new-tokens", type=int, default=192)
+    parser.add_argument("--max-new-tokens", type=int, default=400, help="room for the look-first rationale")
     parser.add_argument("--eval-limit", type=int, default=None, help="records per test set (default: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -106,12 +110,12 @@ def training_config(out: Path, args: argparse.Namespace, files: dict[str, Path])
     return {
         "model": args.scorer,
         "data": {"train": str(files["train"]), "test": str(files["renders"])},
-        "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": 0.5, "seed": args.seed}, "k": 8,
+        "cot": {"teacher": "rule-based", "teacher_options": {"noise_std": 0.5, "seed": args.seed} | SHIPPED_FORM, "k": 8,
                 "tolerance": 0.5, "keep": "best", "out": str(out / "cot" / "train.jsonl")},
         "sft": {"out": str(out / "sft"), "args": TRAIN_COMMON | save_every | {
             "learning_rate": args.sft_lr, "per_device_train_batch_size": args.batch_size,
             "max_steps": args.sft_steps, "lr_scheduler_type": "cosine", "warmup_steps": min(10, args.sft_steps // 10),
-            "logging_steps": 20, "max_length": 512}},
+            "logging_steps": 20, "max_length": 640}},
         "grpo": {"stages": [
             {"model": str(out / "sft"), "out": str(out / "grpo_stage1"),
              "args": grpo | {"learning_rate": args.grpo1_lr, "max_steps": args.grpo1_steps}},
