@@ -3,14 +3,15 @@
 The look-first judge describes the picture first ("I see a small green triangle at the top. ..."), and
 that description is the truest part of its answer (whole objects about 84 % true); what it writes after
 the prompt's restatement copies the prompt ("Seen: a small green circle ..." under "I see a small green
-triangle ..."), and training did not stop that. Here the checks are not taken from the judge: its
+triangle ..."), and training did not stop that. Here the checks are not taken from the judge. Its
 description is read back into an observation (`consistency.claimed_observation`: each object at the
-middle of the region it names), and the world's rule writes every check, count and the score from that observation
-alone, in the judge's own form, and the judge's generation stops where its description ends (nothing
-after it would be read). The verdict then follows from the stated claims by construction, as the
-teacher's did; what is judged is only what the judge said it saw. A description that cannot be read (no
-"I see" object, no background, or an "I see" sentence in no claim form) leaves the judge's answer as it
-was; one that can be read decides even when the rest of the answer is cut short or malformed.
+middle of the region it names), and the world's alignment rule writes every check, count and the score
+from that observation alone, in the judge's own form; the judge's generation stops where its description
+ends, since nothing after it would be read. The verdict then follows from the stated claims by
+construction, as the CoT teacher's did; what is judged is only what the judge said it saw. A description
+that cannot be read (no "I see" object, no background, or an "I see" sentence in no claim form) leaves
+the judge's answer as it was; one that can be read decides even when the rest of the answer is cut short
+or malformed.
 
     OmniQualityScorer(model="embedded", verdicts="world-grounded")   # registered by the world plugin
 """
@@ -39,10 +40,10 @@ def described_sentences(text: str) -> list[str] | None:
     none, when one of them is not in such a form, or when no background is named."""
     described = list(itertools.takewhile(lambda sentence: sentence.startswith("I see "), sentences(text)))
     for sentence in described:
-        text_ = _normal(sentence)
-        if (match := _OBJECT.match(text_)) and match["size"] and match["position"]:
+        claim = _normal(sentence)
+        if (match := _OBJECT.match(claim)) and match["size"] and match["position"]:
             continue
-        if not (_BACKGROUND.match(text_) or _STRAYS.match(text_)):
+        if not (_BACKGROUND.match(claim) or _STRAYS.match(claim)):
             return None
     if not any(_BACKGROUND.match(_normal(sentence)) for sentence in described):
         return None
