@@ -58,10 +58,10 @@ def check_scorer_model_arguments(args: argparse.Namespace, name: str) -> str | N
         return f"--model {args.model}: not a saved model folder (no config.json)"
     if args.threads < 1:
         return "--threads must be at least 1"
-    from reward_model.interface import VERDICT_RULES
+    from reward_model.interface import verdicts_problem
 
-    if args.verdicts != "own" and args.verdicts not in VERDICT_RULES:
-        return f"--verdicts {args.verdicts}: unknown; choose own or {', '.join(VERDICT_RULES.names())}"
+    if problem := verdicts_problem(args.verdicts):
+        return problem
     if args.out is None:
         args.out = str(RESULTS / f"{name}_{model_label(args.model)}")
     return None

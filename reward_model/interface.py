@@ -363,6 +363,13 @@ def register_verdict_rule(name: str, rule: Callable[[str, str], tuple[str, float
     VERDICT_RULES.add(name, rule)
 
 
+def verdicts_problem(verdicts: str) -> str | None:
+    """One line saying why `verdicts` names no way to reach a verdict ("own" or a registered rule); None if it does."""
+    if verdicts == "own" or verdicts in VERDICT_RULES:
+        return None
+    return f"--verdicts {verdicts}: unknown; choose own or {', '.join(VERDICT_RULES.names())}"
+
+
 def available_scorers() -> list[str]:
     return SCORERS.names()
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reward_model.interface import VERDICT_RULES, validate_dimensions
+from reward_model.interface import validate_dimensions, verdicts_problem
 from t2i_guidance import registries
 from t2i_guidance.generator import GenerationSettings
 from t2i_guidance.input_checks import (
@@ -126,8 +126,8 @@ def _scorer_kwargs(request: RunRequest, preset: Preset, scorer_name: str) -> dic
     if verdicts is not None:
         if not accepts_keyword(registries.get_scorer_factory(scorer_name), "verdicts"):
             raise RunError(f"scorer {scorer_name!r} writes no checks; --verdicts is for omniquality-r")
-        if verdicts != "own" and verdicts not in VERDICT_RULES:
-            raise RunError(f"--verdicts {verdicts}: unknown; choose own or {', '.join(VERDICT_RULES.names())}")
+        if problem := verdicts_problem(verdicts):
+            raise RunError(problem)
     samples = request.scorer_options.get("samples")
     if samples is not None and samples < 1:
         raise RunError(f"--samples must be at least 1, got {samples}")
