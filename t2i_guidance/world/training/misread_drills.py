@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import replace
+from functools import partial
 
 from PIL import Image
 
@@ -130,13 +131,8 @@ def check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedT
     return {"facts": facts, "target": target, "context": context, "label": label, "teaches": written == asked}
 
 
-def balanced_check_drill_for_picture(image: Image.Image, prompt: str, teacher: RuleBasedTeacher,
-                                     rng: random.Random) -> dict | None:
-    return check_drill_for_picture(image, prompt, teacher, rng, balanced=True)
-
-
 DRILLS = {"description": drill_for_picture, "check": check_drill_for_picture,
-          "balanced-check": balanced_check_drill_for_picture}
+          "balanced-check": partial(check_drill_for_picture, balanced=True)}
 
 
 def drill_entry(entry: dict, teacher: RuleBasedTeacher, rng: random.Random, kind: str = "description") -> dict | None:
